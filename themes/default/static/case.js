@@ -1,0 +1,88 @@
+// Keeps the case page live: times in the reader's own zone and language, and a fresh
+// server-rendered case whenever the stream reports a newer revision. Without JavaScript
+// the page already shows everything; this only keeps it current.
+(function () {
+  "use strict";
+  var lang = document.documentElement.lang || undefined;
+  var relative = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+  var clock = new Intl.DateTimeFormat(lang, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"
+  });
+  var units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+
+  function describe(date) {
+    var seconds = (date.getTime() - Date.now()) / 1000;
+    for (var i = 0; i < units.length; i++) {
+      if (Math.abs(seconds) >= units[i][1]) {
+        return relative.format(Math.round(seconds / units[i][1]), units[i][0]);
+      }
+    }
+    return relative.format(0, "second");
+  }
+
+  function formatTimes(root) {
+    var times = root.querySelectorAll("time[data-format]");
+    for (var i = 0; i < times.length; i++) {
+      var date = new Date(times[i].getAttribute("datetime"));
+      if (isNaN(date.getTime())) continue;
+      times[i].textContent = times[i].dataset.format === "clock" ? clock.format(date) : describe(date);
+      times[i].title = date.toLocaleString(lang);
+    }
+  }
+
+  function current() { return document.getElementById("case"); }
+
+  function announce(text) {
+    var region = document.querySelector("[data-announce]");
+    if (region) region.textContent = text;
+  }
+
+  var refreshing = false;
+  var wanted = 0;
+
+  function refresh() {
+    if (refreshing) return;
+    refreshing = true;
+    fetch(location.href, { cache: "no-store", credentials: "omit" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("case");
+        if (!fresh) throw new Error("no case in the page");
+        var node = document.importNode(fresh, true);
+        current().replaceWith(node);
+        formatTimes(node);
+        document.title = new DOMParser().parseFromString(html, "text/html").title;
+        var heading = node.querySelector(".turn");
+        announce("Case updated. " + (heading ? heading.textContent.replace(/\s+/g, " ").trim() : ""));
+      })
+      .catch(function (error) { console.warn("[tracker] could not refresh the case:", error); })
+      .then(function () {
+        refreshing = false;
+        if (wanted > Number(current().dataset.revision)) refresh();
+      });
+  }
+
+  function onChange(message) {
+    try {
+      var data = JSON.parse(message.data);
+      wanted = Math.max(wanted, data.case.revision);
+      if (wanted > Number(current().dataset.revision)) refresh();
+    } catch (error) {
+      console.warn("[tracker] unreadable live event:", error);
+    }
+  }
+
+  formatTimes(document);
+  setInterval(function () { formatTimes(document); }, 30000);
+
+  if (!window.EventSource) return;
+  var badge = document.querySelector("[data-live-status]");
+  var source = new EventSource(location.pathname.replace(/\/$/, "") + "/events");
+  source.addEventListener("case", onChange);
+  source.addEventListener("change", onChange);
+  source.onopen = function () { if (badge) badge.hidden = false; };
+  source.onerror = function () { if (badge) badge.hidden = true; };
+})();

@@ -1,0 +1,72 @@
+"""What an admin does to a tenant: add it, connect sources, mint and revoke case links.
+
+The command line calls these (and later the admin API), so both say the same things.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from datetime import datetime
+
+from tracker import sources
+from tracker.errors import ConfigError
+from tracker.signing import Signer
+from tracker.storage.base import SourceConfig, Store, StoredCase, Tenant
+from tracker.web.templates import theme_names
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+async def add_tenant(store: Store, slug: str, name: str | None, theme: str) -> Tenant:
+    if not SLUG.match(slug):
+        raise ConfigError(f"Tenant slug {slug!r}: use lower-case letters, digits and dashes.")
+    if theme not in theme_names():
+        raise ConfigError(f"Unknown theme {theme!r}. Themes: {', '.join(theme_names())}.")
+    tenant = Tenant(slug, name or slug, theme)
+    await store.add_tenant(tenant)
+    return tenant
+
+
+async def add_source(store: Store, tenant: str, source: str, secret: str | None) -> SourceConfig:
+    sources.get(source)  # an unknown source: the error names the known ones
+    await require_tenant(store, tenant)
+    config = SourceConfig(tenant, source, secret or new_secret())
+    await store.add_source(config)
+    return config
+
+
+async def require_tenant(store: Store, slug: str) -> Tenant:
+    tenant = await store.get_tenant(slug)
+    if tenant is None:
+        raise ConfigError(f"Unknown tenant '{slug}'. Create it with: tracker tenant add {slug}")
+    return tenant
+
+
+async def resolve_case(store: Store, tenant: str, name: str) -> StoredCase:
+    """`SOURCE:ID` names a case exactly; a bare `ID` when only one source has it."""
+    await require_tenant(store, tenant)
+    source, sep, case_id = name.partition(":")
+    if sep and source in await store.list_sources(tenant):
+        stored = await store.get_case(tenant, source, case_id)
+        if stored is None:
+            raise ConfigError(f"No case {name!r} for tenant '{tenant}'. See: tracker cases {tenant}")
+        return stored
+    found = await store.find_cases(tenant, name)
+    if not found:
+        raise ConfigError(f"No case {name!r} for tenant '{tenant}'. See: tracker cases {tenant}")
+    if len(found) > 1:
+        names = ", ".join(f"{c.source}:{name}" for c in found)
+        raise ConfigError(f"Case id {name!r} exists in several sources; name one of: {names}.")
+    return found[0]
+
+
+def case_url(base_url: str, signer: Signer, stored: StoredCase, expires_at: datetime | None = None) -> str:
+    token = signer.sign_case_link(stored.tenant, stored.source, stored.case.case_id, stored.link_version, expires_at)
+    return f"{base_url}/c/{token}"

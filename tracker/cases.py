@@ -1,0 +1,236 @@
+"""The case domain: Case, Event, stages and `apply()`; pure, no I/O.
+
+`apply()` treats every field as a last-writer-wins register stamped with the event that set
+it (the helpdesk's own time, then its sequence, then the delivery id). So the final case
+depends only on the set of events, never on the order they arrived in: a late, older event
+cannot move a case backwards, a duplicate changes nothing, and a reopen needs a newer event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+STAGES = ("received", "in_progress", "resolved", "closed")
+WAITING_ON = ("company", "customer", "third_party")
+OWNERS = ("company", "customer", "third_party")
+EXPECTED_SOURCES = ("helpdesk", "sla", "estimate")
+
+# Fields an event may set; a key absent from Event.changes leaves the field as it is.
+CASE_FIELDS = (
+    "title", "stage", "status_label", "waiting_on", "progress", "expected_by",
+    "expected_source", "next_steps", "requester_email", "requester_name",
+)
+
+# (occurred_at, helpdesk sequence, stage rank, delivery id): later stamps win.
+Stamp = tuple[str, int, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    text: str
+    owner: str = "company"
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A public update (a reply the customer may read)."""
+
+    id: str
+    at: datetime
+    body: str
+    author_display: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing a helpdesk told us about one case.
+
+    `internal` marks activity whose content was dropped at parse time (an internal note):
+    only its time is kept, never its text.
+    """
+
+    case_id: str
+    delivery_id: str
+    occurred_at: datetime
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    update: Update | None = None
+    internal: bool = False
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.changes) - set(CASE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown case fields: {sorted(unknown)}")
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        check_values(self.changes)
+
+    def stamp(self, name: str) -> Stamp:
+        rank = STAGES.index(self.changes["stage"]) if name == "stage" else 0
+        return (self.occurred_at.isoformat(), self.sequence, rank, self.delivery_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    title: str = ""
+    stage: str = "received"
+    status_label: str | None = None
+    waiting_on: str = "company"
+    progress: int | None = None
+    expected_by: datetime | None = None
+    expected_source: str | None = None
+    next_steps: tuple[NextStep, ...] = ()
+    requester_email: str | None = None
+    requester_name: str | None = None
+    updates: tuple[Update, ...] = ()  # oldest first
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    stamps: Mapping[str, Stamp] = field(default_factory=dict)
+
+
+def check_values(changes: Mapping[str, Any]) -> None:
+    """Reject values outside the canonical model, so adapters fail loudly in tests."""
+    if changes.get("stage", STAGES[0]) not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
+    if changes.get("waiting_on", WAITING_ON[0]) not in WAITING_ON:
+        raise ValueError(f"waiting_on must be one of {WAITING_ON}")
+    progress = changes.get("progress")
+    if progress is not None and not (isinstance(progress, int) and 0 <= progress <= 100):
+        raise ValueError("progress must be a whole number from 0 to 100")
+    if changes.get("expected_source") not in (None, *EXPECTED_SOURCES):
+        raise ValueError(f"expected_source must be one of {EXPECTED_SOURCES}")
+    for step in changes.get("next_steps") or ():
+        if not isinstance(step, NextStep) or step.owner not in OWNERS:
+            raise ValueError(f"next step owners must be one of {OWNERS}")
+
+
+def new_case(case_id: str) -> Case:
+    return Case(case_id=case_id)
+
+
+def apply(case: Case, event: Event) -> Case:
+    """The case after `event`; never moves a field back to an older value."""
+    if event.case_id != case.case_id:
+        raise ValueError(f"event for case {event.case_id!r} applied to case {case.case_id!r}")
+    new_values: dict[str, Any] = {}
+    stamps = dict(case.stamps)
+    for name, value in event.changes.items():
+        stamp = event.stamp(name)
+        if name not in stamps or stamp > stamps[name]:
+            stamps[name] = stamp
+            new_values[name] = value
+    updates = case.updates if event.update is None else merge_update(case.updates, event.update)
+    at = event.occurred_at
+    created_at = at if case.created_at is None else min(case.created_at, at)
+    updated_at = case.updated_at
+    if event.changes or event.update is not None:
+        updated_at = at if updated_at is None else max(updated_at, at)
+    return replace(
+        case, **new_values, updates=updates, stamps=stamps,
+        created_at=created_at, updated_at=updated_at,
+    )
+
+
+def merge_update(updates: tuple[Update, ...], update: Update) -> tuple[Update, ...]:
+    """Add `update`; of two versions of one update id the greater wins, whatever the order."""
+    by_id = {u.id: u for u in updates}
+    old = by_id.get(update.id)
+    if old is None or _update_key(update) > _update_key(old):
+        by_id[update.id] = update
+    return tuple(sorted(by_id.values(), key=lambda u: (u.at, u.id)))
+
+
+def _update_key(update: Update) -> tuple[datetime, str, str]:
+    return (update.at, update.body, update.author_display)
+
+
+def apply_all(case: Case, events: list[Event]) -> Case:
+    for event in events:
+        case = apply(case, event)
+    return case
+
+
+# --- JSON form, as stored (storage keeps cases and events as JSON documents) ---
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _update_to_dict(u: Update) -> dict[str, Any]:
+    return {"id": u.id, "at": u.at.isoformat(), "body": u.body, "author_display": u.author_display}
+
+
+def _update_from_dict(d: Mapping[str, Any]) -> Update:
+    return Update(id=d["id"], at=datetime.fromisoformat(d["at"]), body=d["body"],
+                  author_display=d["author_display"])
+
+
+def _step_to_dict(s: NextStep) -> dict[str, Any]:
+    return {"text": s.text, "owner": s.owner, "done": s.done}
+
+
+def _changes_to_dict(changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(changes)
+    if "next_steps" in out:
+        out["next_steps"] = [_step_to_dict(s) for s in out["next_steps"]]
+    if isinstance(out.get("expected_by"), datetime):
+        out["expected_by"] = out["expected_by"].isoformat()
+    return out
+
+
+def _changes_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(d)
+    if "next_steps" in out:
+        out["next_steps"] = tuple(NextStep(**s) for s in out["next_steps"])
+    if out.get("expected_by") is not None:
+        out["expected_by"] = datetime.fromisoformat(out["expected_by"])
+    return out
+
+
+def case_to_dict(case: Case) -> dict[str, Any]:
+    values = {name: getattr(case, name) for name in CASE_FIELDS}
+    return {
+        "case_id": case.case_id,
+        **_changes_to_dict(values),
+        "updates": [_update_to_dict(u) for u in case.updates],
+        "created_at": None if case.created_at is None else case.created_at.isoformat(),
+        "updated_at": None if case.updated_at is None else case.updated_at.isoformat(),
+        "stamps": {k: list(v) for k, v in case.stamps.items()},
+    }
+
+
+def case_from_dict(d: Mapping[str, Any]) -> Case:
+    values = _changes_from_dict({name: d[name] for name in CASE_FIELDS})
+    return Case(
+        case_id=d["case_id"], **values,
+        updates=tuple(_update_from_dict(u) for u in d["updates"]),
+        created_at=_time(d["created_at"]), updated_at=_time(d["updated_at"]),
+        stamps={k: (v[0], v[1], v[2], v[3]) for k, v in d["stamps"].items()},
+    )
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return {
+        "case_id": event.case_id,
+        "delivery_id": event.delivery_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "changes": _changes_to_dict(event.changes),
+        "update": None if event.update is None else _update_to_dict(event.update),
+        "internal": event.internal,
+        "sequence": event.sequence,
+    }
+
+
+def event_from_dict(d: Mapping[str, Any]) -> Event:
+    return Event(
+        case_id=d["case_id"], delivery_id=d["delivery_id"],
+        occurred_at=datetime.fromisoformat(d["occurred_at"]),
+        changes=_changes_from_dict(d["changes"]),
+        update=None if d["update"] is None else _update_from_dict(d["update"]),
+        internal=d["internal"], sequence=d["sequence"],
+    )

@@ -1,0 +1,176 @@
+"""The command line: serve, demo, tenant add, source add, link, revoke, cases, settings.
+
+Every command reads Settings from the environment once and exits non-zero with a one-line
+reason on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from tracker import admin
+from tracker.config import SETTINGS, Settings
+from tracker.errors import TrackerError
+from tracker.signing import Signer, load_keys
+from tracker.storage import open_store
+from tracker.storage.base import Store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo posts a webhook every few seconds
+    try:
+        settings = Settings.from_env(os.environ)
+        result: int = args.run(settings, args)
+        return result
+    except TrackerError as exc:
+        print(f"tracker: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tracker", description="Live, signed case pages for any helpdesk.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.set_defaults(run=run_serve)
+
+    demo = commands.add_parser("demo", help="run the service with demo cases fed by a simulated helpdesk")
+    demo.add_argument("--interval-seconds", type=float, default=4.0, help="time between simulated updates")
+    demo.set_defaults(run=run_demo)
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
+    tenant_add = tenant.add_parser("add", help="create or update a tenant")
+    tenant_add.add_argument("slug")
+    tenant_add.add_argument("--name")
+    tenant_add.add_argument("--theme", default="default")
+    tenant_add.set_defaults(run=with_store(tenant_add_command))
+
+    source = commands.add_parser("source", help="connect helpdesks").add_subparsers(required=True, metavar="ACTION")
+    source_add = source.add_parser("add", help="connect a helpdesk; prints the webhook URL and secret")
+    source_add.add_argument("tenant")
+    source_add.add_argument("source")
+    source_add.add_argument("--secret", help="the signing secret (generated when not given)")
+    source_add.set_defaults(run=with_store(source_add_command))
+
+    link = commands.add_parser("link", help="print a signed case link")
+    link.add_argument("tenant")
+    link.add_argument("case_id", metavar="CASE_ID", help="SOURCE:ID, or ID when only one source has it")
+    link.add_argument("--expires-days", type=positive_int, help="the link stops working after N days")
+    link.set_defaults(run=with_store(link_command))
+
+    revoke = commands.add_parser("revoke", help="stop every link issued for a case so far")
+    revoke.add_argument("tenant")
+    revoke.add_argument("case_id", metavar="CASE_ID")
+    revoke.set_defaults(run=with_store(revoke_command))
+
+    cases = commands.add_parser("cases", help="list a tenant's cases, newest first")
+    cases.add_argument("tenant")
+    cases.set_defaults(run=with_store(cases_command))
+
+    show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
+    show.set_defaults(run=settings_command)
+    return parser
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return value
+
+
+Command = Callable[[Settings, Store, argparse.Namespace], Awaitable[None]]
+
+
+def with_store(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        async def go() -> None:
+            store = await open_store(settings.database_url)
+            try:
+                await command(settings, store, args)
+            finally:
+                await store.close()
+
+        asyncio.run(go())
+        return 0
+
+    return run
+
+
+async def tenant_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    tenant = await admin.add_tenant(store, args.slug, args.name, args.theme)
+    print(f"Tenant '{tenant.slug}' is ready. Connect a helpdesk: tracker source add {tenant.slug} SOURCE")
+
+
+async def source_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    config = await admin.add_source(store, args.tenant, args.source, args.secret)
+    print(f"Webhook URL: {settings.base_url}/hooks/{config.tenant}/{config.source}")
+    print(f"Secret:      {config.secret}")
+
+
+async def link_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    stored = await admin.resolve_case(store, args.tenant, args.case_id)
+    signer = Signer(await load_keys(settings.secret_keys, store))
+    expires_at = None
+    if args.expires_days:
+        expires_at = datetime.now(UTC) + timedelta(days=args.expires_days)
+    print(admin.case_url(settings.base_url, signer, stored, expires_at))
+
+
+async def revoke_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    stored = await admin.resolve_case(store, args.tenant, args.case_id)
+    version = await store.bump_link_version(stored.key)
+    name = f"{stored.source}:{stored.case.case_id}"
+    print(f"Every link to {name} issued before now stops working (link version {version}). "
+          f"Issue a new one with: tracker link {args.tenant} {name}")
+
+
+async def cases_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    for stored in await store.list_cases(args.tenant):
+        print(f"{stored.source}:{stored.case.case_id}")
+
+
+def settings_command(settings: Settings, args: argparse.Namespace) -> int:
+    shown = settings.masked()
+    for setting in SETTINGS:
+        print(f"{setting.variable}={shown[setting.name]}")
+    return 0
+
+
+def tune_gc() -> None:
+    """Tens of thousands of open streams make CPython's default collection thresholds stop the
+    world for a second every few events; collect the young generation far less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tracker.app import create_app
+
+    tune_gc()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, backlog=4096,
+                timeout_graceful_shutdown=3, log_level="info")
+    return 0
+
+
+def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from tracker.demo import run
+
+    asyncio.run(run(settings, args.interval_seconds))
+    return 0

@@ -1,0 +1,183 @@
+"""`tracker demo`: the real service plus a simulated helpdesk that posts signed webhooks to it.
+
+The simulator goes through the real webhook path (HTTP, signature, storage, live streams),
+so what a visitor sees is exactly what a connected helpdesk would produce. Each story also
+sends internal notes, which must never show up on the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tracker.admin import add_source, case_url
+from tracker.app import create_app
+from tracker.config import Settings
+from tracker.signing import Signer, load_keys
+from tracker.sources import generic
+from tracker.storage import open_store
+from tracker.storage.base import StoredCase, Tenant
+
+TENANT = "demo"
+
+Step = dict[str, Any]
+
+
+def hours(n: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=n)).isoformat(timespec="minutes")
+
+
+def invoice_story() -> list[Step]:
+    return [
+        {"case": {"title": "Invoice export fails", "stage": "received", "waiting_on": "company",
+                  "status_label": "New", "progress": 5, "requester_email": "ann@example.com",
+                  "next_steps": [{"text": "Support reproduces the problem", "owner": "company"}]},
+         "message": {"body": "Thanks for the report, Ann. We are looking into it now.", "author": "Dana"}},
+        {"message": {"body": "INTERNAL: customer is on the legacy plan, check shard 7.", "public": False,
+                     "author": "Dana"}},
+        {"case": {"stage": "in_progress", "status_label": "Investigating", "progress": 30,
+                  "expected_by": hours(3),
+                  "next_steps": [{"text": "Engineering reproduces the bug", "owner": "company"}]},
+         "message": {"body": "I have escalated this to our Engineering team.", "author": "Dana"}},
+        {"case": {"waiting_on": "customer", "status_label": "Waiting for your file", "progress": 40,
+                  "next_steps": [{"text": "Engineering reproduces the bug", "owner": "company", "done": True},
+                                 {"text": "Send us the exported CSV file", "owner": "customer"}]},
+         "message": {"body": "Could you reply with the CSV file the export produced?", "author": "Dana"}},
+        {"case": {"waiting_on": "company", "status_label": "Fix in progress", "progress": 70,
+                  "expected_by": hours(1),
+                  "next_steps": [{"text": "Send us the exported CSV file", "owner": "customer", "done": True},
+                                 {"text": "Deploy the fix", "owner": "company"}]},
+         "message": {"body": "Thanks, the file helped: we found the bug. A fix is on its way.", "author": "Lee"}},
+        {"case": {"stage": "resolved", "status_label": "Fixed", "progress": 100, "expected_by": None,
+                  "next_steps": [{"text": "Deploy the fix", "owner": "company", "done": True},
+                                 {"text": "Try the export again", "owner": "customer"}]},
+         "message": {"body": "The fix is live. Please try the export again.", "author": "Lee"}},
+        {"case": {"stage": "in_progress", "waiting_on": "company", "status_label": "Reopened",
+                  "progress": 20, "expected_by": hours(4), "next_steps": []},
+         "message": {"body": "(Demo) The story starts again from here.", "author": "Dana"}},
+    ]
+
+
+def login_story() -> list[Step]:
+    return [
+        {"case": {"title": "Cannot sign in with single sign-on", "stage": "in_progress",
+                  "waiting_on": "third_party", "status_label": "Waiting on identity provider",
+                  "expected_by": hours(6), "progress": 25,
+                  "next_steps": [{"text": "Identity provider confirms the certificate", "owner": "third_party"},
+                                 {"text": "We renew the SAML certificate", "owner": "company"}]},
+         "message": {"body": "Your identity provider has to confirm a new certificate; we asked them.",
+                     "author": "Sam"}},
+        {"message": {"body": "INTERNAL: IdP ticket #99812, contact is on holiday.", "public": False}},
+        {"case": {"waiting_on": "company", "status_label": "Renewing certificate", "progress": 60,
+                  "next_steps": [{"text": "Identity provider confirms the certificate", "owner": "third_party",
+                                  "done": True},
+                                 {"text": "We renew the SAML certificate", "owner": "company"}]},
+         "message": {"body": "The identity provider confirmed. We are renewing the certificate.", "author": "Sam"}},
+        {"case": {"stage": "resolved", "status_label": "Solved", "progress": 100, "expected_by": None,
+                  "next_steps": []},
+         "message": {"body": "Single sign-on works again.", "author": "Sam"}},
+        {"case": {"stage": "in_progress", "waiting_on": "third_party", "status_label": "Reopened",
+                  "progress": 25, "expected_by": hours(6)},
+         "message": {"body": "(Demo) The story starts again from here.", "author": "Sam"}},
+    ]
+
+
+STORIES = {"4711": invoice_story, "4712": login_story}
+
+
+def signed_request(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
+    return body, {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": generic.sign(secret, msg_id, timestamp, body),
+    }
+
+
+def payload_for(case_id: str, step: Step) -> dict[str, Any]:
+    message = step.get("message")
+    payload: dict[str, Any] = {
+        "type": "case.updated",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "case": {"id": case_id, **step.get("case", {})},
+    }
+    if message is not None:
+        payload["message"] = {"id": f"m-{uuid.uuid4().hex[:12]}", "public": True, **message}
+    return payload
+
+
+def schedule() -> Iterator[tuple[str, Step]]:
+    """Round robin over the cases; each story loops, its last step reopening the case."""
+    stories = {case_id: itertools.cycle(make()) for case_id, make in STORIES.items()}
+    while True:
+        for case_id, story in stories.items():
+            yield case_id, next(story)
+
+
+async def prepare(settings: Settings) -> str:
+    """The demo tenant and its generic source; returns the source's secret."""
+    store = await open_store(settings.database_url)
+    try:
+        await store.add_tenant(Tenant(TENANT, "Demo Support", "default"))
+        existing = await store.get_source(TENANT, "generic")
+        if existing is not None:
+            return existing.secret
+        return (await add_source(store, TENANT, "generic", None)).secret
+    finally:
+        await store.close()
+
+
+async def simulate(hook_url: str, secret: str, steps: Iterator[tuple[str, Step]], count: int | None,
+                   interval_seconds: float) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        for n, (case_id, step) in enumerate(steps):
+            if count is not None and n >= count:
+                return
+            body, headers = signed_request(secret, payload_for(case_id, step))
+            response = await client.post(hook_url, content=body, headers=headers)
+            response.raise_for_status()
+            if count is None:
+                await asyncio.sleep(interval_seconds)
+
+
+async def run(settings: Settings, interval_seconds: float) -> None:
+    secret = await prepare(settings)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # the server could not start (port taken?): raise its error
+            return
+        await asyncio.sleep(0.05)
+    hook_url = f"http://{settings.host}:{settings.port}/hooks/{TENANT}/generic"
+    steps = schedule()
+    # The first step of every story, so each case exists before its link is printed.
+    await simulate(hook_url, secret, steps, len(STORIES), interval_seconds)
+    signer = Signer(await load_keys(settings.secret_keys, app.state.store))
+    print(f"tracker demo is running at {settings.base_url} (Ctrl+C stops it).")
+    print("Open a case and watch it change every few seconds:")
+    for case_id in STORIES:
+        stored: StoredCase | None = await app.state.store.get_case(TENANT, "generic", case_id)
+        assert stored is not None
+        print(f"  case {case_id}: {case_url(settings.base_url, signer, stored)}", flush=True)
+    feeding = asyncio.create_task(simulate(hook_url, secret, steps, None, interval_seconds))
+    try:
+        await serving
+    finally:
+        feeding.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            await feeding

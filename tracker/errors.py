@@ -1,0 +1,43 @@
+"""The one exception family and the one JSON error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TrackerError(Exception):
+    """An error a user can act on; `status` is the HTTP status it maps to."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(TrackerError):
+    status = 400
+
+
+class Unauthorized(TrackerError):
+    status = 401
+
+
+class NotFound(TrackerError):
+    status = 404
+
+
+class Gone(TrackerError):
+    status = 410
+
+
+class PayloadTooLarge(TrackerError):
+    status = 413
+
+
+class ConfigError(TrackerError):
+    """Bad configuration or command-line input: the CLI prints it and exits 1."""
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"ok": False, "status": status, "error": message}

@@ -1,0 +1,93 @@
+"""Signed tokens, one salt per purpose, with key rotation (the last key signs, all verify).
+
+A case link carries the case's link version: `tracker revoke` bumps the version stored with
+the case, and every token signed with an older one stops working.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from tracker.errors import Gone, NotFound
+
+log = logging.getLogger("tracker.signing")
+
+CASE_LINK = "tracker.case-link"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLink:
+    tenant: str
+    source: str
+    case_id: str
+    link_version: int
+    signed_at: datetime
+    expires_at: datetime | None
+
+
+class Signer:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is needed")
+        self._keys = list(keys)
+
+    def _serializer(self, salt: str) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=salt)
+
+    def sign_case_link(
+        self, tenant: str, source: str, case_id: str, link_version: int,
+        expires_at: datetime | None = None,
+    ) -> str:
+        expires = 0 if expires_at is None else int(expires_at.timestamp())
+        return str(self._serializer(CASE_LINK).dumps([tenant, source, case_id, link_version, expires]))
+
+    def read_case_link(self, token: str, now: datetime | None = None) -> CaseLink:
+        """The link's contents; NotFound when tampered, Gone when expired."""
+        try:
+            payload, signed_at = self._serializer(CASE_LINK).loads(token, return_timestamp=True)
+            tenant, source, case_id, version, expires = payload
+        except (BadSignature, ValueError, TypeError):
+            raise NotFound("No such case link.") from None
+        expires_at = datetime.fromtimestamp(expires, UTC) if expires else None
+        link = CaseLink(str(tenant), str(source), str(case_id), int(version), signed_at, expires_at)
+        if expires_at is not None and (now or datetime.now(UTC)) >= expires_at:
+            raise LinkGone(link, "expired")
+        return link
+
+
+class LinkGone(Gone):
+    """An expired or revoked link: the page says when it was issued and what to do."""
+
+    def __init__(self, link: CaseLink, reason: str) -> None:
+        super().__init__(f"This case link has {reason}. Ask the support team for a new one.")
+        self.link = link
+        self.reason = reason
+
+
+GENERATED_KEY = "generated_secret_key"
+
+
+async def load_keys(configured: Sequence[str], store: KeyStore) -> tuple[str, ...]:
+    """TRACKER_SECRET_KEYS, or else a key generated once and kept in the database, so that a
+    fresh install (and `tracker demo`) works and its links survive a restart."""
+    if configured:
+        return tuple(configured)
+    key = await store.get_meta(GENERATED_KEY)
+    if key is None:
+        key = secrets.token_urlsafe(32)
+        await store.set_meta(GENERATED_KEY, key)
+    log.warning("TRACKER_SECRET_KEYS is not set: signing with a key generated and stored in the "
+                "database. Set TRACKER_SECRET_KEYS for production.")
+    return (key,)
+
+
+class KeyStore(Protocol):
+    async def get_meta(self, key: str) -> str | None: ...
+    async def set_meta(self, key: str, value: str) -> None: ...

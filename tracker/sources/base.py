@@ -1,0 +1,66 @@
+"""The Source protocol every helpdesk module follows, and the checks they share."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from tracker.cases import Event
+from tracker.errors import BadRequest, Unauthorized
+
+Headers = Mapping[str, str]  # lower-case names
+
+
+class Source(Protocol):
+    """verify() checks the raw bytes before anything is parsed; parse() maps to events.
+
+    parse() drops internal content (internal notes become `Event(internal=True)` with no
+    text) and returns [] for deliveries that mean nothing for a case (pings and the like).
+    """
+
+    def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None: ...
+    def parse(self, payload: Any, headers: Headers) -> list[Event]: ...
+
+
+def hmac_sha256(secret: bytes, message: bytes) -> bytes:
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def equal(a: bytes | str, b: bytes | str) -> bool:
+    """Constant-time comparison."""
+    a_bytes = a.encode() if isinstance(a, str) else a
+    b_bytes = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(a_bytes, b_bytes)
+
+
+def require_header(headers: Headers, name: str, source: str) -> str:
+    value = headers.get(name)
+    if not value:
+        raise Unauthorized(f"Missing {name} header: is this webhook configured as source '{source}'?")
+    return value
+
+
+def check_timestamp(seconds: str, now: datetime, tolerance_seconds: int, source: str) -> datetime:
+    try:
+        sent = datetime.fromtimestamp(int(seconds), UTC)
+    except (ValueError, OverflowError):
+        raise Unauthorized(f"The timestamp header of source '{source}' is not a Unix time.") from None
+    if abs((now - sent).total_seconds()) > tolerance_seconds:
+        raise Unauthorized(
+            f"The webhook timestamp is more than {tolerance_seconds} s away from our clock: "
+            "a replay, or a sender whose clock is wrong."
+        )
+    return sent
+
+
+def parse_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise BadRequest(f"{where} must be an ISO 8601 time string.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{where} is not an ISO 8601 time: {value[:40]!r}.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

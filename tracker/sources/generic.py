@@ -1,0 +1,151 @@
+"""Anything that can send signed JSON: Standard Webhooks signing and tracker's own body shape.
+
+Signature: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (several,
+space-separated, during key rotation), keyed with the base64 part of a `whsec_` secret;
+`webhook-timestamp` within 5 minutes of our clock; `webhook-id` is the delivery id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.cases import EXPECTED_SOURCES, OWNERS, STAGES, WAITING_ON, Event, NextStep, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import (
+    Headers,
+    check_timestamp,
+    equal,
+    hmac_sha256,
+    parse_time,
+    require_header,
+)
+
+NAME = "generic"
+TOLERANCE_SECONDS = 5 * 60
+
+
+def secret_key(secret: str) -> bytes:
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        raise Unauthorized("The stored secret of source 'generic' is not whsec_<base64>.") from None
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value a sender puts on `body` (used by the demo and tests)."""
+    digest = hmac_sha256(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body)
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    msg_id = require_header(headers, "webhook-id", NAME)
+    timestamp = require_header(headers, "webhook-timestamp", NAME)
+    signatures = require_header(headers, "webhook-signature", NAME)
+    check_timestamp(timestamp, now, TOLERANCE_SECONDS, NAME)
+    expected = sign(secret, msg_id, int(timestamp), body).removeprefix("v1,")
+    for candidate in signatures.split():
+        version, _, value = candidate.partition(",")
+        if version == "v1" and equal(value, expected):
+            return
+    raise Unauthorized("Signature does not match for source 'generic': check the signing secret "
+                       "configured for this tenant (whsec_...).")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object.")
+    case = payload.get("case")
+    if not isinstance(case, dict) or not isinstance(case.get("id"), str | int) or case.get("id") == "":
+        raise BadRequest("case.id is required (a string or number).")
+    delivery = headers.get("webhook-id", "")
+    if "occurred_at" in payload:
+        occurred_at = parse_time(payload["occurred_at"], "occurred_at")
+    else:
+        # verify() has checked this header already.
+        occurred_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    message = payload.get("message")
+    internal = isinstance(message, dict) and message.get("public") is not True
+    return [Event(
+        case_id=str(case["id"]),
+        delivery_id=delivery,
+        occurred_at=occurred_at,
+        changes=_changes(case),
+        update=None if internal else _update(message, occurred_at),
+        internal=internal,
+        sequence=_int(payload.get("sequence", 0), "sequence"),
+    )]
+
+
+def _changes(case: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name in ("title", "status_label", "requester_email", "requester_name"):
+        if name in case:
+            changes[name] = _text(case[name], f"case.{name}", nullable=name != "title")
+    _choice(case, changes, "stage", STAGES)
+    _choice(case, changes, "waiting_on", WAITING_ON)
+    if "progress" in case:
+        progress = case["progress"]
+        if progress is not None and not (isinstance(progress, int) and 0 <= progress <= 100):
+            raise BadRequest("case.progress must be a whole number from 0 to 100, or null.")
+        changes["progress"] = progress
+    if "expected_by" in case:
+        value = case["expected_by"]
+        changes["expected_by"] = None if value is None else parse_time(value, "case.expected_by")
+        changes["expected_source"] = None if value is None else "helpdesk"
+    if "expected_source" in case:
+        _choice(case, changes, "expected_source", EXPECTED_SOURCES)
+    if "next_steps" in case:
+        changes["next_steps"] = tuple(_step(s, i) for i, s in enumerate(_list(case["next_steps"])))
+    return changes
+
+
+def _update(message: Any, occurred_at: datetime) -> Update | None:
+    if message is None:
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("body"), str):
+        raise BadRequest("message must be an object with a body string.")
+    if not isinstance(message.get("id"), str | int):
+        raise BadRequest("message.id is required (a string or number).")
+    at = parse_time(message["at"], "message.at") if "at" in message else occurred_at
+    return Update(id=str(message["id"]), at=at, body=message["body"],
+                  author_display=_text(message.get("author", ""), "message.author", nullable=False) or "")
+
+
+def _step(value: Any, index: int) -> NextStep:
+    where = f"case.next_steps[{index}]"
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        raise BadRequest(f"{where} must be an object with a text string.")
+    owner = value.get("owner", "company")
+    if owner not in OWNERS:
+        raise BadRequest(f"{where}.owner must be one of {', '.join(OWNERS)}.")
+    return NextStep(text=value["text"], owner=owner, done=bool(value.get("done", False)))
+
+
+def _choice(case: dict[str, Any], changes: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
+    if name in case:
+        if case[name] not in allowed:
+            raise BadRequest(f"case.{name} must be one of {', '.join(allowed)}; got {case[name]!r}.")
+        changes[name] = case[name]
+
+
+def _text(value: Any, where: str, nullable: bool) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{where} must be a string.")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadRequest("case.next_steps must be a list.")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{where} must be a whole number.")
+    return value

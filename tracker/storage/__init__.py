@@ -1,0 +1,23 @@
+"""open_store(url): the URL scheme picks the storage backend."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from tracker.errors import ConfigError
+from tracker.storage.base import Store
+
+
+async def open_store(url: str) -> Store:
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        from tracker.storage.sqlite import SQLiteStore
+
+        return await SQLiteStore.open(sqlite_path(url))
+    raise ConfigError(f"TRACKER_DATABASE_URL: no storage backend for {scheme!r} yet; use sqlite:///path.")
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///tracker.db` is relative to the working directory, `sqlite:////abs/path` absolute."""
+    path = url.removeprefix("sqlite://")
+    return path[1:] if path.startswith("/") else path

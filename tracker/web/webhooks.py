@@ -1,0 +1,69 @@
+"""POST /hooks/{tenant}/{source}: size cap -> verify -> parse -> store -> publish -> 202."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from tracker import sources
+from tracker.cases import Event
+from tracker.config import Settings
+from tracker.errors import BadRequest, NotFound, PayloadTooLarge
+from tracker.pubsub.base import Hub
+from tracker.storage.base import Store
+
+
+async def receive_webhook(request: Request) -> JSONResponse:
+    store: Store = request.app.state.store
+    hub: Hub = request.app.state.hub
+    settings: Settings = request.app.state.settings
+    tenant, name = request.path_params["tenant"], request.path_params["source"]
+    source = sources.get(name)
+    config = await store.get_source(tenant, name)
+    if config is None:
+        if await store.get_tenant(tenant) is None:
+            raise NotFound(f"Unknown tenant '{tenant}'. Create it with `tracker tenant add {tenant}`.")
+        connected = ", ".join(await store.list_sources(tenant)) or "none"
+        raise NotFound(f"Source '{name}' is not connected for tenant '{tenant}' (connected: {connected}). "
+                       f"Connect it with `tracker source add {tenant} {name}`.")
+    body = await read_body(request, settings.max_body_bytes)
+    source.verify(request.headers, body, config.secret, datetime.now(UTC))
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+    events = with_delivery_ids(source.parse(payload, request.headers), body)
+    appended = await store.ingest(tenant, name, events)
+    for item in appended:
+        await hub.publish(item.case_key, item.seq)
+    return JSONResponse({"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)},
+                        status_code=202)
+
+
+def with_delivery_ids(events: list[Event], body: bytes) -> list[Event]:
+    """Sources without a delivery id get a stable hash of the body, so a retry is a duplicate."""
+    digest = hashlib.sha256(body).hexdigest()
+    return [e if e.delivery_id else replace(e, delivery_id=f"sha256:{digest}:{i}") for i, e in enumerate(events)]
+
+
+async def read_body(request: Request, max_body_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        raise too_large(max_body_bytes, f"{declared} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise too_large(max_body_bytes, f"over {max_body_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int, size: str) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Body is {size}; the limit is {limit} bytes (TRACKER_MAX_BODY_BYTES).")
