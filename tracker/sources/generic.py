@@ -64,8 +64,9 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
     if "occurred_at" in payload:
         occurred_at = parse_time(payload["occurred_at"], "occurred_at")
     else:
-        # verify() has checked this header already.
-        occurred_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+        # No time given: the moment we received it (webhook-timestamp has only whole seconds,
+        # too coarse to order two quick updates).
+        occurred_at = datetime.now(UTC)
     message = payload.get("message")
     internal = isinstance(message, dict) and message.get("public") is not True
     return [Event(

@@ -98,6 +98,11 @@ class Streams:
         return EventStream(self, stored, last_event_id, view_name, view, case_frame)
 
 
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the (empty) request body of a GET
+
+
 def _wake(subscription: Subscription, marker: int) -> None:
     # A full queue is a stream that is not reading: it is dropped and its client reconnects.
     subscription.offer(marker)
@@ -110,10 +115,14 @@ class EventStream(Response):
         self, streams: Streams, stored: StoredCase, last_event_id: int | None,
         view_name: str, view: View, case_frame: bytes,
     ) -> None:
-        super().__init__(
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        # Not Response.__init__: it would declare Content-Length: 0 for an endless body.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            (b"x-accel-buffering", b"no"),  # tells nginx not to buffer the stream
+        ]
         self.streams = streams
         self.stored = stored
         self.last_event_id = last_event_id
@@ -129,7 +138,7 @@ class EventStream(Response):
         streams = self.streams
         subscription = streams.hub.subscribe(self.stored.key)
         streams._open.add(subscription)
-        disconnect = asyncio.ensure_future(receive())
+        disconnect = asyncio.ensure_future(_disconnected(receive))
         disconnect.add_done_callback(lambda _: _wake(subscription, CLOSE))
         try:
             finished = await self._pump(send, subscription)

@@ -1,0 +1,107 @@
+"""apply(): ordering, duplicates, never backwards; property tests over shuffled streams."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracker.cases import (
+    STAGES, WAITING_ON, Event, NextStep, Update, apply, apply_all, case_from_dict, case_to_dict, new_case,
+)
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def event(n: int, minutes: int, **changes: object) -> Event:
+    return Event(case_id="1", delivery_id=f"d{n}", occurred_at=T0 + timedelta(minutes=minutes), changes=changes)
+
+
+def test_fields_take_the_newest_value():
+    case = apply_all(new_case("1"), [event(1, 0, stage="received", title="A"), event(2, 5, stage="in_progress")])
+    assert (case.stage, case.title) == ("in_progress", "A")
+
+
+def test_out_of_order_resolved_then_opened_stays_resolved():
+    resolved = event(2, 10, stage="resolved")
+    late_open = event(1, 0, stage="in_progress", waiting_on="customer")
+    case = apply_all(new_case("1"), [resolved, late_open])
+    assert case.stage == "resolved"
+    assert case.waiting_on == "customer"  # a field the newer event did not set still applies
+
+
+def test_reopen_needs_a_newer_event():
+    case = apply_all(new_case("1"), [event(1, 0, stage="resolved"), event(2, 30, stage="in_progress")])
+    assert case.stage == "in_progress"
+
+
+def test_duplicate_event_changes_nothing():
+    e = Event(case_id="1", delivery_id="d1", occurred_at=T0, changes={"stage": "in_progress"},
+              update=Update("m1", T0, "hello", "Dana"))
+    once = apply(new_case("1"), e)
+    assert apply(once, e) == once
+    assert len(once.updates) == 1
+
+
+def test_same_time_ties_go_to_the_later_stage():
+    a = event(1, 0, stage="resolved")
+    b = event(2, 0, stage="in_progress")
+    assert apply_all(new_case("1"), [a, b]).stage == apply_all(new_case("1"), [b, a]).stage == "resolved"
+
+
+def test_internal_event_does_not_count_as_an_update():
+    internal = Event(case_id="1", delivery_id="d9", occurred_at=T0 + timedelta(hours=1), internal=True)
+    case = apply_all(new_case("1"), [event(1, 0, title="A"), internal])
+    assert case.updated_at == T0
+    assert case.updates == ()
+
+
+def test_bad_values_are_rejected():
+    with pytest.raises(ValueError, match="stage"):
+        event(1, 0, stage="done")
+    with pytest.raises(ValueError, match="progress"):
+        event(1, 0, progress=101)
+    with pytest.raises(ValueError, match="unknown case fields"):
+        Event(case_id="1", delivery_id="x", occurred_at=T0, changes={"internal_note": "x"})
+
+
+def test_json_round_trip():
+    e = Event(case_id="1", delivery_id="d1", occurred_at=T0,
+              changes={"title": "T", "expected_by": T0, "expected_source": "sla",
+                       "next_steps": (NextStep("Send the file", "customer"),)},
+              update=Update("m1", T0, "body", "Dana"))
+    case = apply(new_case("1"), e)
+    assert case_from_dict(case_to_dict(case)) == case
+
+
+changes = st.fixed_dictionaries({}, optional={
+    "stage": st.sampled_from(STAGES),
+    "waiting_on": st.sampled_from(WAITING_ON),
+    "title": st.text(max_size=5),
+    "progress": st.none() | st.integers(0, 100),
+    "next_steps": st.lists(st.builds(NextStep, st.text(max_size=3), st.sampled_from(["company", "customer"]),
+                                     st.booleans()), max_size=2).map(tuple),
+})
+events = st.lists(
+    st.builds(
+        lambda n, minutes, seq, ch, msg, internal: Event(
+            case_id="1", delivery_id=f"d{n}", occurred_at=T0 + timedelta(minutes=minutes), changes=ch,
+            update=None if msg is None or internal else Update(f"m{msg}", T0 + timedelta(minutes=minutes), f"b{msg}"),
+            internal=internal, sequence=seq),
+        st.integers(0, 10**6), st.integers(0, 5), st.integers(0, 2), changes,
+        st.none() | st.integers(0, 3), st.booleans(),
+    ),
+    max_size=12, unique_by=lambda e: e.delivery_id,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events, st.randoms(use_true_random=False), st.data())
+def test_shuffled_and_duplicated_streams_end_like_the_sorted_deduplicated_one(stream, rng, data):
+    sorted_stream = sorted(stream, key=lambda e: (e.occurred_at, e.sequence, e.delivery_id))
+    expected = apply_all(new_case("1"), sorted_stream)
+    arrived = list(stream) + data.draw(st.lists(st.sampled_from(stream), max_size=6) if stream else st.just([]))
+    rng.shuffle(arrived)
+    assert apply_all(new_case("1"), arrived) == expected

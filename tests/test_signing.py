@@ -1,0 +1,56 @@
+"""Signed case links: round trip, tamper, wrong purpose, expiry, rotation, revocation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from tracker.errors import NotFound
+from tracker.signing import LinkGone, Signer
+
+OLD, NEW = "old-key-0123456789abcdef", "new-key-0123456789abcdef"
+
+
+def test_round_trip():
+    token = Signer([NEW]).sign_case_link("acme", "generic", "4711", 3)
+    link = Signer([NEW]).read_case_link(token)
+    assert (link.tenant, link.source, link.case_id, link.link_version, link.expires_at) == (
+        "acme", "generic", "4711", 3, None)
+
+
+def test_tampered_token_is_not_found():
+    token = Signer([NEW]).sign_case_link("acme", "generic", "4711", 1)
+    payload, rest = token.split(".", 1)
+    forged = URLSafeTimedSerializer("x").dump_payload(["acme", "generic", "4712", 1, 0]).decode()
+    for bad in (forged + "." + rest, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), "garbage"):
+        with pytest.raises(NotFound):
+            Signer([NEW]).read_case_link(bad)
+
+
+def test_token_signed_for_another_purpose_is_rejected():
+    other = URLSafeTimedSerializer([NEW], salt="tracker.public-id").dumps(["acme", "generic", "4711", 1, 0])
+    with pytest.raises(NotFound):
+        Signer([NEW]).read_case_link(other)
+
+
+def test_expired_link_is_gone_and_says_when_it_was_issued():
+    signer = Signer([NEW])
+    expires = datetime.now(UTC) + timedelta(days=2)
+    token = signer.sign_case_link("acme", "generic", "4711", 1, expires_at=expires)
+    assert signer.read_case_link(token, now=expires - timedelta(seconds=5)).case_id == "4711"
+    with pytest.raises(LinkGone) as gone:
+        signer.read_case_link(token, now=expires + timedelta(seconds=1))
+    assert gone.value.status == 410
+    assert abs((gone.value.link.signed_at - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_rotation_old_links_keep_working_until_the_old_key_is_dropped():
+    old_token = Signer([OLD]).sign_case_link("acme", "generic", "4711", 1)
+    rotated = Signer([OLD, NEW])
+    assert rotated.read_case_link(old_token).case_id == "4711"
+    new_token = rotated.sign_case_link("acme", "generic", "4711", 1)
+    assert Signer([NEW]).read_case_link(new_token).case_id == "4711"  # the last key signs
+    with pytest.raises(NotFound):
+        Signer([NEW]).read_case_link(old_token)

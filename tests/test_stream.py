@@ -1,0 +1,98 @@
+"""The live stream over real HTTP: first event the case, one event per change, resume by
+Last-Event-ID (header or query), heartbeat, HEAD, slow subscribers dropped."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.conftest import LiveServer, generic_payload, live_link, post, sse_events
+from tracker.pubsub.base import MAX_QUEUED
+from tracker.pubsub.memory import MemoryHub
+
+
+def test_first_event_is_the_case_then_one_event_per_change(live: LiveServer):
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload(title="First"))
+        url = live_link(live)
+        with http.stream("GET", url + "/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            [first] = sse_events(lines, 1)
+            assert (first["event"], first["id"]) == ("case", "1")
+            assert first["data"]["case"]["title"] == "First"
+            post(http, generic_payload(title="Second"))
+            post(http, {**generic_payload(), "message": {"id": "m1", "body": "Hi", "public": True}})
+            changes = sse_events(lines, 2)
+    assert [c["id"] for c in changes] == ["2", "3"]
+    assert changes[0]["data"]["case"]["title"] == "Second"
+    assert changes[1]["data"]["update"]["body"] == "Hi"
+
+
+def test_reconnect_with_last_event_id_receives_exactly_the_missed_events(live: LiveServer):
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload(title="v1"))
+        url = live_link(live)
+        with http.stream("GET", url + "/events") as stream:
+            [first] = sse_events(stream.iter_lines(), 1)
+        for n in (2, 3, 4):
+            post(http, generic_payload(title=f"v{n}"))
+        for headers, query in (({"Last-Event-ID": first["id"]}, ""), ({}, f"?last_event_id={first['id']}")):
+            with http.stream("GET", url + "/events" + query, headers=headers) as stream:
+                lines = stream.iter_lines()
+                missed = sse_events(lines, 3)
+                post(http, generic_payload(title="live"))
+                [live_event] = sse_events(lines, 1)
+            assert [(e["event"], e["id"], e["data"]["case"]["title"]) for e in missed] == [
+                ("change", "2", "v2"), ("change", "3", "v3"), ("change", "4", "v4")]
+            assert live_event["data"]["case"]["title"] == "live"
+            first = {"id": "4"}  # the second round resumes after v4 and sees only "live" first
+            post(http, generic_payload(title="v4-again"))
+
+
+def test_heartbeat_keeps_the_stream_open(live: LiveServer):
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload())
+        with http.stream("GET", live_link(live) + "/events") as stream:
+            pings = 0
+            for line in stream.iter_lines():
+                pings += line.startswith(": ping")
+                if pings == 2:
+                    break
+    assert pings == 2  # settings.ping_seconds is 0.5 in tests
+
+
+def test_head_request_returns_headers_and_ends(live: LiveServer):
+    with httpx.Client(base_url=live.url, timeout=5) as http:
+        post(http, generic_payload())
+        response = http.head(live_link(live) + "/events")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+
+
+def test_streams_are_released_when_clients_leave(live: LiveServer):
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload())
+        url = live_link(live)
+        for _ in range(3):
+            with http.stream("GET", url + "/events") as stream:
+                sse_events(stream.iter_lines(), 1)
+
+    async def open_streams() -> int:
+        for _ in range(100):
+            if live.app.state.streams.open_count == 0:
+                break
+            await asyncio.sleep(0.05)
+        return int(live.app.state.streams.open_count)
+
+    assert live.call(open_streams()) == 0
+
+
+async def test_slow_subscriber_is_dropped_without_slowing_the_others():
+    hub = MemoryHub()
+    slow, fast = hub.subscribe(7), hub.subscribe(7)
+    for seq in range(1, MAX_QUEUED + 2):
+        await hub.publish(7, seq)
+        fast.queue.get_nowait()  # the fast one keeps up
+    assert slow.dropped and not fast.dropped
+    assert hub.subscriber_count() == 1
