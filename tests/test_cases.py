@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracker.cases import (
-    STAGES, WAITING_ON, Event, NextStep, Update, apply, apply_all, case_from_dict, case_to_dict, new_case,
+    STAGES,
+    WAITING_ON,
+    Event,
+    NextStep,
+    Update,
+    apply,
+    apply_all,
+    case_from_dict,
+    case_to_dict,
+    new_case,
 )
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

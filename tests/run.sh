@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check on a fresh machine: installs what the tests need (Debian's Chromium),
+# a virtualenv with the package and its test tools, then ruff, mypy and the whole pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ ! -x /usr/bin/chromium ]; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest

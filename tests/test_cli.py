@@ -1,0 +1,46 @@
+"""The command line: each command's output, and a one-line reason with a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+               "TRACKER_SECRET_KEYS": "cli-key-0123456789abcdef", **env}
+    return subprocess.run([sys.executable, "-m", "tracker", *args], env=environ, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_setup_link_revoke_and_cases(tmp_path: Path):
+    assert run(tmp_path, "tenant", "add", "acme").returncode == 0
+    added = run(tmp_path, "source", "add", "acme", "generic")
+    assert "http://127.0.0.1:8000/hooks/acme/generic" in added.stdout and "whsec_" in added.stdout
+    missing = run(tmp_path, "link", "acme", "4711")
+    assert missing.returncode == 1 and "No case '4711'" in missing.stderr
+    assert run(tmp_path, "cases", "acme").stdout == ""
+
+
+@pytest.mark.parametrize(("args", "env", "reason"), [
+    (("tenant", "add", "Bad Slug"), {}, "Tenant slug"),
+    (("tenant", "add", "acme", "--theme", "neon"), {}, "Unknown theme 'neon'"),
+    (("source", "add", "nobody", "generic"), {}, "Unknown tenant 'nobody'"),
+    (("source", "add", "acme", "zendsk"), {}, "Known sources: generic"),
+    (("settings",), {"TRACKER_PORT": "eighty"}, "TRACKER_PORT='eighty'"),
+    (("settings",), {"TRACKER_DATABASE_URL": "mysql://x"}, "TRACKER_DATABASE_URL"),
+    (("settings",), {"TRACKER_SECRET_KEYS": "short"}, "TRACKER_SECRET_KEYS"),
+])
+def test_bad_input_exits_non_zero_with_one_line(tmp_path: Path, args, env, reason):
+    done = run(tmp_path, *args, **env)
+    assert done.returncode == 1
+    assert reason in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_settings_masks_secrets(tmp_path: Path):
+    shown = run(tmp_path, "settings").stdout
+    assert "TRACKER_SECRET_KEYS=1 key(s)" in shown and "cli-key" not in shown

@@ -1,0 +1,41 @@
+"""The README is checked like code: its commands, its configuration table, the Dockerfile."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tracker.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", README)[:2]
+
+
+def test_readme_opens_with_the_demo_and_the_test_command():
+    demo, tests = readme_commands()
+    assert demo.endswith("tracker demo")
+    assert tests == "bash tests/run.sh"
+    assert README.index(demo) < README.index("## ")
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert readme_commands()[1] in ci.splitlines()
+
+
+def test_configuration_table_lists_every_setting():
+    table = {m for m in re.findall(r"^\| `(TRACKER_[A-Z_]+)` \|", README, flags=re.M)}
+    assert table == {s.variable for s in SETTINGS}
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
