@@ -21,6 +21,7 @@ def test_setup_link_revoke_and_cases(tmp_path: Path):
     assert run(tmp_path, "tenant", "add", "acme").returncode == 0
     added = run(tmp_path, "source", "add", "acme", "generic")
     assert "http://127.0.0.1:8000/hooks/acme/generic" in added.stdout and "whsec_" in added.stdout
+    assert "webhook-signature" in added.stdout  # the setup instructions for this source
     missing = run(tmp_path, "link", "acme", "4711")
     assert missing.returncode == 1 and "No case '4711'" in missing.stderr
     assert run(tmp_path, "cases", "acme").stdout == ""

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from tracker import admin
+from tracker import admin, sources
 from tracker.config import SETTINGS, Settings
 from tracker.errors import TrackerError
 from tracker.signing import Signer, load_keys
@@ -118,6 +119,8 @@ async def source_add_command(settings: Settings, store: Store, args: argparse.Na
     config = await admin.add_source(store, args.tenant, args.source, args.secret)
     print(f"Webhook URL: {settings.base_url}/hooks/{config.tenant}/{config.source}")
     print(f"Secret:      {config.secret}")
+    print()
+    print(inspect.getdoc(sources.get(config.source)) or "")
 
 
 async def link_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:

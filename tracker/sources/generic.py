@@ -1,8 +1,18 @@
-"""Anything that can send signed JSON: Standard Webhooks signing and tracker's own body shape.
+"""Anything that can send signed JSON: Standard Webhooks signing, tracker's own body shape.
 
-Signature: `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (several,
-space-separated, during key rotation), keyed with the base64 part of a `whsec_` secret;
-`webhook-timestamp` within 5 minutes of our clock; `webhook-id` is the delivery id.
+Set up your system to POST every change of a case to the webhook URL above, as JSON,
+signed the Standard Webhooks way with the secret above:
+  webhook-id         a unique id per delivery; a retry reuses it and is stored once
+  webhook-timestamp  Unix seconds; rejected when more than 5 minutes off our clock
+  webhook-signature  v1,<base64 of HMAC-SHA256 over "{id}.{timestamp}.{body}">, keyed with
+                     the base64-decoded part of the secret after "whsec_"
+Body (every field but case.id optional; a message without "public": true is an internal
+note and is never shown):
+  {"type": "case.updated", "occurred_at": "2026-11-20T10:00:00Z",
+   "case": {"id": "4711", "title": "...", "stage": "in_progress", "status_label": "...",
+            "waiting_on": "company", "progress": 40, "expected_by": "2026-11-22T17:00:00Z",
+            "next_steps": [{"text": "...", "owner": "company", "done": false}]},
+   "message": {"id": "m-1", "body": "...", "public": true, "author": "Dana"}}
 """
 
 from __future__ import annotations
