@@ -63,13 +63,13 @@ def post(http: httpx.Client | TestClient, payload: dict[str, Any], secret: str =
     return http.post(f"/hooks/{tenant}/generic", content=body, headers={**signed, **(headers or {})})
 
 
-def link_for(client: TestClient, case_id: str = "4711") -> str:
+def link_for(client: TestClient, case_id: str = "4711", source: str = "generic") -> str:
     """The path of a freshly signed link to an acme case."""
     app = client.app
     assert isinstance(app, Starlette)
 
     async def mint() -> str:
-        stored = await app.state.store.get_case("acme", "generic", case_id)
+        stored = await app.state.store.get_case("acme", source, case_id)
         assert stored is not None
         return case_url("", app.state.signer, stored)
 

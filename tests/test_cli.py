@@ -31,7 +31,7 @@ def test_setup_link_revoke_and_cases(tmp_path: Path):
     (("tenant", "add", "Bad Slug"), {}, "Tenant slug"),
     (("tenant", "add", "acme", "--theme", "neon"), {}, "Unknown theme 'neon'"),
     (("source", "add", "nobody", "generic"), {}, "Unknown tenant 'nobody'"),
-    (("source", "add", "acme", "zendsk"), {}, "Known sources: generic"),
+    (("source", "add", "acme", "zendsk"), {}, "Known sources: chatwoot"),
     (("settings",), {"TRACKER_PORT": "eighty"}, "TRACKER_PORT='eighty'"),
     (("settings",), {"TRACKER_DATABASE_URL": "mysql://x"}, "TRACKER_DATABASE_URL"),
     (("settings",), {"TRACKER_SECRET_KEYS": "short"}, "TRACKER_SECRET_KEYS"),

@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 from tracker.errors import NotFound
-from tracker.sources import generic
+from tracker.sources import (
+    chatwoot,
+    freshdesk,
+    front,
+    generic,
+    github,
+    gitlab,
+    helpscout,
+    intercom,
+    jira,
+    linear,
+    zammad,
+    zendesk,
+)
 from tracker.sources.base import Source
 
 SOURCES: dict[str, Source] = {
+    "chatwoot": chatwoot,
+    "freshdesk": freshdesk,
+    "front": front,
     "generic": generic,
+    "github": github,
+    "gitlab": gitlab,
+    "helpscout": helpscout,
+    "intercom": intercom,
+    "jira": jira,
+    "linear": linear,
+    "zammad": zammad,
+    "zendesk": zendesk,
 }
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any, Protocol
 
 from tracker.cases import Event
@@ -64,3 +65,48 @@ def parse_time(value: Any, where: str) -> datetime:
     except ValueError:
         raise BadRequest(f"{where} is not an ISO 8601 time: {value[:40]!r}.") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def text_of(value: Any) -> str:
+    """A string or whole-number field as text (helpdesks send ids as either), else ""."""
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
+class _TextParser(HTMLParser):
+    """Collects the text of an HTML fragment: tags dropped, entities decoded, blocks on new lines."""
+
+    _BLOCKS = frozenset({"br", "p", "div", "li", "tr", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"})
+    _SKIPPED = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIPPED:
+            self.skipping += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIPPED:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    """The text of an HTML message body; the page escapes it again on display."""
+    parser = _TextParser()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip()

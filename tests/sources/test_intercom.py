@@ -1,0 +1,166 @@
+"""Intercom: X-Hub-Signature (sha1= hex HMAC-SHA1 of the body), conversation topics, the app."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+import tracker.sources
+from tests.conftest import sse_events
+from tracker.admin import case_url
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources import intercom
+from tracker.storage.base import SourceConfig
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "intercom"
+SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"  # an app client secret
+NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
+NOTE_MARKER = "INTERNAL-IC-7f3a"
+REPLY = "Hey Eeshan! How can I help?"
+ALL = ["conversation.user.created.json", "conversation.admin.replied.json", "conversation.admin.noted.json",
+       "conversation.admin.closed.json", "ping.json", "written.conversation.admin.noted.json"]
+
+
+def body_of(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {"x-hub-signature": "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_signature_of_each_fixture_is_accepted(name):
+    body = body_of(name)
+    intercom.verify(signed(body), body, SECRET, NOW)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("change", ["body", "secret", "sha256", "missing"])
+def test_wrong_or_missing_signature_is_rejected(name, change):
+    body = body_of(name)
+    headers = signed(body, "another" if change == "secret" else SECRET)
+    if change == "body":
+        body = body.replace(b"{", b"{ ", 1)
+    elif change == "sha256":
+        headers["x-hub-signature"] = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    elif change == "missing":
+        del headers["x-hub-signature"]
+    with pytest.raises(Unauthorized, match="(?i)x-hub-signature"):
+        intercom.verify(headers, body, SECRET, NOW)
+
+
+def parse(name: str) -> list[Any]:
+    return intercom.parse(json.loads(body_of(name)), signed(body_of(name)))
+
+
+def test_user_created_is_received_without_repeating_the_customer_message():
+    [event] = parse("conversation.user.created.json")
+    assert event.case_id == "21321941764"
+    assert event.delivery_id == "notif_3ac27816-d27c-45fd-a65a-bbaf021cf780"
+    assert event.occurred_at == datetime.fromtimestamp(1553290198, UTC)
+    assert event.changes == {"requester_name": "Rose Poodle from St. John's", "status_label": "Open",
+                             "stage": "received", "waiting_on": "company"}
+    assert event.update is None and "Hello everyone" not in repr(event)
+
+
+def test_admin_reply_in_an_assignment_part_is_a_public_update():
+    [event] = parse("conversation.admin.replied.json")
+    assert event.case_id == "21322009097" and event.delivery_id == "notif_44d1f763-d3ad-4927-8e5c-da6cd6ca78d2"
+    assert event.changes["stage"] == "in_progress" and event.changes["waiting_on"] == "customer"
+    assert event.changes["requester_email"] == "jerryguitarist@gmail.com"
+    assert event.update is not None and event.update.id == "2824382500"
+    assert event.update.body == REPLY and event.update.author_display == "Eeshan Garg"
+    assert event.occurred_at == event.update.at == datetime.fromtimestamp(1553291111, UTC)
+
+
+@pytest.mark.parametrize("name", ["conversation.admin.noted.json", "written.conversation.admin.noted.json"])
+def test_note_keeps_no_text(name):
+    [event] = parse(name)
+    assert event.internal and event.update is None
+    assert "Talk to Tim" not in repr(event) and NOTE_MARKER not in repr(event)
+
+
+def test_closed_conversation_is_closed():
+    [event] = parse("conversation.admin.closed.json")
+    assert event.changes["stage"] == "closed" and event.changes["status_label"] == "Closed"
+    assert event.update is None  # a close part without words
+
+
+def test_ping_and_other_topics_mean_nothing():
+    assert parse("ping.json") == []
+    assert intercom.parse({"topic": "contact.created", "data": {"item": {}}}, {}) == []
+
+
+def test_several_parts_get_distinct_delivery_ids():
+    payload = json.loads(body_of("conversation.admin.replied.json"))
+    parts = payload["data"]["item"]["conversation_parts"]["conversation_parts"]
+    parts.append({**parts[0], "id": "2824382501", "part_type": "note", "body": "<p>secret</p>"})
+    first, second = intercom.parse(payload, {})
+    assert first.delivery_id != second.delivery_id and first.delivery_id.startswith(payload["id"])
+    assert not first.internal and second.internal and "secret" not in repr(second)
+
+
+@pytest.mark.parametrize(("state", "topic", "stage", "waiting_on"), [
+    ("open", "conversation.user.created", "received", "company"),
+    ("open", "conversation.user.replied", "in_progress", "company"),
+    ("open", "conversation.admin.replied", "in_progress", "customer"),
+    ("open", "conversation.admin.opened", "in_progress", None),
+    ("snoozed", "conversation.admin.snoozed", "in_progress", None),
+    ("closed", "conversation.admin.closed", "closed", None),
+])
+def test_state_mapping(state, topic, stage, waiting_on):
+    payload = {"id": "notif_1", "topic": topic, "data": {"item": {"id": "9", "state": state, "updated_at": 1}}}
+    [event] = intercom.parse(payload, {})
+    assert event.changes["status_label"] == state.capitalize()
+    assert event.changes.get("stage") == stage and event.changes.get("waiting_on") == waiting_on
+
+
+@pytest.mark.parametrize(("payload", "named"), [
+    ([], "JSON object"), ({"data": {}}, "topic"),
+    ({"topic": "conversation.admin.replied", "data": {"item": {}}}, "data.item.id"),
+    ({"topic": "conversation.admin.replied", "data": {"item": {"id": "1"}}}, "updated_at"),
+    ({"topic": "conversation.admin.replied",
+      "data": {"item": {"id": "1", "conversation_parts": {"conversation_parts": [{"id": "p"}]}}}}, "created_at"),
+])
+def test_malformed_body_names_the_field(payload, named):
+    with pytest.raises(BadRequest, match=named):
+        intercom.parse(payload, {})
+
+
+def test_through_the_app_note_never_reaches_the_customer(client: TestClient, monkeypatch):
+    monkeypatch.setitem(tracker.sources.SOURCES, "intercom", intercom)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "intercom", SECRET))
+
+    def deliver(name: str) -> dict[str, Any]:
+        body = body_of(name)
+        response = client.post("/hooks/acme/intercom", content=body, headers=signed(body))
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    for name in ("conversation.admin.replied.json", "written.conversation.admin.noted.json",
+                 "conversation.admin.closed.json"):
+        assert deliver(name)["stored"] == 1
+    assert deliver("conversation.admin.closed.json") == {"ok": True, "stored": 0, "duplicates": 1}
+    assert deliver("ping.json") == {"ok": True, "stored": 0, "duplicates": 0}
+
+    async def mint() -> str:
+        stored = await client.app.state.store.get_case("acme", "intercom", "21322009097")
+        return case_url("", client.app.state.signer, stored)
+
+    url = client.portal.call(mint)
+    with client.stream("GET", url + "/events?last_event_id=0") as stream:
+        replayed = sse_events(stream.iter_lines(), 3)
+    case_json = client.get(url + "/case.json").json()
+    assert case_json["stage"] == "closed"
+    surfaces = {"page": client.get(url).text, "json": json.dumps(case_json), "stream": json.dumps(replayed)}
+    for name, text in surfaces.items():
+        assert "How can I help?" in text, name
+        assert NOTE_MARKER not in text and "legacy plan" not in text, f"the note leaked into the {name}"

@@ -1,0 +1,127 @@
+"""Freshdesk: automation rules that trigger a webhook with the JSON body below.
+
+Freshdesk does not sign webhooks, so the secret above is a shared token that Freshdesk
+sends with every request; keep it as secret as a password.
+In Admin > Workflows > Automations make three rules, each with the action "Trigger webhook":
+  A. "Ticket creation" tab: every new ticket.
+  B. "Ticket updates" tab, event "Status is changed".
+  C. "Ticket updates" tab, event "Reply is sent" (an agent's public reply).
+Action settings: request type POST, URL: the webhook URL above, encoding JSON, and ONE of
+  - "Add custom headers": {"X-Tracker-Token": "<the secret above>"}   (recommended)
+  - "Requires authentication" > username and password: any username, password = the secret
+Content "Advanced", for rules A and B:
+
+{"freshdesk_webhook": {"ticket_id": "{{ticket.id}}", "ticket_subject": "{{ticket.subject}}",
+  "ticket_status": "{{ticket.status}}", "requester_name": "{{ticket.requester.name}}",
+  "requester_email": "{{ticket.requester.email}}", "triggered_event": "{{triggered_event}}"}}
+
+and for rule C the same with two more fields inside freshdesk_webhook:
+  "ticket_latest_public_comment": "{{ticket.latest_public_comment}}",
+  "ticket_agent_name": "{{ticket.agent.name}}"
+A body with ticket_latest_public_comment becomes a public update under the assigned agent's
+name (Freshdesk has no placeholder for a comment's author), so send it from rule C only.
+Never send {{ticket.latest_private_comment}}; a delivery whose triggered_event is a private
+note is kept as activity without any text.
+Statuses: Open = in progress, our move (received on rule A); Pending and Waiting on
+Customer = waiting on the customer; Waiting on Third Party = waiting on a third party;
+Resolved = resolved; Closed = closed; a custom status shows its name only.
+Freshdesk sends no delivery id and no timestamp: a retry is recognised by its identical
+body, and a change is dated when it arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, plain_text, text_of
+
+NAME = "freshdesk"
+_TOKEN_HEADER = "x-tracker-token"
+
+# {{ticket.status}} names (and the numbers in triggered_event) -> (stage, waiting_on).
+_STATUSES: dict[str, tuple[str, str | None]] = {
+    "open": ("in_progress", "company"),
+    "pending": ("in_progress", "customer"),
+    "resolved": ("resolved", None),
+    "closed": ("closed", None),
+    "waiting on customer": ("in_progress", "customer"),
+    "waiting on third party": ("in_progress", "third_party"),
+}
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    token = headers.get(_TOKEN_HEADER)
+    if token is None:
+        token = _basic_auth_password(headers.get("authorization", ""))
+    if token is None:
+        raise Unauthorized("Missing X-Tracker-Token header (or basic authentication): add it to the Freshdesk "
+                           "rule's \"Trigger webhook\" action, see `tracker source add TENANT freshdesk`.")
+    if not equal(token, secret):
+        raise Unauthorized("The X-Tracker-Token header (or basic-auth password) does not match this tenant's "
+                           "Freshdesk secret: paste the secret printed by `tracker source add` into the rule.")
+
+
+def _basic_auth_password(authorization: str) -> str | None:
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("The Authorization header is not valid HTTP basic authentication.") from None
+    return decoded.partition(":")[2]
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object (see the Freshdesk template).")
+    ticket = payload.get("freshdesk_webhook", payload)
+    if not isinstance(ticket, dict):
+        raise BadRequest("freshdesk_webhook must be an object.")
+    case_id = text_of(ticket.get("ticket_id")).strip()
+    if not case_id:
+        raise BadRequest("freshdesk_webhook.ticket_id is required: the template needs "
+                         "\"ticket_id\": \"{{ticket.id}}\".")
+    # No timestamp placeholder exists: the moment we received it.
+    occurred_at = datetime.now(UTC)
+    triggered = text_of(ticket.get("triggered_event")).replace(" ", "").lower()
+    changes: dict[str, Any] = {}
+    for field, key in (("title", "ticket_subject"), ("requester_name", "requester_name"),
+                       ("requester_email", "requester_email")):
+        value = text_of(ticket.get(key)).strip()
+        if value:
+            changes[field] = value
+    status = text_of(ticket.get("ticket_status")).strip()
+    if status:
+        changes["status_label"] = status
+        stage, waiting_on = _STATUSES.get(status.lower(), (None, None))
+        if stage == "in_progress" and waiting_on == "company" and "ticket_action:created" in triggered:
+            stage = "received"
+        if stage:
+            changes["stage"] = stage
+        if waiting_on:
+            changes["waiting_on"] = waiting_on
+    internal = "note_type:private" in triggered
+    update = None if internal else _update(ticket, case_id, occurred_at)
+    return [Event(case_id=case_id, delivery_id="", occurred_at=occurred_at, changes=changes,
+                  update=update, internal=internal)]
+
+
+def _update(ticket: dict[str, Any], case_id: str, occurred_at: datetime) -> Update | None:
+    body = plain_text(text_of(ticket.get("ticket_latest_public_comment")))
+    if not body:
+        return None
+    # No comment id either: the same comment text on the same ticket is the same update.
+    digest = hashlib.sha256(f"{case_id}\n{body}".encode()).hexdigest()[:16]
+    return Update(id=f"sha256:{digest}", at=occurred_at, body=body,
+                  author_display=text_of(ticket.get("ticket_agent_name")).strip())
+
+
+
+

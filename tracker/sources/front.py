@@ -1,0 +1,136 @@
+"""Front: a shared rule that sends conversation events to a webhook (rule webhook).
+
+1. Settings > Company > App store > Webhooks > Enable app, and turn on "Send Full Event
+   Data" (without it Front sends no subject, status or message text).
+2. Front signs rule webhooks with your company's API secret (Settings > Company >
+   Developers, on older accounts Plugins & API > API): copy it and connect with
+   `tracker source add TENANT front --secret THAT_SECRET`.
+3. Settings > Rules > New shared rule.
+   When: inbound message received, outbound message sent, outbound reply sent,
+   conversation archived, reopened, assigned, unassigned, moved to trash, restored,
+   and new comment added (kept as activity only).
+   If: the inboxes whose conversations customers follow.
+   Then: Send to a Webhook, target: the webhook URL above.
+Front signs each delivery: X-Front-Signature is the base64 HMAC-SHA1 of the body.
+Each event's id (evt_...) makes a repeated delivery count once.
+A case is one conversation (cnv_...).  Replies sent to the customer are shown as
+updates, signed with the teammate's name; the customer's own messages only put the
+ball in your court; comments (teammate discussion) are never shown, only their time.
+Conversation status: unassigned is "received", assigned "in progress", archived
+"resolved", deleted "closed"; after your reply it is the customer's move.
+Application webhooks (X-Front-Request-Timestamp, SHA-256) are not supported.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, plain_text, require_header
+
+NAME = "front"
+
+_MESSAGE_EVENTS = ("inbound", "outbound", "out_reply")
+_STATUS_EVENTS = ("archive", "reopen", "assign", "unassign", "trash", "restore")
+_INTERNAL_EVENTS = ("comment", "mention")  # teammate discussion
+_STAGE_BY_STATUS = {"unassigned": "received", "assigned": "in_progress", "archived": "resolved",
+                    "deleted": "closed"}
+# An event preview may lack the conversation's status; these events say it themselves.
+_STAGE_BY_EVENT = {"archive": "resolved", "trash": "closed"}
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = require_header(headers, "x-front-signature", NAME)
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
+    if equal(signature.strip(), expected):
+        return
+    if "x-front-request-timestamp" in headers:
+        raise Unauthorized("X-Front-Signature does not match: this looks like a Front application webhook, "
+                           "which source 'front' does not support; send the events from a rule instead.")
+    raise Unauthorized("X-Front-Signature does not match for source 'front': connect the source with your "
+                       "Front company's API secret (--secret).")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object.")
+    kind = payload.get("type")
+    if kind not in _MESSAGE_EVENTS + _STATUS_EVENTS + _INTERNAL_EVENTS:
+        return []  # tags, moves, links, bounces...
+    conversation = _object(payload.get("conversation"), "conversation")
+    case_id = conversation.get("id")
+    if not isinstance(case_id, str) or not case_id:
+        raise BadRequest("conversation.id is required.")
+    occurred_at = _unix_time(payload.get("emitted_at"), "emitted_at")
+    event_id = payload.get("id")
+    delivery = event_id if isinstance(event_id, str) else ""
+    if kind in _INTERNAL_EVENTS:
+        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, internal=True)]
+    changes = _changes(conversation, kind)
+    update = None
+    if kind in ("outbound", "out_reply"):
+        update = _update(payload.get("target"), occurred_at)
+    return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, changes=changes, update=update)]
+
+
+def _changes(conversation: dict[str, Any], kind: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if isinstance(conversation.get("subject"), str):
+        changes["title"] = conversation["subject"]
+    status = conversation.get("status")
+    if isinstance(status, str):
+        changes["status_label"] = status
+    stage = _STAGE_BY_EVENT.get(kind) or (_STAGE_BY_STATUS.get(status) if isinstance(status, str) else None)
+    if stage is not None:
+        changes["stage"] = stage
+    if kind == "inbound":
+        changes["waiting_on"] = "company"  # the customer wrote
+    elif kind in ("outbound", "out_reply"):
+        changes["waiting_on"] = "customer"  # the team answered
+    recipient = conversation.get("recipient")
+    handle = recipient.get("handle") if isinstance(recipient, dict) else None
+    if isinstance(handle, str) and "@" in handle:  # handles are also phone numbers, social ids
+        changes["requester_email"] = handle
+    return changes
+
+
+def _update(target: Any, occurred_at: datetime) -> Update:
+    message = target.get("data") if isinstance(target, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+        raise BadRequest("target.data.id is required for a message event.")
+    if isinstance(message.get("text"), str):
+        body = message["text"].strip()
+    elif isinstance(message.get("body"), str):
+        body = plain_text(message["body"])
+    else:
+        raise BadRequest("target.data has no body: turn on \"Send Full Event Data\" in Front's Webhooks app.")
+    at = _unix_time(message["created_at"], "target.data.created_at") if "created_at" in message else occurred_at
+    return Update(id=message["id"], at=at, body=body, author_display=_teammate_name(message.get("author")))
+
+
+def _teammate_name(author: Any) -> str:
+    if not isinstance(author, dict):
+        return ""
+    names = [author.get("first_name"), author.get("last_name")]
+    full = " ".join(n for n in names if isinstance(n, str) and n)
+    return full or str(author.get("username") or "")
+
+
+def _unix_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise BadRequest(f"{where} is required (Unix seconds).")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BadRequest(f"{where} is not a Unix time: {value!r}.") from None
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be a JSON object.")
+    return value

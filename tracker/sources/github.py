@@ -1,0 +1,175 @@
+"""GitHub Issues: issue state, labels and comments, signed with X-Hub-Signature-256.
+
+In the repository (or organization): Settings > Webhooks > Add webhook.
+  Payload URL    the webhook URL printed above
+  Content type   application/json (required: form-encoded deliveries are rejected)
+  Secret         the secret printed above (GitHub takes any text you paste; to keep
+                 your own, connect with `tracker source add TENANT github --secret ...`)
+  SSL            keep "Enable SSL verification"
+  Events         "Let me select individual events": tick Issues and Issue comments,
+                 untick Pushes. Active: ticked. Add webhook.
+GitHub then sends a ping, which is answered 202 and stored as nothing.
+
+What the case page shows:
+  - the case id is the issue reference OWNER/REPO#NUMBER, e.g. octo/app#12, so one
+    organization webhook can serve several repositories;
+  - opened -> received; assigned -> in progress; reopened -> in progress;
+    closed as completed -> resolved; closed as not planned or duplicate -> closed;
+  - labels set whose move it is: "waiting for customer", "needs info" (and similar)
+    -> the customer's; "blocked", "upstream", "waiting for third party" -> a third
+    party's; removing them gives the move back to you; other labels are ignored;
+  - every issue comment is a public update (an issue is public to whoever can read
+    the repository); comments on pull requests are ignored.
+Each delivery is verified with HMAC-SHA256 over the raw body (X-Hub-Signature-256);
+GitHub sends no timestamp, so a redelivery is recognised by its X-GitHub-Delivery id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, parse_time, require_header
+
+NAME = "github"
+
+# Label names, normalised by _label_key, that say whose move it is.
+_LABEL_WAITING_ON = {
+    "waiting for customer": "customer",
+    "waiting on customer": "customer",
+    "awaiting customer": "customer",
+    "needs info": "customer",
+    "needs more info": "customer",
+    "more info needed": "customer",
+    "waiting for feedback": "customer",
+    "awaiting feedback": "customer",
+    "waiting for third party": "third_party",
+    "waiting on third party": "third_party",
+    "blocked": "third_party",
+    "upstream": "third_party",
+}
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = require_header(headers, "x-hub-signature-256", NAME)
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not equal(signature, expected):
+        raise Unauthorized("X-Hub-Signature-256 does not match for source 'github': paste the "
+                           "secret printed by `tracker source add` into the webhook's Secret field.")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object (set the webhook's content type to application/json).")
+    kind = headers.get("x-github-event")
+    if not kind:
+        raise BadRequest("The x-github-event header is missing: is this webhook configured as source 'github'?")
+    delivery = headers.get("x-github-delivery", "")
+    if kind == "issues":
+        event = _issue_event(payload, delivery)
+    elif kind == "issue_comment":
+        event = _comment_event(payload, delivery)
+    else:  # ping and every event we were not asked for
+        event = None
+    return [] if event is None else [event]
+
+
+def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
+    issue = _object(payload, "issue")
+    action = payload.get("action")
+    changes: dict[str, Any] = {"title": _text(issue, "title", "issue.title")}
+    at = parse_time(issue.get("updated_at"), "issue.updated_at")
+    if action == "opened":
+        at = parse_time(issue.get("created_at"), "issue.created_at")
+        changes.update(stage="received", waiting_on=_labels_waiting_on(issue), status_label="Open",
+                       requester_name=_login(issue.get("user")))
+    elif action == "closed":
+        at = parse_time(issue.get("closed_at") or issue.get("updated_at"), "issue.closed_at")
+        reason = issue.get("state_reason")
+        if reason in ("not_planned", "duplicate"):
+            changes.update(stage="closed", status_label=f"Closed as {reason.replace('_', ' ')}")
+        else:  # "completed", or null from before GitHub recorded a reason
+            changes.update(stage="resolved", status_label="Closed as completed")
+    elif action == "reopened":
+        changes.update(stage="in_progress", waiting_on=_labels_waiting_on(issue), status_label="Reopened")
+    elif action == "assigned" and issue.get("state") == "open":
+        changes.update(stage="in_progress")
+    elif action in ("labeled", "unlabeled"):
+        label = _object(payload, "label")
+        if _label_key(label.get("name")) not in _LABEL_WAITING_ON:
+            return None
+        changes.update(waiting_on=_labels_waiting_on(issue))
+    elif action == "edited" and "title" in (payload.get("changes") or {}):
+        pass  # the new title is already in changes
+    else:
+        return None
+    return Event(case_id=_case_id(payload, issue), delivery_id=delivery, occurred_at=at, changes=changes)
+
+
+def _comment_event(payload: dict[str, Any], delivery: str) -> Event | None:
+    issue = _object(payload, "issue")
+    if issue.get("pull_request") is not None or payload.get("action") not in ("created", "edited"):
+        return None  # pull requests are not cases; a deleted comment cannot be unshown
+    comment = _object(payload, "comment")
+    if not isinstance(comment.get("id"), int):
+        raise BadRequest("comment.id is required (a number).")
+    # An edit keeps the comment id and carries a newer updated_at, so the edit wins.
+    at = parse_time(comment.get("updated_at") or comment.get("created_at"), "comment.created_at")
+    update = Update(id=str(comment["id"]), at=at, body=_text(comment, "body", "comment.body"),
+                    author_display=_login(comment.get("user")) or "")
+    return Event(case_id=_case_id(payload, issue), delivery_id=delivery, occurred_at=at,
+                 changes={"title": _text(issue, "title", "issue.title")}, update=update)
+
+
+def _case_id(payload: dict[str, Any], issue: dict[str, Any]) -> str:
+    # Issue numbers count per repository: the full reference keeps two repositories apart.
+    repository = _object(payload, "repository")
+    name, number = repository.get("full_name"), issue.get("number")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("repository.full_name is required.")
+    if not isinstance(number, int):
+        raise BadRequest("issue.number is required (a number).")
+    return f"{name}#{number}"
+
+
+def _labels_waiting_on(issue: dict[str, Any]) -> str:
+    labels = issue.get("labels") or []
+    found = {_LABEL_WAITING_ON.get(_label_key(label.get("name"))) for label in labels if isinstance(label, dict)}
+    for party in ("customer", "third_party"):
+        if party in found:
+            return party
+    return "company"
+
+
+def _label_key(name: Any) -> str:
+    """"Status: Waiting-for-customer" -> "waiting for customer"."""
+    if not isinstance(name, str):
+        return ""
+    words = re.sub(r"[\s_:/-]+", " ", name.lower()).split()
+    if words[:1] == ["status"]:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    value = payload.get(name)
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} is required (an object).")
+    return value
+
+
+def _text(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"{where} is required (a string).")
+    return value
+
+
+def _login(user: Any) -> str | None:
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else None

@@ -1,0 +1,147 @@
+"""GitLab issues and their comments, authenticated by the webhook's secret token.
+
+In the project (or group): Settings > Webhooks > Add new webhook.
+  URL           the webhook URL printed above
+  Secret token  the secret printed above (GitLab takes any text you paste; to keep
+                your own, connect with `tracker source add TENANT gitlab --secret ...`)
+  Trigger       tick "Issues events", "Comments" and, if your team writes internal
+                notes, "Confidential comments" (they are counted, never shown)
+  SSL           keep "Enable SSL verification". Add webhook.
+GitLab sends the secret token back unchanged in the X-Gitlab-Token header: it is a
+shared password, not a signature, so serve the tracker over HTTPS only. Each delivery
+is checked against it in constant time. GitLab sends no timestamp; a retry carries the
+same Idempotency-Key (or X-Gitlab-Event-UUID) and is stored once.
+
+What the case page shows:
+  - the case id is the issue reference GROUP/PROJECT#IID, e.g. acme/app#23, so one
+    group webhook can serve several projects;
+  - opened -> received; assigned -> in progress; reopened -> in progress;
+    closed -> resolved (closed as a duplicate or moved -> closed);
+  - comments on the issue are public updates, with the commenter's name; internal
+    notes and every comment on a confidential issue are kept as activity without
+    their text; system notes and comments on merge requests are ignored.
+GitLab's newer signing token (webhook-signature headers) is not used yet: leave it empty.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, parse_time, require_header
+
+NAME = "gitlab"
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    token = require_header(headers, "x-gitlab-token", NAME)
+    if not equal(token, secret):
+        raise Unauthorized("X-Gitlab-Token does not match for source 'gitlab': paste the secret printed by "
+                           "`tracker source add` into the webhook's Secret token field.")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object.")
+    # Idempotency-Key stays the same on retries; older GitLab sends only the event UUID.
+    delivery = headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid") or ""
+    kind = payload.get("object_kind")
+    if kind == "issue":
+        event = _issue_event(payload, delivery)
+    elif kind == "note":
+        event = _note_event(payload, headers, delivery)
+    else:  # merge requests, pushes, pipelines, ...
+        event = None
+    return [] if event is None else [event]
+
+
+def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
+    issue = _object(payload, "object_attributes")
+    action = issue.get("action")
+    changes: dict[str, Any] = {"title": _text(issue, "title", "object_attributes.title")}
+    at = _time(issue.get("updated_at"), "object_attributes.updated_at")
+    if action == "open":
+        at = _time(issue.get("created_at"), "object_attributes.created_at")
+        changes.update(stage="received", waiting_on="company", status_label="Open")
+        user = payload.get("user")
+        if isinstance(user, dict) and isinstance(user.get("name"), str):
+            changes["requester_name"] = user["name"]  # on "open" the acting user is the author
+    elif action == "close":
+        if issue.get("closed_at"):
+            at = _time(issue["closed_at"], "object_attributes.closed_at")
+        if issue.get("duplicated_to_id") or issue.get("moved_to_id"):
+            changes.update(stage="closed", status_label="Closed")
+        else:
+            changes.update(stage="resolved", status_label="Closed")
+    elif action == "reopen":
+        changes.update(stage="in_progress", waiting_on="company", status_label="Open")
+    elif action == "update":
+        updated = payload.get("changes") or {}
+        if "assignees" in updated and payload.get("assignees") and issue.get("state") == "opened":
+            changes["stage"] = "in_progress"
+        elif "title" not in updated:
+            return None  # labels, description, weight, ...: nothing the customer sees
+    else:
+        return None
+    project = _object(payload, "project")
+    return Event(case_id=_case_id(project, issue.get("iid"), "object_attributes.iid"),
+                 delivery_id=delivery, occurred_at=at, changes=changes)
+
+
+def _note_event(payload: dict[str, Any], headers: Headers, delivery: str) -> Event | None:
+    note = _object(payload, "object_attributes")
+    if note.get("noteable_type") != "Issue" or note.get("system"):
+        return None
+    issue = _object(payload, "issue")
+    case_id = _case_id(_object(payload, "project"), issue.get("iid"), "issue.iid")
+    at = _time(note.get("created_at"), "object_attributes.created_at")
+    # GitLab marks internal notes, and every note on a confidential issue, confidential_note.
+    internal = (payload.get("event_type") == "confidential_note"
+                or headers.get("x-gitlab-event") == "Confidential Note Hook"
+                or note.get("internal") is True or note.get("confidential") is True
+                or issue.get("confidential") is True)
+    if internal:
+        return Event(case_id=case_id, delivery_id=delivery, occurred_at=at, internal=True)
+    if not isinstance(note.get("id"), int):
+        raise BadRequest("object_attributes.id is required (a number).")
+    if note.get("action") == "update" and note.get("updated_at"):
+        at = _time(note["updated_at"], "object_attributes.updated_at")  # the edit wins
+    user = payload.get("user")
+    author = user.get("name") if isinstance(user, dict) else None
+    update = Update(id=str(note["id"]), at=at, body=_text(note, "note", "object_attributes.note"),
+                    author_display=author if isinstance(author, str) else "")
+    return Event(case_id=case_id, delivery_id=delivery, occurred_at=at,
+                 changes={"title": _text(issue, "title", "issue.title")}, update=update)
+
+
+def _case_id(project: dict[str, Any], iid: Any, where: str) -> str:
+    # Issue iids count per project: the full reference keeps two projects apart.
+    path = project.get("path_with_namespace")
+    if not isinstance(path, str) or not path:
+        raise BadRequest("project.path_with_namespace is required.")
+    if not isinstance(iid, int):
+        raise BadRequest(f"{where} is required (a number).")
+    return f"{path}#{iid}"
+
+
+def _time(value: Any, where: str) -> datetime:
+    # Issue hooks send "2013-12-03T17:15:43Z", note hooks "2015-05-17 17:06:40 UTC".
+    if isinstance(value, str) and value.endswith(" UTC"):
+        value = value.removesuffix(" UTC") + "+00:00"
+    return parse_time(value, where)
+
+
+def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    value = payload.get(name)
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} is required (an object).")
+    return value
+
+
+def _text(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"{where} is required (a string).")
+    return value

@@ -1,0 +1,141 @@
+"""Help Scout: the Webhooks app, signed with a secret key you choose.
+
+1. Help Scout > Manage > Apps > Webhooks > Install (or Settings on the installed app).
+2. Callback URL: the webhook URL above.
+3. Secret Key: the secret printed above (Help Scout allows at most 40 characters; the
+   default secret is shorter). To use a key you already have instead:
+     tracker source add TENANT helpscout --secret <your key>
+4. Events: Conversation Created, Assigned, Status Updated, Customer Reply,
+   Agent Reply, Note Created (the note's text is dropped, see below). Save.
+
+The case id is the conversation NUMBER shown in Help Scout (#349), the one customers see.
+An agent's reply is shown as a public update under the agent's name; notes are kept as
+activity without any text; the customer's own replies are not repeated back.
+Statuses: a new conversation = received; Active = in progress, our move; Pending =
+waiting on the customer; Closed = closed (a reply reopens it). Spam and deleted
+conversations, and the app's test event, are acknowledged and ignored.
+Every request is checked against X-HelpScout-Signature (base64 HMAC-SHA1 of the body).
+Help Scout sends no timestamp and no delivery id: a retry is recognised by its identical
+body; each change is dated with Help Scout's own time of the thread or update.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, parse_time, plain_text, require_header, text_of
+
+NAME = "helpscout"
+
+_STATUSES: dict[str, tuple[str, str | None]] = {
+    "active": ("in_progress", "company"),
+    "open": ("in_progress", "company"),
+    "pending": ("in_progress", "customer"),
+    "closed": ("closed", None),
+}
+# Threads an agent sends to the customer: "reply" (API 2.0 name) and "message" (older name).
+_AGENT_THREADS = ("reply", "message")
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = require_header(headers, "x-helpscout-signature", NAME)
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
+    if not equal(signature, expected):
+        raise Unauthorized("X-HelpScout-Signature does not match: the Webhooks app's secret key must be the "
+                           "secret stored with `tracker source add TENANT helpscout`.")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    event_type = headers.get("x-helpscout-event", "")
+    if not event_type.startswith("convo.") or event_type == "convo.deleted":
+        return []  # helpscout.test, customers, ratings, a deleted conversation: nothing to show
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object (a Help Scout conversation).")
+    if not isinstance(payload.get("number"), str | int) or payload.get("number") == "":
+        raise BadRequest("number is required (the conversation number).")
+    status = text_of(payload.get("status"))
+    if status == "spam":
+        return []
+    case_id = str(payload["number"])
+    changes = _changes(payload, status, event_type)
+    thread = _newest_thread(payload) if event_type in ("convo.agent.reply.created", "convo.note.created",
+                                                       "convo.customer.reply.created") else None
+    internal = event_type == "convo.note.created" or (thread is not None and thread.get("type") == "note")
+    if thread is not None and thread.get("createdAt") is not None:
+        occurred_at = parse_time(thread["createdAt"], "thread createdAt")
+    else:
+        occurred_at = _conversation_time(payload)
+    update = None
+    if thread is not None and not internal and thread.get("type") in _AGENT_THREADS:
+        update = _update(thread, occurred_at)
+    return [Event(case_id=case_id, delivery_id="", occurred_at=occurred_at, changes=changes,
+                  update=update, internal=internal)]
+
+
+def _changes(conversation: dict[str, Any], status: str, event_type: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    subject = text_of(conversation.get("subject")).strip()
+    if subject:
+        changes["title"] = subject
+    customer = conversation.get("primaryCustomer") or conversation.get("customer")
+    if isinstance(customer, dict):
+        if text_of(customer.get("email")):
+            changes["requester_email"] = customer["email"]
+        name = _person_name(customer)
+        if name:
+            changes["requester_name"] = name
+    if status:
+        changes["status_label"] = status.capitalize()
+        stage, waiting_on = _STATUSES.get(status, (None, None))
+        if event_type == "convo.created" and stage == "in_progress":
+            stage = "received"
+        if event_type == "convo.customer.reply.created" and stage == "in_progress":
+            waiting_on = "company"
+        if stage:
+            changes["stage"] = stage
+        if waiting_on:
+            changes["waiting_on"] = waiting_on
+    return changes
+
+
+def _newest_thread(conversation: dict[str, Any]) -> dict[str, Any] | None:
+    embedded = conversation.get("_embedded")
+    threads = embedded.get("threads") if isinstance(embedded, dict) else conversation.get("threads")
+    if threads is None:
+        return None
+    if not isinstance(threads, list) or not all(isinstance(t, dict) for t in threads):
+        raise BadRequest("_embedded.threads must be a list of objects.")
+    dated = [t for t in threads if isinstance(t.get("createdAt"), str)]
+    return max(dated, key=lambda t: parse_time(t["createdAt"], "thread createdAt"), default=None)
+
+
+def _conversation_time(conversation: dict[str, Any]) -> datetime:
+    for key in ("userUpdatedAt", "userModifiedAt", "modifiedAt", "closedAt", "createdAt"):
+        if isinstance(conversation.get(key), str):
+            return parse_time(conversation[key], key)
+    return datetime.now(UTC)
+
+
+def _update(thread: dict[str, Any], at: datetime) -> Update | None:
+    body = plain_text(text_of(thread.get("body")))
+    if not body:
+        return None
+    author = thread.get("createdBy")
+    author = author if isinstance(author, dict) else {}
+    return Update(id=str(thread.get("id") or at.isoformat()), at=at, body=body, author_display=_person_name(author))
+
+
+def _person_name(person: dict[str, Any]) -> str:
+    # API 2.0 says first/last, the older webhook object firstName/lastName.
+    names = (text_of(person.get(k)) for k in ("first", "firstName", "last", "lastName"))
+    return " ".join(n for n in names if n)
+
+
+
+

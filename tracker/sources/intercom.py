@@ -1,0 +1,138 @@
+"""Intercom: conversation webhooks of an Intercom app, signed with the app's client secret.
+
+1. Intercom Developer Hub (app.intercom.com/a/apps/_/developer-hub) > your app (create a
+   private app for your workspace if you have none) > Configure > Webhooks.
+2. Endpoint URL: the webhook URL above.
+3. Topics: conversation.user.created, conversation.user.replied,
+   conversation.admin.replied, conversation.admin.noted, conversation.admin.closed,
+   conversation.admin.opened, conversation.admin.snoozed, conversation.admin.unsnoozed,
+   conversation.admin.assigned. Save.
+4. Intercom signs every notification with the app's client secret, which Intercom
+   generates: copy it from Configure > Basic information > "Client secret" and store it
+   here (the secret printed above is not used):
+     tracker source add TENANT intercom --secret <client secret>
+
+The case id is the conversation id. Teammates' replies (comment and assignment parts with
+a body) are shown as public updates; internal notes (part_type "note") are kept as
+activity without any text; the customer's own messages are not repeated back.
+States: a new conversation = received; open = in progress (our move after the customer
+wrote, the customer's move after a teammate replied); snoozed = in progress; closed =
+closed (a later reply reopens it). Ticket topics and other objects are acknowledged and
+ignored.
+Every request is checked against X-Hub-Signature (sha1=, hex HMAC-SHA1 of the body).
+Intercom sends no timestamp header; a retried notification (same notification id
+notif_...) is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, plain_text, require_header, text_of
+
+NAME = "intercom"
+
+# Parts a teammate writes that the customer receives (an assignment can carry a reply).
+_PUBLIC_PARTS = ("comment", "assignment", "open", "close", "snoozed")
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = require_header(headers, "x-hub-signature", NAME)
+    expected = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+    if not equal(signature.lower(), expected):
+        raise Unauthorized("X-Hub-Signature does not match: store your Intercom app's client secret with "
+                           "`tracker source add TENANT intercom --secret ...`.")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object (an Intercom notification).")
+    topic = payload.get("topic")
+    if not isinstance(topic, str):
+        raise BadRequest("topic is required (an Intercom notification names its topic).")
+    if not topic.startswith("conversation."):
+        return []  # ping, tickets, contacts: nothing for a case
+    data = payload.get("data")
+    item = data.get("item") if isinstance(data, dict) else None
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str | int) or item.get("id") == "":
+        raise BadRequest("data.item.id is required (the conversation id).")
+    case_id = str(item["id"])
+    delivery = text_of(payload.get("id"))  # notif_...: the same on every retry
+    changes = _changes(item, topic)
+    parts = _parts(item)
+    if not parts:
+        at = _unix(item.get("updated_at") or payload.get("created_at"), "data.item.updated_at")
+        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=at, changes=changes)]
+    events = []
+    for index, part in enumerate(parts):
+        at = _unix(part.get("created_at"), f"conversation_parts[{index}].created_at")
+        internal = part.get("part_type") == "note"
+        events.append(Event(
+            case_id=case_id,
+            # One notification, several parts: each gets its own id so none is taken for a duplicate.
+            delivery_id=f"{delivery}:{part.get('id', index)}" if delivery and len(parts) > 1 else delivery,
+            occurred_at=at, changes=changes,
+            update=None if internal else _update(part, at), internal=internal,
+        ))
+    return events
+
+
+def _changes(item: dict[str, Any], topic: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    message = item.get("conversation_message") or item.get("source") or {}
+    title = plain_text(text_of(message.get("subject"))) if isinstance(message, dict) else ""
+    if title:
+        changes["title"] = title
+    user = item.get("user") or (message.get("author") if isinstance(message, dict) else None)
+    if isinstance(user, dict) and user.get("type") in ("user", "lead", "contact"):
+        for field, key in (("requester_email", "email"), ("requester_name", "name")):
+            if text_of(user.get(key)):
+                changes[field] = user[key]
+    state = text_of(item.get("state"))
+    if state:
+        changes["status_label"] = state.capitalize()
+    if topic == "conversation.user.created":
+        changes.update(stage="received", waiting_on="company")
+    elif state == "closed":
+        changes["stage"] = "closed"
+    elif state in ("open", "snoozed"):
+        changes["stage"] = "in_progress"
+        if topic == "conversation.user.replied":
+            changes["waiting_on"] = "company"
+        elif topic == "conversation.admin.replied":
+            changes["waiting_on"] = "customer"
+    return changes
+
+
+def _parts(item: dict[str, Any]) -> list[dict[str, Any]]:
+    container = item.get("conversation_parts")
+    parts = container.get("conversation_parts") if isinstance(container, dict) else None
+    if parts is None:
+        return []
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise BadRequest("data.item.conversation_parts.conversation_parts must be a list of objects.")
+    return parts
+
+
+def _update(part: dict[str, Any], at: datetime) -> Update | None:
+    author = part.get("author")
+    author = author if isinstance(author, dict) else {}
+    body = plain_text(text_of(part.get("body")))
+    if not body or part.get("part_type") not in _PUBLIC_PARTS or author.get("type") not in ("admin", "bot"):
+        return None  # a state change without words, or the customer's own message
+    return Update(id=str(part.get("id", "")), at=at, body=body, author_display=text_of(author.get("name")))
+
+
+def _unix(value: Any, where: str) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{where} must be a Unix time in seconds.")
+    return datetime.fromtimestamp(value, UTC)
+
+
+
+

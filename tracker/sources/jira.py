@@ -1,0 +1,190 @@
+"""Jira Cloud and Jira Service Management: an admin webhook, or an automation rule.
+
+Webhook (recommended): Settings (gear) > System > WebHooks > Create a WebHook.
+  URL: the webhook URL above.  Secret: paste the secret above (or let Jira generate
+  one and connect with `tracker source add TENANT jira --secret THAT_SECRET`).
+  Events: Issue created, Issue updated, Comment created, Comment updated; a JQL filter
+  such as `project = SUP` limits it to your service project.
+  Jira signs each delivery: X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>.
+Or automation: Project settings > Automation > Create rule > THEN "Send web request".
+  URL: the webhook URL above; method POST; Web request body: Custom data;
+  header Authorization: Bearer <the secret above> (tick Hidden).
+  Rule "Work item created" / "Work item transitioned", custom data:
+    {"webhookEvent": "jira:issue_updated",
+     "issue": {"key": "{{issue.key}}", "fields": {
+       "summary": {{issue.summary.asJsonString}},
+       "status": {"name": {{issue.status.name.asJsonString}},
+                  "statusCategory": {"key": "{{issue.status.statusCategory.key}}"}},
+       "updated": "{{issue.updated.jiraDateTime}}"}}}
+  Rule "Work item commented": the same, with "webhookEvent": "comment_created" and
+  this member beside "issue":
+    "comment": {"id": "{{comment.id}}", "body": {{comment.body.asJsonString}},
+      "author": {"displayName": {{comment.author.displayName.asJsonString}}},
+      "created": "{{comment.created.jiraDateTime}}",
+      "internal": "{{comment.internal}}",
+      "visibility": {"type": "{{comment.visibility.type}}",
+                     "value": "{{comment.visibility.value}}"}}
+Customers see a comment only when Jira marks it public (JSM "Reply to customer":
+jsdPublic true, or internal false from automation, and no role or group
+visibility); every other comment is kept as activity without its text.
+Status category To Do / In Progress / Done is the stage received / in progress /
+resolved (Closed, Canceled, Declined: closed); "Waiting for customer" is the
+customer's move, "Pending" a third party's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, hmac_sha256, parse_time
+
+NAME = "jira"
+
+_ISSUE_EVENTS = ("jira:issue_created", "jira:issue_updated")
+_COMMENT_EVENTS = ("comment_created", "comment_updated")
+# Changelog fields the case shows; an update touching none of them (labels, sprint,
+# rank...) means nothing for the case.
+_CASE_FIELDS = ("status", "summary", "reporter", "resolution")
+_STAGE_BY_CATEGORY = {"new": "received", "indeterminate": "in_progress", "done": "resolved"}
+_CLOSED_NAMES = ("closed", "canceled", "cancelled", "declined", "won't do")
+_WAITING_ON_BY_NAME = {
+    "waiting for customer": "customer",
+    "pending": "third_party",
+    "waiting for third party": "third_party",
+    "waiting for vendor": "third_party",
+}
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = headers.get("x-hub-signature")
+    if signature:
+        expected = "sha256=" + hmac_sha256(secret.encode(), body).hex()
+        if not equal(signature.strip().lower(), expected):
+            raise Unauthorized("X-Hub-Signature does not match for source 'jira': set the webhook's Secret "
+                               "in Jira to this source's secret (or reconnect with --secret).")
+        return
+    # Automation's "Send web request" cannot sign: it sends the secret as a bearer token.
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        if not equal(token.strip(), secret):
+            raise Unauthorized("The Authorization bearer token does not match for source 'jira': set the "
+                               "automation's header to 'Bearer ' followed by this source's secret.")
+        return
+    raise Unauthorized("Missing X-Hub-Signature header (Jira webhook with a Secret) or Authorization: Bearer "
+                       "header (automation Send web request): is this webhook configured as source 'jira'?")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object.")
+    kind = payload.get("webhookEvent")
+    if kind not in _ISSUE_EVENTS + _COMMENT_EVENTS:
+        return []  # comment_deleted, worklogs, sprints, projects...
+    issue = _object(payload.get("issue"), "issue")
+    key = issue.get("key")
+    if not isinstance(key, str) or not key:
+        raise BadRequest("issue.key is required (e.g. \"SUP-12\").")
+    fields = _object(issue.get("fields", {}), "issue.fields")
+    comment = payload.get("comment")
+    if kind == "jira:issue_updated" and comment is None and not _touches_case(payload.get("changelog")):
+        return []
+    update: Update | None = None
+    internal = False
+    if comment is None:
+        occurred_at = _issue_time(payload, fields)
+    else:
+        comment = _object(comment, "comment")
+        occurred_at = parse_time(comment.get("updated") or comment.get("created"), "comment.created")
+        if _is_public(comment):
+            update = _update(comment, occurred_at)
+        else:
+            internal = True  # keep the activity, never its text
+    return [Event(
+        case_id=key,
+        delivery_id=headers.get("x-atlassian-webhook-identifier", ""),
+        occurred_at=occurred_at,
+        changes=_changes(fields),
+        update=update,
+        internal=internal,
+    )]
+
+
+def _changes(fields: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if isinstance(fields.get("summary"), str):
+        changes["title"] = fields["summary"]
+    status = fields.get("status")
+    if isinstance(status, dict) and isinstance(status.get("name"), str):
+        name = status["name"]
+        changes["status_label"] = name
+        changes["waiting_on"] = _WAITING_ON_BY_NAME.get(name.lower(), "company")
+        category = status.get("statusCategory")
+        key = category.get("key") if isinstance(category, dict) else None
+        stage = _STAGE_BY_CATEGORY.get(key) if isinstance(key, str) else None
+        if stage == "resolved" and name.lower() in _CLOSED_NAMES:
+            stage = "closed"
+        if stage is not None:  # an unknown category keeps the stage, shows the wording
+            changes["stage"] = stage
+    reporter = fields.get("reporter")
+    if isinstance(reporter, dict):
+        if isinstance(reporter.get("emailAddress"), str):
+            changes["requester_email"] = reporter["emailAddress"]
+        if isinstance(reporter.get("displayName"), str):
+            changes["requester_name"] = reporter["displayName"]
+    return changes
+
+
+def _is_public(comment: dict[str, Any]) -> bool:
+    """Fail closed: only a comment Jira marks public and restricts to no role or group."""
+    visibility = comment.get("visibility")
+    if isinstance(visibility, dict) and any(visibility.get(k) for k in ("type", "value", "identifier")):
+        return False
+    if "internal" in comment:  # the automation template's {{comment.internal}}
+        return comment["internal"] in (False, "false")
+    return comment.get("jsdPublic") is True
+
+
+def _update(comment: dict[str, Any], at: datetime) -> Update:
+    if not isinstance(comment.get("id"), str | int) or comment.get("id") == "":
+        raise BadRequest("comment.id is required.")
+    author = comment.get("author")
+    name = author.get("displayName") if isinstance(author, dict) else None
+    return Update(id=str(comment["id"]), at=at, body=_text(comment.get("body")),
+                  author_display=name if isinstance(name, str) else "")
+
+
+def _text(body: Any) -> str:
+    """Wiki-markup string bodies as they are; Atlassian Document Format as its text."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, dict):
+        if body.get("type") == "text" and isinstance(body.get("text"), str):
+            return str(body["text"])
+        parts = [_text(child) for child in body.get("content") or ()]
+        return ("\n" if body.get("type") == "doc" else "").join(parts)
+    raise BadRequest("comment.body must be a string or an Atlassian Document Format object.")
+
+
+def _issue_time(payload: dict[str, Any], fields: dict[str, Any]) -> datetime:
+    if "updated" in fields:
+        return parse_time(fields["updated"], "issue.fields.updated")
+    timestamp = payload.get("timestamp")  # milliseconds, when Jira built the delivery
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool) and 0 <= timestamp < 10**14:
+        return datetime.fromtimestamp(timestamp / 1000, UTC)
+    raise BadRequest("issue.fields.updated or timestamp is required.")
+
+
+def _touches_case(changelog: Any) -> bool:
+    items = changelog.get("items") if isinstance(changelog, dict) else None
+    if not isinstance(items, list) or not items:
+        return True  # nothing says what changed: take the issue as it is now
+    return any(isinstance(item, dict) and item.get("field") in _CASE_FIELDS for item in items)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be a JSON object.")
+    return value

@@ -1,0 +1,114 @@
+"""Linear: a workspace webhook for issues (and comments, as activity only).
+
+In Linear: Settings > API > Webhooks > New webhook (workspace admins).
+  URL: the webhook URL above.  Team: the team whose issues customers follow, or all
+  public teams.  Data change events: tick Issues (and Comments if you like).
+  Linear generates the signing secret: copy it from the webhook's page and connect
+  with `tracker source add TENANT linear --secret THAT_SECRET`.
+Linear signs each delivery: Linear-Signature is the hex HMAC-SHA256 of the body, and
+the body's webhookTimestamp must be within 60 seconds of our clock (keep the server's
+clock in sync).
+A case is one issue, named by its identifier (e.g. WEB-43).  Its title and workflow
+state reach the customer: triage, backlog and unstarted states are "received",
+started is "in progress", completed is "resolved", canceled is "closed"; the state's
+name (e.g. "In Review") is shown beside the stage.
+Linear has no customer-facing comments: every comment is kept as internal activity
+without its text, and issue descriptions are never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from tracker.cases import Event
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, check_timestamp, equal, hmac_sha256, parse_time, require_header
+
+NAME = "linear"
+TOLERANCE_SECONDS = 60  # what Linear's own SDK allows
+
+_STAGE_BY_STATE_TYPE = {
+    "triage": "received",
+    "backlog": "received",
+    "unstarted": "received",
+    "started": "in_progress",
+    "completed": "resolved",
+    "canceled": "closed",
+}
+# updatedFrom keys of an Issue update that change what the case shows.
+_CASE_KEYS = ("title", "stateId")
+_IDENTIFIER_IN_URL = re.compile(r"/issue/([A-Za-z0-9]+-[0-9]+)")
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = require_header(headers, "linear-signature", NAME)
+    if not equal(signature.strip().lower(), hmac_sha256(secret.encode(), body).hex()):
+        raise Unauthorized("Linear-Signature does not match for source 'linear': connect the source with the "
+                           "webhook's signing secret from Linear (--secret).")
+    # The timestamp lives inside the signed body, so it is checked once the body is trusted.
+    try:
+        sent_ms = json.loads(body).get("webhookTimestamp")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise BadRequest("The body is not a JSON object.") from None
+    if not isinstance(sent_ms, int) or isinstance(sent_ms, bool) or not 0 <= sent_ms < 10**14:
+        raise Unauthorized("The body has no webhookTimestamp (milliseconds): is this a Linear webhook?")
+    check_timestamp(str(sent_ms // 1000), now, TOLERANCE_SECONDS, NAME)
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object.")
+    kind, action = payload.get("type"), payload.get("action")
+    if kind not in ("Issue", "Comment") or action not in ("create", "update"):
+        return []  # labels, projects, cycles, reactions, removals...
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise BadRequest("data must be a JSON object.")
+    delivery = headers.get("linear-delivery", "")
+    occurred_at = parse_time(payload.get("createdAt") or data.get("updatedAt"), "createdAt")
+    if kind == "Comment":
+        # No Linear comment is meant for customers: only the moment of activity is kept.
+        issue = data.get("issue")
+        case_id = _identifier(issue if isinstance(issue, dict) else {}, payload.get("url"), "data.issue.identifier")
+        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, internal=True)]
+    updated_from = payload.get("updatedFrom")
+    if action == "update" and isinstance(updated_from, dict) and not any(k in updated_from for k in _CASE_KEYS):
+        return []  # only labels, estimates, ordering... changed
+    return [Event(
+        case_id=_identifier(data, payload.get("url"), "data.identifier"),
+        delivery_id=delivery,
+        occurred_at=occurred_at,
+        changes=_changes(data),
+    )]
+
+
+def _changes(issue: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if isinstance(issue.get("title"), str):
+        changes["title"] = issue["title"]
+    state = issue.get("state")
+    if isinstance(state, dict):
+        if isinstance(state.get("name"), str):
+            changes["status_label"] = state["name"]
+        state_type = state.get("type")
+        stage = _STAGE_BY_STATE_TYPE.get(state_type) if isinstance(state_type, str) else None
+        if stage is not None:  # a state type Linear adds later keeps the stage as it is
+            changes["stage"] = stage
+            changes["waiting_on"] = "company"  # Linear tracks work, never a customer's move
+    return changes
+
+
+def _identifier(issue: dict[str, Any], url: Any, where: str) -> str:
+    """The human id (WEB-43): `identifier`, else team key and number, else the issue URL."""
+    if isinstance(issue.get("identifier"), str) and issue["identifier"]:
+        return str(issue["identifier"])
+    team = issue.get("team")
+    if isinstance(team, dict) and isinstance(team.get("key"), str) and isinstance(issue.get("number"), int):
+        return f"{team['key']}-{issue['number']}"
+    match = _IDENTIFIER_IN_URL.search(url) if isinstance(url, str) else None
+    if match is None:
+        raise BadRequest(f"{where} is required (or data.team.key and data.number, or the issue url).")
+    return match.group(1)

@@ -1,0 +1,126 @@
+"""Zammad tickets and articles, signed with X-Hub-Signature (HMAC-SHA1).
+
+1. Settings > Manage > Webhook > New Webhook:
+     Name                         Case tracker
+     Endpoint                     the webhook URL printed above
+     HMAC SHA1 Signature Token    the secret printed above (Zammad takes any text you
+                                  paste; to keep your own, connect with
+                                  `tracker source add TENANT zammad --secret ...`)
+     SSL Verification             yes
+   Leave "Custom Payload" off: the tracker reads Zammad's default ticket/article body.
+2. Settings > Manage > Trigger > New Trigger:
+     Name            Case tracker
+     Activated by    Action; Action execution: Always
+     Conditions      Ticket > Action is created, updated
+     Execute         Notification > Webhook: Case tracker
+   Every ticket change and every new article is then sent; each delivery is verified
+   with HMAC-SHA1 over the raw body and stored once per X-Zammad-Delivery id.
+
+What the case page shows (the case id is the ticket number, e.g. 10081):
+  new -> received; open -> in progress; pending reminder -> in progress, waiting on
+  the customer; pending close -> resolved, waiting on the customer; closed, merged,
+  removed -> closed; other states are shown by name only.
+  Public agent articles are public updates (HTML reduced to plain text, the agent's
+  name as author). Internal articles are kept as activity without their text;
+  customer and system articles move the case but are not repeated on the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from tracker.cases import Event, Update
+from tracker.errors import BadRequest, Unauthorized
+from tracker.sources.base import Headers, equal, parse_time, plain_text, require_header
+
+NAME = "zammad"
+
+# Zammad's default ticket states -> (stage, waiting_on); waiting_on None leaves it as it is.
+_STATES: dict[str, tuple[str, str | None]] = {
+    "new": ("received", "company"),
+    "open": ("in_progress", "company"),
+    "pending reminder": ("in_progress", "customer"),
+    "pending close": ("resolved", "customer"),
+    "closed": ("closed", None),
+    "merged": ("closed", None),
+    "removed": ("closed", None),
+}
+
+
+def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
+    signature = require_header(headers, "x-hub-signature", NAME)
+    expected = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+    if not equal(signature, expected):
+        raise Unauthorized("X-Hub-Signature does not match for source 'zammad': paste the secret printed by "
+                           "`tracker source add` into the webhook's HMAC SHA1 Signature Token field.")
+
+
+def parse(payload: Any, headers: Headers) -> list[Event]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object.")
+    ticket = payload.get("ticket")
+    if not isinstance(ticket, dict):
+        raise BadRequest("ticket is required (an object): turn off the webhook's Custom Payload.")
+    number = ticket.get("number")
+    if not isinstance(number, str | int) or number == "":
+        raise BadRequest("ticket.number is required.")
+    article = payload.get("article")
+    article = article if isinstance(article, dict) and article else None  # {} when the trigger had none
+    internal = article is not None and article.get("internal") is not False
+    update = None
+    if article is not None and not internal and article.get("sender") == "Agent":
+        update = _update(article)
+    return [Event(
+        case_id=str(number),
+        delivery_id=headers.get("x-zammad-delivery", ""),
+        occurred_at=parse_time(ticket.get("updated_at"), "ticket.updated_at"),
+        changes=_changes(ticket),
+        update=update,
+        internal=internal,
+    )]
+
+
+def _changes(ticket: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if isinstance(ticket.get("title"), str):
+        changes["title"] = ticket["title"]
+    state = ticket.get("state")
+    state = state.get("name") if isinstance(state, dict) else state
+    if isinstance(state, str):
+        changes["status_label"] = state
+        stage, waiting_on = _STATES.get(state.lower(), (None, None))
+        if stage:
+            changes["stage"] = stage
+        if waiting_on:
+            changes["waiting_on"] = waiting_on
+    customer = ticket.get("customer")
+    if isinstance(customer, dict):
+        if isinstance(customer.get("email"), str) and customer["email"]:
+            changes["requester_email"] = customer["email"]
+        name = _name(customer)
+        if name:
+            changes["requester_name"] = name
+    return changes
+
+
+def _update(article: dict[str, Any]) -> Update:
+    if not isinstance(article.get("id"), int):
+        raise BadRequest("article.id is required (a number).")
+    body = article.get("body")
+    if not isinstance(body, str):
+        raise BadRequest("article.body is required (a string).")
+    if article.get("content_type") == "text/html":
+        body = plain_text(body)
+    author = article.get("created_by")
+    return Update(id=str(article["id"]), at=parse_time(article.get("created_at"), "article.created_at"),
+                  body=body, author_display=_name(author) if isinstance(author, dict) else "")
+
+
+def _name(user: dict[str, Any]) -> str:
+    parts = [user.get("firstname"), user.get("lastname")]
+    return " ".join(p for p in parts if isinstance(p, str) and p)
+
+
