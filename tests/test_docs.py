@@ -39,3 +39,13 @@ def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_lists_every_source_with_its_setup_page():
+    from tracker.sources import SOURCES
+
+    listed = set(re.findall(r"^\| `([a-z]+)` \| ", README, flags=re.M))
+    assert listed == set(SOURCES)
+    for name in set(SOURCES) - {"generic"}:
+        assert f"](docs/sources/{name}.md)" in README
+        assert (ROOT / "docs" / "sources" / f"{name}.md").is_file()

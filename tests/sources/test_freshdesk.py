@@ -12,8 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import sse_events
-from tracker.admin import case_url
+from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import freshdesk
 from tracker.storage.base import SourceConfig
@@ -131,11 +130,7 @@ def test_through_the_app_private_note_never_reaches_the_customer(client: TestCli
     assert deliver("note.private.json", {"x-tracker-token": SECRET}) == {"ok": True, "stored": 0, "duplicates": 1}
     assert client.post("/hooks/acme/freshdesk", content=body_of("note.private.json")).status_code == 401
 
-    async def mint() -> str:
-        stored = await client.app.state.store.get_case("acme", "freshdesk", "11")
-        return case_url("", client.app.state.signer, stored)
-
-    url = client.portal.call(mint)
+    url = link_for(client, "11", "freshdesk")
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 3)
     case_json = client.get(url + "/case.json").json()

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import sse_events
-from tracker.admin import case_url
+from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import front
 from tracker.storage.base import SourceConfig
@@ -194,16 +192,6 @@ def post(client: TestClient, name: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def link(client: TestClient, case_id: str) -> str:
-    app = client.app
-    assert isinstance(app, Starlette)
-
-    async def mint() -> str:
-        stored = await app.state.store.get_case("acme", "front", case_id)
-        assert stored is not None
-        return case_url("", app.state.signer, stored)
-
-    return str(client.portal.call(mint))
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
@@ -216,7 +204,7 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     forged = client.post("/hooks/acme/front", content=body, headers={"x-front-signature": sign(body, "guess")})
     assert forged.status_code == 401 and "X-Front-Signature" in forged.json()["error"]
 
-    url = link(client, "cnv_keocka")
+    url = link_for(client, "cnv_keocka", "front")
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 2)
     page, data = client.get(url).text, client.get(url + "/case.json").json()

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import sse_events
-from tracker.admin import case_url
+from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import gitlab
 from tracker.storage.base import SourceConfig
@@ -170,16 +168,6 @@ def post(client: TestClient, name: str, uuid: str) -> Any:
     return response.json()
 
 
-def link(client: TestClient, case_id: str) -> str:
-    app = client.app
-    assert isinstance(app, Starlette)
-
-    async def mint() -> str:
-        stored = await app.state.store.get_case("acme", "gitlab", case_id)
-        assert stored is not None
-        return case_url("", app.state.signer, stored)
-
-    return str(client.portal.call(mint))
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
@@ -191,7 +179,7 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     assert post(client, "note.issue.confidential_note.json", "u-2")["stored"] == 1
     assert post(client, "note.issue.json", "u-1") == {"ok": True, "stored": 0, "duplicates": 1}
 
-    url = link(client, "gitlab-org/gitlab-test#17")
+    url = link_for(client, "gitlab-org/gitlab-test#17", "gitlab")
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 2)
     page, data = client.get(url).text, client.get(url + "/case.json").json()

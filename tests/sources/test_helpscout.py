@@ -14,8 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import sse_events
-from tracker.admin import case_url
+from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import helpscout
 from tracker.storage.base import SourceConfig
@@ -139,11 +138,7 @@ def test_through_the_app_note_never_reaches_the_customer(client: TestClient, mon
         assert deliver(name)["stored"] == 1
     assert deliver("convo.note.created.json") == {"ok": True, "stored": 0, "duplicates": 1}
 
-    async def mint() -> str:
-        stored = await client.app.state.store.get_case("acme", "helpscout", "349")
-        return case_url("", client.app.state.signer, stored)
-
-    url = client.portal.call(mint)
+    url = link_for(client, "349", "helpscout")
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 3)
     case_json = client.get(url + "/case.json").json()

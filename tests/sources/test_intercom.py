@@ -13,8 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import sse_events
-from tracker.admin import case_url
+from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import intercom
 from tracker.storage.base import SourceConfig
@@ -151,11 +150,7 @@ def test_through_the_app_note_never_reaches_the_customer(client: TestClient, mon
     assert deliver("conversation.admin.closed.json") == {"ok": True, "stored": 0, "duplicates": 1}
     assert deliver("ping.json") == {"ok": True, "stored": 0, "duplicates": 0}
 
-    async def mint() -> str:
-        stored = await client.app.state.store.get_case("acme", "intercom", "21322009097")
-        return case_url("", client.app.state.signer, stored)
-
-    url = client.portal.call(mint)
+    url = link_for(client, "21322009097", "intercom")
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 3)
     case_json = client.get(url + "/case.json").json()

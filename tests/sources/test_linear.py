@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import sse_events
-from tracker.admin import case_url
+from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import linear
 from tracker.storage.base import SourceConfig
@@ -200,16 +198,6 @@ def post(client: TestClient, name: str, delivery: str, now_ms: int) -> dict[str,
     return dict(response.json())
 
 
-def link(client: TestClient, case_id: str) -> str:
-    app = client.app
-    assert isinstance(app, Starlette)
-
-    async def mint() -> str:
-        stored = await app.state.store.get_case("acme", "linear", case_id)
-        assert stored is not None
-        return case_url("", app.state.signer, stored)
-
-    return str(client.portal.call(mint))
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
@@ -225,7 +213,7 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     response = client.post("/hooks/acme/linear", content=body, headers={"linear-signature": sign(body)})
     assert response.status_code == 401 and "60 s" in response.json()["error"]
 
-    url = link(client, "WEB-43")
+    url = link_for(client, "WEB-43", "linear")
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 3)
     page, data = client.get(url).text, client.get(url + "/case.json").json()
