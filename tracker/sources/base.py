@@ -67,6 +67,18 @@ def parse_time(value: Any, where: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def require_object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} is required (a JSON object).")
+    return value
+
+
+def require_text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{where} is required (a string).")
+    return value
+
+
 def text_of(value: Any) -> str:
     """A string or whole-number field as text (helpdesks send ids as either), else ""."""
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""

@@ -31,7 +31,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, plain_text, require_header
+from tracker.sources.base import Headers, equal, plain_text, require_header, require_object
 
 NAME = "front"
 
@@ -62,7 +62,7 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
     kind = payload.get("type")
     if kind not in _MESSAGE_EVENTS + _STATUS_EVENTS + _INTERNAL_EVENTS:
         return []  # tags, moves, links, bounces...
-    conversation = _object(payload.get("conversation"), "conversation")
+    conversation = require_object(payload.get("conversation"), "conversation")
     case_id = conversation.get("id")
     if not isinstance(case_id, str) or not case_id:
         raise BadRequest("conversation.id is required.")
@@ -130,7 +130,3 @@ def _unix_time(value: Any, where: str) -> datetime:
         raise BadRequest(f"{where} is not a Unix time: {value!r}.") from None
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest(f"{where} must be a JSON object.")
-    return value

@@ -34,7 +34,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, parse_time, require_header
+from tracker.sources.base import Headers, equal, parse_time, require_header, require_object, require_text
 
 NAME = "github"
 
@@ -80,9 +80,9 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
 
 
 def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
-    issue = _object(payload, "issue")
+    issue = require_object(payload.get("issue"), "issue")
     action = payload.get("action")
-    changes: dict[str, Any] = {"title": _text(issue, "title", "issue.title")}
+    changes: dict[str, Any] = {"title": require_text(issue.get("title"), "issue.title")}
     at = parse_time(issue.get("updated_at"), "issue.updated_at")
     if action == "opened":
         at = parse_time(issue.get("created_at"), "issue.created_at")
@@ -100,7 +100,7 @@ def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
     elif action == "assigned" and issue.get("state") == "open":
         changes.update(stage="in_progress")
     elif action in ("labeled", "unlabeled"):
-        label = _object(payload, "label")
+        label = require_object(payload.get("label"), "label")
         if _label_key(label.get("name")) not in _LABEL_WAITING_ON:
             return None
         changes.update(waiting_on=_labels_waiting_on(issue))
@@ -112,23 +112,23 @@ def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
 
 
 def _comment_event(payload: dict[str, Any], delivery: str) -> Event | None:
-    issue = _object(payload, "issue")
+    issue = require_object(payload.get("issue"), "issue")
     if issue.get("pull_request") is not None or payload.get("action") not in ("created", "edited"):
         return None  # pull requests are not cases; a deleted comment cannot be unshown
-    comment = _object(payload, "comment")
+    comment = require_object(payload.get("comment"), "comment")
     if not isinstance(comment.get("id"), int):
         raise BadRequest("comment.id is required (a number).")
     # An edit keeps the comment id and carries a newer updated_at, so the edit wins.
     at = parse_time(comment.get("updated_at") or comment.get("created_at"), "comment.created_at")
-    update = Update(id=str(comment["id"]), at=at, body=_text(comment, "body", "comment.body"),
+    update = Update(id=str(comment["id"]), at=at, body=require_text(comment.get("body"), "comment.body"),
                     author_display=_login(comment.get("user")) or "")
     return Event(case_id=_case_id(payload, issue), delivery_id=delivery, occurred_at=at,
-                 changes={"title": _text(issue, "title", "issue.title")}, update=update)
+                 changes={"title": require_text(issue.get("title"), "issue.title")}, update=update)
 
 
 def _case_id(payload: dict[str, Any], issue: dict[str, Any]) -> str:
     # Issue numbers count per repository: the full reference keeps two repositories apart.
-    repository = _object(payload, "repository")
+    repository = require_object(payload.get("repository"), "repository")
     name, number = repository.get("full_name"), issue.get("number")
     if not isinstance(name, str) or not name:
         raise BadRequest("repository.full_name is required.")
@@ -156,18 +156,8 @@ def _label_key(name: Any) -> str:
     return " ".join(words)
 
 
-def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    value = payload.get(name)
-    if not isinstance(value, dict):
-        raise BadRequest(f"{name} is required (an object).")
-    return value
 
 
-def _text(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise BadRequest(f"{where} is required (a string).")
-    return value
 
 
 def _login(user: Any) -> str | None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, parse_time, require_header
+from tracker.sources.base import Headers, equal, parse_time, require_header, require_object, require_text
 
 NAME = "gitlab"
 
@@ -58,9 +58,9 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
 
 
 def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
-    issue = _object(payload, "object_attributes")
+    issue = require_object(payload.get("object_attributes"), "object_attributes")
     action = issue.get("action")
-    changes: dict[str, Any] = {"title": _text(issue, "title", "object_attributes.title")}
+    changes: dict[str, Any] = {"title": require_text(issue.get("title"), "object_attributes.title")}
     at = _time(issue.get("updated_at"), "object_attributes.updated_at")
     if action == "open":
         at = _time(issue.get("created_at"), "object_attributes.created_at")
@@ -85,17 +85,17 @@ def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
             return None  # labels, description, weight, ...: nothing the customer sees
     else:
         return None
-    project = _object(payload, "project")
+    project = require_object(payload.get("project"), "project")
     return Event(case_id=_case_id(project, issue.get("iid"), "object_attributes.iid"),
                  delivery_id=delivery, occurred_at=at, changes=changes)
 
 
 def _note_event(payload: dict[str, Any], headers: Headers, delivery: str) -> Event | None:
-    note = _object(payload, "object_attributes")
+    note = require_object(payload.get("object_attributes"), "object_attributes")
     if note.get("noteable_type") != "Issue" or note.get("system"):
         return None
-    issue = _object(payload, "issue")
-    case_id = _case_id(_object(payload, "project"), issue.get("iid"), "issue.iid")
+    issue = require_object(payload.get("issue"), "issue")
+    case_id = _case_id(require_object(payload.get("project"), "project"), issue.get("iid"), "issue.iid")
     at = _time(note.get("created_at"), "object_attributes.created_at")
     # GitLab marks internal notes, and every note on a confidential issue, confidential_note.
     internal = (payload.get("event_type") == "confidential_note"
@@ -110,10 +110,10 @@ def _note_event(payload: dict[str, Any], headers: Headers, delivery: str) -> Eve
         at = _time(note["updated_at"], "object_attributes.updated_at")  # the edit wins
     user = payload.get("user")
     author = user.get("name") if isinstance(user, dict) else None
-    update = Update(id=str(note["id"]), at=at, body=_text(note, "note", "object_attributes.note"),
+    update = Update(id=str(note["id"]), at=at, body=require_text(note.get("note"), "object_attributes.note"),
                     author_display=author if isinstance(author, str) else "")
     return Event(case_id=case_id, delivery_id=delivery, occurred_at=at,
-                 changes={"title": _text(issue, "title", "issue.title")}, update=update)
+                 changes={"title": require_text(issue.get("title"), "issue.title")}, update=update)
 
 
 def _case_id(project: dict[str, Any], iid: Any, where: str) -> str:
@@ -133,15 +133,5 @@ def _time(value: Any, where: str) -> datetime:
     return parse_time(value, where)
 
 
-def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    value = payload.get(name)
-    if not isinstance(value, dict):
-        raise BadRequest(f"{name} is required (an object).")
-    return value
 
 
-def _text(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise BadRequest(f"{where} is required (a string).")
-    return value

@@ -39,7 +39,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, hmac_sha256, parse_time
+from tracker.sources.base import Headers, equal, hmac_sha256, parse_time, require_object
 
 NAME = "jira"
 
@@ -83,11 +83,11 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
     kind = payload.get("webhookEvent")
     if kind not in _ISSUE_EVENTS + _COMMENT_EVENTS:
         return []  # comment_deleted, worklogs, sprints, projects...
-    issue = _object(payload.get("issue"), "issue")
+    issue = require_object(payload.get("issue"), "issue")
     key = issue.get("key")
     if not isinstance(key, str) or not key:
         raise BadRequest("issue.key is required (e.g. \"SUP-12\").")
-    fields = _object(issue.get("fields", {}), "issue.fields")
+    fields = require_object(issue.get("fields", {}), "issue.fields")
     comment = payload.get("comment")
     if kind == "jira:issue_updated" and comment is None and not _touches_case(payload.get("changelog")):
         return []
@@ -96,7 +96,7 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
     if comment is None:
         occurred_at = _issue_time(payload, fields)
     else:
-        comment = _object(comment, "comment")
+        comment = require_object(comment, "comment")
         occurred_at = parse_time(comment.get("updated") or comment.get("created"), "comment.created")
         if _is_public(comment):
             update = _update(comment, occurred_at)
@@ -184,7 +184,3 @@ def _touches_case(changelog: Any) -> bool:
     return any(isinstance(item, dict) and item.get("field") in _CASE_FIELDS for item in items)
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest(f"{where} must be a JSON object.")
-    return value
