@@ -22,11 +22,23 @@ def tune_gc() -> None:
 
 
 def with_gc_endpoint(app: App) -> App:
-    """Wrap `app` with GET /_bench/gc -> the count gc.collect() returns (leftover cyclic garbage)."""
+    """Wrap `app` with GET /_bench/gc -> "<gc.collect() now> <collected by automatic runs since the last call>".
+
+    The second number matters: with a 50,000 threshold an automatic collection may already have
+    freed the garbage we are looking for."""
+    seen = [0]
+
+    def auto_collected() -> int:
+        total = sum(generation["collected"] for generation in gc.get_stats())
+        since, seen[0] = total - seen[0], total
+        return since
 
     async def wrapper(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/_bench/gc":
-            body = str(gc.collect()).encode()
+            auto = auto_collected()
+            now = gc.collect()
+            auto_collected()  # so the next call counts from here
+            body = f"{now} {auto}".encode()
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
@@ -45,11 +57,7 @@ def tracker_app() -> App:
     from tracker.config import Settings
 
     tune_gc()
-    app = create_app(Settings.from_env(os.environ))
-    shim = os.environ.get("BENCH_SSE_SHIM", "")  # "", "length" (header fix only) or "full"; see sse_shim
-    if shim:
-        app = sse_shim(app, swallow_request=shim == "full")
-    return _maybe_gc_endpoint(app)
+    return _maybe_gc_endpoint(create_app(Settings.from_env(os.environ)))
 
 
 def bare_app() -> App:
@@ -115,28 +123,3 @@ def bare_sse_app() -> App:
     tune_gc()
     return _maybe_gc_endpoint(app)
 
-
-def sse_shim(app: App, swallow_request: bool = True) -> App:
-    """Work around two bugs of tracker/web/stream.py's EventStream (reported, not fixed here) so that
-    fanout can be measured: its start message says `content-length: 0`, and its disconnect watcher
-    takes the GET's `http.request` message for a disconnect and ends the stream after one frame."""
-
-    async def wrapper(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith("/events"):
-            await app(scope, receive, send)
-            return
-
-        async def send_without_length(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        async def receive_disconnect_only() -> dict[str, Any]:
-            while (message := await receive())["type"] != "http.disconnect":
-                pass
-            return message
-
-        await app(scope, receive_disconnect_only if swallow_request else receive, send_without_length)
-
-    return wrapper

@@ -34,6 +34,15 @@ class StoredCase:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseHead:
+    """What a conditional request needs: the case's revision and link version, not its data."""
+
+    key: int
+    seq: int
+    link_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     case_key: int
     seq: int
@@ -68,6 +77,7 @@ class Store(Protocol):
         ...
 
     async def get_case(self, tenant: str, source: str, case_id: str) -> StoredCase | None: ...
+    async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None: ...
     async def find_cases(self, tenant: str, case_id: str) -> list[StoredCase]:
         """Cases of the tenant with this helpdesk id, in any source."""
         ...

@@ -1,9 +1,12 @@
-"""SQLite storage through aiosqlite: WAL, one writer with group commit, one reader.
+"""SQLite storage: WAL, one writer thread with group commit, reads through aiosqlite.
 
 Webhooks arrive concurrently, and a commit per webhook caps ingest at about 2k/s here. So
 `ingest` puts its events on a queue and awaits its future; one writer task takes whatever is
 queued, applies it in one transaction, commits once, and only then resolves every future. Each
 caller is still acknowledged only after its own rows are committed.
+
+The writer runs each whole transaction as one call on its own thread (plain sqlite3): through
+aiosqlite every statement is a separate hand-off between threads, and a batch needs several.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -28,7 +33,7 @@ from tracker.cases import (
     event_to_dict,
     new_case,
 )
-from tracker.storage.base import Appended, SourceConfig, StoredCase, StoredEvent, Tenant
+from tracker.storage.base import Appended, CaseHead, SourceConfig, StoredCase, StoredEvent, Tenant
 
 # Each entry moves the schema one version up (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS = (
@@ -58,6 +63,7 @@ MIGRATIONS = (
 )
 
 log = logging.getLogger("tracker.storage")
+T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version"
@@ -88,30 +94,43 @@ def _stored_case(row: Iterable[Any]) -> StoredCase:
     return StoredCase(key, tenant, source, case_from_dict(json.loads(state)), seq, link_version)
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN/COMMIT ourselves
-    await db.execute("PRAGMA busy_timeout = 5000")
-    await db.execute("PRAGMA foreign_keys = ON")
+PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
     # NORMAL in WAL mode: a commit survives a crash of the process, not a power cut.
-    await db.execute("PRAGMA synchronous = NORMAL")
+    "PRAGMA synchronous = NORMAL",
+)
+
+
+async def _connect_reader(path: str) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    for pragma in PRAGMAS:
+        await db.execute(pragma)
+    return db
+
+
+def _connect_writer(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # we BEGIN/COMMIT
+    for pragma in PRAGMAS:
+        db.execute(pragma)
+    db.execute("PRAGMA journal_mode = WAL")
+    _migrate(db)
     return db
 
 
 class SQLiteStore:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: sqlite3.Connection, thread: ThreadPoolExecutor, reader: aiosqlite.Connection) -> None:
         self._writer = writer
+        self._thread = thread  # the only thread that touches `writer`
         self._reader = reader
-        self._write_lock = asyncio.Lock()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
 
     @classmethod
     async def open(cls, path: str) -> SQLiteStore:
-        writer = await _connect(path)
-        await writer.execute("PRAGMA journal_mode = WAL")
-        await _migrate(writer)
-        reader = await _connect(path)
-        return cls(writer, reader)
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-sqlite-writer")
+        writer = await asyncio.get_running_loop().run_in_executor(thread, _connect_writer, path)
+        return cls(writer, thread, await _connect_reader(path))
 
     async def close(self) -> None:
         self._writer_task.cancel()
@@ -120,14 +139,19 @@ class SQLiteStore:
         except asyncio.CancelledError:
             pass
         await self._reader.close()
-        await self._writer.close()
+        await self._on_writer(self._writer.close)
+        self._thread.shutdown()
 
-    # --- small writes, serialised with the batches by one lock ---
+    async def _on_writer(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    # --- small writes: on the writer thread, so they queue behind the batches ---
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        async with self._write_lock:
-            cursor = await self._writer.execute(sql, params)
-            return cursor.rowcount
+        def write() -> int:
+            return self._writer.execute(sql, params).rowcount
+
+        return await self._on_writer(write)
 
     async def get_meta(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
@@ -152,12 +176,12 @@ class SQLiteStore:
         )
 
     async def bump_link_version(self, case_key: int) -> int:
-        async with self._write_lock:
-            cursor = await self._writer.execute(
-                "UPDATE cases SET link_version = link_version + 1 WHERE id = ? RETURNING link_version",
-                (case_key,),
-            )
-            row = await cursor.fetchone()
+        def bump() -> Any:
+            return self._writer.execute(
+                "UPDATE cases SET link_version = link_version + 1 WHERE id = ? RETURNING link_version", (case_key,)
+            ).fetchone()
+
+        row = await self._on_writer(bump)
         if row is None:
             raise LookupError(f"no case with key {case_key}")
         return int(row[0])
@@ -165,12 +189,11 @@ class SQLiteStore:
     # --- reads ---
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
-        cursor = await self._reader.execute(sql, params)
-        return await cursor.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
-    async def _all(self, sql: str, params: tuple[Any, ...]) -> Iterable[Any]:
-        cursor = await self._reader.execute(sql, params)
-        return await cursor.fetchall()
+    async def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return list(await self._reader.execute_fetchall(sql, params))  # one hand-off, not two
 
     async def get_tenant(self, slug: str) -> Tenant | None:
         row = await self._one("SELECT slug, name, theme FROM tenants WHERE slug = ?", (slug,))
@@ -191,6 +214,11 @@ class SQLiteStore:
             (tenant, source, case_id),
         )
         return None if row is None else _stored_case(row)
+
+    async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
+        row = await self._one("SELECT id, seq, link_version FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
+                              (tenant, source, case_id))
+        return None if row is None else CaseHead(*row)
 
     async def find_cases(self, tenant: str, case_id: str) -> list[StoredCase]:
         rows = await self._all(
@@ -236,12 +264,11 @@ class SQLiteStore:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item.events)
-            async with self._write_lock:
-                await self._write_batch(batch)
+            await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         try:
-            results = await self._transaction(batch)
+            results = await self._on_writer(self._transaction, batch)
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
@@ -254,27 +281,25 @@ class SQLiteStore:
             if not item.done.done():
                 item.done.set_result(appended)
 
-    async def _transaction(self, batch: list[_Pending]) -> list[list[Appended]]:
+    def _transaction(self, batch: list[_Pending]) -> list[list[Appended]]:
         db = self._writer
-        await db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
-            results = await self._apply_batch(batch)
-            await db.execute("COMMIT")
+            results = self._apply_batch(batch)
+            db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
         return results
 
-    async def _apply_batch(self, batch: list[_Pending]) -> list[list[Appended]]:
+    def _apply_batch(self, batch: list[_Pending]) -> list[list[Appended]]:
         db = self._writer
         deliveries = [(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events]
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
-        seen = set(await _select_in(db, "SELECT tenant, source, delivery_id FROM events",
-                                    "(tenant, source, delivery_id)", deliveries))
+        seen = set(_select_in(db, "SELECT tenant, source, delivery_id FROM events", "delivery_id", deliveries))
         cases: dict[tuple[str, str, str], _CaseRow] = {}
-        for key, tenant, source, case_id, seq, state in await _select_in(
-            db, "SELECT id, tenant, source, case_id, seq, state FROM cases", "(tenant, source, case_id)",
-            list(case_ids),
+        for key, tenant, source, case_id, seq, state in _select_in(
+            db, "SELECT id, tenant, source, case_id, seq, state FROM cases", "case_id", list(case_ids)
         ):
             cases[(tenant, source, case_id)] = _CaseRow(key, seq, case_from_dict(json.loads(state)))
         now = _now()
@@ -289,13 +314,11 @@ class SQLiteStore:
                 seen.add(delivery)
                 ident = (item.tenant, item.source, event.case_id)
                 if ident not in cases:
-                    cursor = await db.execute(
+                    row = db.execute(
                         "INSERT INTO cases (tenant, source, case_id, seq, state, created_at, updated_at) "
                         "VALUES (?, ?, ?, 0, '{}', ?, ?) RETURNING id",
                         (*ident, now, now),
-                    )
-                    row = await cursor.fetchone()
-                    assert row is not None
+                    ).fetchone()
                     cases[ident] = _CaseRow(row[0], 0, new_case(event.case_id))
                 entry = cases[ident]
                 entry.case = apply(entry.case, event)
@@ -307,24 +330,27 @@ class SQLiteStore:
                 ))
                 appended.append(Appended(entry.key, entry.seq))
             results.append(appended)
-        await db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
-        await db.executemany(
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
+        db.executemany(
             "UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
             [(row.seq, json.dumps(case_to_dict(row.case)), now, row.key) for row in cases.values() if row.changed],
         )
         return results
 
 
-async def _select_in(
-    db: aiosqlite.Connection, select: str, columns: str, values: list[tuple[str, str, str]],
-) -> list[Any]:
-    """Rows whose `columns` match one of `values` (row-value IN, one query for the batch)."""
-    if not values:
-        return []
-    placeholders = ", ".join(["(?, ?, ?)"] * len(values))
-    cursor = await db.execute(f"{select} WHERE {columns} IN (VALUES {placeholders})",
-                              [v for triple in values for v in triple])
-    return list(await cursor.fetchall())
+def _select_in(db: sqlite3.Connection, select: str, column: str, keys: list[tuple[str, str, str]]) -> list[Any]:
+    """Rows whose (tenant, source, `column`) is one of `keys`: one indexed query per source.
+
+    (Not a row-value `IN (VALUES ...)`: SQLite scans the whole index for that.)"""
+    by_source: dict[tuple[str, str], list[str]] = {}
+    for tenant, source, value in keys:
+        by_source.setdefault((tenant, source), []).append(value)
+    rows: list[Any] = []
+    for (tenant, source), values in by_source.items():
+        marks = ", ".join("?" * len(values))
+        rows += db.execute(f"{select} WHERE tenant = ? AND source = ? AND {column} IN ({marks})",
+                           (tenant, source, *values)).fetchall()
+    return rows
 
 
 def _fail(item: _Pending, exc: Exception) -> None:
@@ -333,9 +359,7 @@ def _fail(item: _Pending, exc: Exception) -> None:
         item.done.set_exception(exc)
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
-    cursor = await db.execute("PRAGMA user_version")
-    row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
+def _migrate(db: sqlite3.Connection) -> None:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        await db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")

@@ -6,16 +6,35 @@ from starlette.requests import Request
 
 from tracker.errors import NotFound
 from tracker.signing import CaseLink, LinkGone, Signer
-from tracker.storage.base import Store, StoredCase
+from tracker.storage.base import CaseHead, Store, StoredCase
+
+
+def read_link(request: Request) -> CaseLink:
+    signer: Signer = request.app.state.signer
+    return signer.read_case_link(request.path_params["token"])
+
+
+def check_version(link: CaseLink, found: CaseHead | StoredCase | None) -> None:
+    if found is None:
+        raise NotFound("No such case link.")
+    if link.link_version != found.link_version:
+        raise LinkGone(link, "been replaced by a newer link")
 
 
 async def open_case_link(request: Request) -> tuple[StoredCase, CaseLink]:
-    signer: Signer = request.app.state.signer
     store: Store = request.app.state.store
-    link = signer.read_case_link(request.path_params["token"])
+    link = read_link(request)
     stored = await store.get_case(link.tenant, link.source, link.case_id)
-    if stored is None:
-        raise NotFound("No such case link.")
-    if link.link_version != stored.link_version:
-        raise LinkGone(link, "been replaced by a newer link")
+    check_version(link, stored)
+    assert stored is not None
     return stored, link
+
+
+async def open_case_head(request: Request) -> tuple[CaseHead, CaseLink]:
+    """The cheap form, for answering 304 before any case data is read."""
+    store: Store = request.app.state.store
+    link = read_link(request)
+    head = await store.get_case_head(link.tenant, link.source, link.case_id)
+    check_version(link, head)
+    assert head is not None
+    return head, link

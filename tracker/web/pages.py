@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, Response
 
 from tracker.public import case_view
 from tracker.storage.base import Store
-from tracker.web.case_link import open_case_link
+from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.templates import Templates
 
 MAX_CACHED_PAGES = 2048
@@ -22,7 +22,8 @@ PAGE_POLICY = (
 
 
 class PageCache:
-    """Rendered pages by (case, revision, minute): relative times in the HTML age by the minute."""
+    """Rendered pages by (case, revision, minute): relative times in the HTML age by the minute.
+    A tenant's new theme shows from the case's next revision or minute on."""
 
     def __init__(self) -> None:
         self._pages: dict[tuple[Any, ...], str] = {}
@@ -40,22 +41,22 @@ async def case_page(request: Request) -> Response:
     store: Store = request.app.state.store
     templates: Templates = request.app.state.templates
     cache: PageCache = request.app.state.page_cache
-    stored, _ = await open_case_link(request)
-    tenant = await store.get_tenant(stored.tenant)
-    theme = tenant.theme if tenant else "default"
+    head, _ = await open_case_head(request)
     minute = int(time.time() // 60)
-    etag = f'"{stored.key}.{stored.seq}.{stored.link_version}.{minute}"'
+    etag = f'"{head.key}.{head.seq}.{head.link_version}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Content-Security-Policy": PAGE_POLICY,
                "Referrer-Policy": "no-referrer"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = (stored.key, stored.seq, minute, theme)
+    key = (head.key, head.seq, minute)
     html = cache.get(key)
     if html is None:
+        stored, _ = await open_case_link(request)
+        tenant = await store.get_tenant(stored.tenant)
         html = templates.render(
-            theme, "case.html",
+            tenant.theme if tenant else "default", "case.html",
             case=case_view(stored.case, stored.seq),
             tenant_name=tenant.name if tenant else stored.tenant,
         )
-        cache.put(key, html)
+        cache.put((stored.key, stored.seq, minute), html)
     return HTMLResponse(html, headers=headers)

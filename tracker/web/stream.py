@@ -35,6 +35,7 @@ PING = 0  # real sequence numbers start at 1
 CLOSE = -1
 PING_FRAME = b": ping\r\n\r\n"
 RETRY_MS = 3000
+READ_LIMIT = 1000  # events per read of the log
 Frame = tuple[int, bytes]
 View = Callable[[StoredEvent], dict[str, Any]]
 
@@ -88,7 +89,7 @@ class Streams:
         return await asyncio.shield(task)
 
     async def _read(self, case_key: int, seq: int, view: View) -> list[Frame]:
-        events = await self.store.events_after(case_key, seq)
+        events = await self.store.events_after(case_key, seq, READ_LIMIT)
         return [(e.seq, encode("change", e.seq, view(e))) for e in events]
 
     def response(
@@ -158,12 +159,14 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": frame, "more_body": True})
 
     async def _catch_up(self, send: Send, last: int) -> int:
+        """Send the logged events after `last`; one read (shared by every stream of the case)
+        unless the log holds more than a read returns."""
         while True:
             frames = await self.streams.frames_after(self.stored.key, last, self.view_name, self.view)
             for seq, frame in frames:
                 await self._send(send, frame)
                 last = seq
-            if not frames:
+            if len(frames) < READ_LIMIT:
                 return last
 
     async def _pump(self, send: Send, subscription: Subscription) -> bool:
