@@ -2,15 +2,17 @@
 
 A lean ASGI stream rather than sse-starlette's response: that one runs four tasks per
 connection and leaves reference cycles behind each closed stream, which at 10,000 open
-streams means 45 KB each and second-long garbage collections. Here each stream is one
-coroutine plus one task waiting for the disconnect, the heartbeat is one timer for all
-streams, and every frame is encoded once per process however many streams carry it
-(sse-starlette's `ServerSentEvent` still does the wire format).
+streams means 45 KB each and second-long garbage collections. sse-starlette's
+`ServerSentEvent` still does the wire format.
 
-Flow of one stream:
-    subscribe to the case -> `event: case` (or the missed events after Last-Event-ID)
-    -> catch up from storage -> wait on the subscription queue: a sequence number means
-    "read the log after what I sent", PING sends a comment, CLOSE ends the stream.
+Flow, per process:
+    one Channel per (case, view) with open streams: it subscribes to the hub once, and on
+    each notification reads the log once, encodes each new event once, and puts the frame
+    into every stream's bounded queue (a full queue drops that stream; its client resumes
+    with Last-Event-ID).
+    one heartbeat task puts a ping into every queue.
+    each stream: join its channel -> `event: case` (or the events after Last-Event-ID, read
+    from the log) -> send what its queue brings, skipping what it has sent already.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tracker.pubsub.base import Hub, Subscription
+from tracker.pubsub.base import Hub
 from tracker.storage.base import Store, StoredCase, StoredEvent
 
 log = logging.getLogger("tracker.stream")
@@ -36,6 +38,7 @@ CLOSE = -1
 PING_FRAME = b": ping\r\n\r\n"
 RETRY_MS = 3000
 READ_LIMIT = 1000  # events per read of the log
+MAX_QUEUED_FRAMES = 64
 Frame = tuple[int, bytes]
 View = Callable[[StoredEvent], dict[str, Any]]
 
@@ -45,17 +48,83 @@ def encode(event: str, seq: int, data: dict[str, Any]) -> bytes:
     return ServerSentEvent(data=text, event=event, id=str(seq), retry=RETRY_MS).encode()
 
 
+class Outbox:
+    """One stream's bounded queue of frames, and when its current send started (0: idle)."""
+
+    __slots__ = ("queue", "dropped", "task", "sending_since", "stalled")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(MAX_QUEUED_FRAMES)
+        self.dropped = False
+        self.task = asyncio.current_task()
+        self.sending_since = 0.0
+        self.stalled = False
+
+    def put(self, frame: Frame) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped = True  # a stream that is not reading; it sees this on its next get
+
+
+class Channel:
+    """The streams of one case and view in this process, fed by one reader."""
+
+    def __init__(self, streams: Streams, case_key: int, view: View, start_seq: int) -> None:
+        self.streams = streams
+        self.case_key = case_key
+        self.view = view
+        self.outboxes: set[Outbox] = set()
+        self.last_seq = start_seq
+        self.closed = False
+        self.subscription = streams.hub.subscribe(case_key)
+        self.task = asyncio.create_task(self._feed(), name=f"tracker-channel-{case_key}")
+
+    def close(self) -> None:
+        # Ended by a marker rather than cancelled: a cancelled task leaves reference cycles.
+        self.closed = True
+        self.subscription.offer(CLOSE)
+
+    async def _feed(self) -> None:
+        hub = self.streams.hub
+        try:
+            while not self.closed:
+                await self._read_new()  # anything committed before this subscription
+                while not (self.subscription.dropped or self.closed):
+                    seq = await self.subscription.queue.get()
+                    if seq > self.last_seq:
+                        await self._read_new()
+                if self.subscription.dropped and not self.closed:
+                    hub.unsubscribe(self.subscription)
+                    self.subscription = hub.subscribe(self.case_key)
+        finally:
+            hub.unsubscribe(self.subscription)
+
+    async def _read_new(self) -> None:
+        while True:
+            try:
+                events = await self.streams.store.events_after(self.case_key, self.last_seq, READ_LIMIT)
+            except Exception:
+                log.exception("could not read the event log of case %s", self.case_key)
+                return
+            for event in events:
+                frame = (event.seq, encode("change", event.seq, self.view(event)))
+                for outbox in self.outboxes:
+                    outbox.put(frame)
+                self.last_seq = event.seq
+            if len(events) < READ_LIMIT:
+                return
+
+
 class Streams:
-    """This process's open streams: one heartbeat for all, and event-log reads shared by
-    every stream waiting for the same case and sequence."""
+    """This process's open streams: their channels and one heartbeat for all."""
 
     def __init__(self, store: Store, hub: Hub, ping_seconds: float, send_timeout_seconds: float = 10.0) -> None:
         self.store = store
         self.hub = hub
         self.ping_seconds = ping_seconds
         self.send_timeout_seconds = send_timeout_seconds
-        self._open: set[Subscription] = set()
-        self._reads: dict[tuple[int, int, str], asyncio.Task[list[Frame]]] = {}
+        self._channels: dict[tuple[int, str], Channel] = {}
         self._heartbeat: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -66,29 +135,50 @@ class Streams:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        for subscription in list(self._open):
-            _wake(subscription, CLOSE)
+        for channel in list(self._channels.values()):
+            for outbox in channel.outboxes:
+                outbox.put((CLOSE, b""))
 
     @property
     def open_count(self) -> int:
-        return len(self._open)
+        return sum(len(c.outboxes) for c in self._channels.values())
+
+    def _outboxes(self) -> list[Outbox]:
+        return [o for c in self._channels.values() for o in c.outboxes]
 
     async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.ping_seconds)
-            for subscription in list(self._open):
-                _wake(subscription, PING)
+            stalled_before = loop.time() - self.send_timeout_seconds
+            for outbox in self._outboxes():
+                if 0 < outbox.sending_since < stalled_before and outbox.task is not None:
+                    # A client that stopped reading: its send would wait forever.
+                    outbox.stalled = True
+                    outbox.task.cancel()
+                else:
+                    outbox.put((PING, PING_FRAME))
 
-    async def frames_after(self, case_key: int, seq: int, view_name: str, view: View) -> list[Frame]:
-        key = (case_key, seq, view_name)
-        task = self._reads.get(key)
-        if task is None:
-            task = asyncio.create_task(self._read(case_key, seq, view))
-            self._reads[key] = task
-            task.add_done_callback(lambda _: self._reads.pop(key, None))
-        return await asyncio.shield(task)
+    def join(self, stored: StoredCase, view_name: str, view: View) -> Outbox:
+        key = (stored.key, view_name)
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = self._channels[key] = Channel(self, stored.key, view, stored.seq)
+        outbox = Outbox()
+        channel.outboxes.add(outbox)
+        return outbox
 
-    async def _read(self, case_key: int, seq: int, view: View) -> list[Frame]:
+    def leave(self, stored: StoredCase, view_name: str, outbox: Outbox) -> None:
+        key = (stored.key, view_name)
+        channel = self._channels.get(key)
+        if channel is None:
+            return
+        channel.outboxes.discard(outbox)
+        if not channel.outboxes:
+            del self._channels[key]
+            channel.close()
+
+    async def frames_after(self, case_key: int, seq: int, view: View) -> list[Frame]:
         events = await self.store.events_after(case_key, seq, READ_LIMIT)
         return [(e.seq, encode("change", e.seq, view(e))) for e in events]
 
@@ -102,11 +192,6 @@ class Streams:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass  # the (empty) request body of a GET
-
-
-def _wake(subscription: Subscription, marker: int) -> None:
-    # A full queue is a stream that is not reading: it is dropped and its client reconnects.
-    subscription.offer(marker)
 
 
 class EventStream(Response):
@@ -137,54 +222,55 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         streams = self.streams
-        subscription = streams.hub.subscribe(self.stored.key)
-        streams._open.add(subscription)
+        outbox = streams.join(self.stored, self.view_name, self.view)
         disconnect = asyncio.ensure_future(_disconnected(receive))
-        disconnect.add_done_callback(lambda _: _wake(subscription, CLOSE))
+        disconnect.add_done_callback(lambda _: outbox.put((CLOSE, b"")))
         try:
-            finished = await self._pump(send, subscription)
-        except (OSError, TimeoutError):
-            finished = False  # the client went away or stopped reading
+            finished = await self._pump(send, outbox)
+        except OSError:
+            finished = False  # the client went away
+        except asyncio.CancelledError:
+            if not outbox.stalled or outbox.task is None:
+                raise
+            outbox.task.uncancel()  # our own cancel of a stalled stream, not a shutdown
+            finished = False
         finally:
-            streams.hub.unsubscribe(subscription)
-            streams._open.discard(subscription)
+            streams.leave(self.stored, self.view_name, outbox)
             if not disconnect.done():
                 disconnect.cancel()
         if finished:
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b""})
 
-    async def _send(self, send: Send, frame: bytes) -> None:
-        async with asyncio.timeout(self.streams.send_timeout_seconds):
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
+    @staticmethod
+    async def _send(send: Send, outbox: Outbox, frame: bytes) -> None:
+        # The heartbeat cancels a send that takes longer than send_timeout_seconds; a timer
+        # per send would cost more than the send itself at thousands of streams.
+        outbox.sending_since = asyncio.get_running_loop().time()
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+        outbox.sending_since = 0.0
 
-    async def _catch_up(self, send: Send, last: int) -> int:
-        """Send the logged events after `last`; one read (shared by every stream of the case)
-        unless the log holds more than a read returns."""
-        while True:
-            frames = await self.streams.frames_after(self.stored.key, last, self.view_name, self.view)
-            for seq, frame in frames:
-                await self._send(send, frame)
-                last = seq
-            if len(frames) < READ_LIMIT:
-                return last
-
-    async def _pump(self, send: Send, subscription: Subscription) -> bool:
+    async def _pump(self, send: Send, outbox: Outbox) -> bool:
         """Returns True when the stream should be ended politely (server stopping, dropped)."""
         resume = self.last_event_id
         if resume is not None and 0 <= resume <= self.stored.seq:
-            last = await self._catch_up(send, resume)
+            last = resume
         else:
-            await self._send(send, self.case_frame)
-            last = await self._catch_up(send, self.stored.seq)
-        queue = subscription.queue
+            await self._send(send, outbox, self.case_frame)
+            last = self.stored.seq
+        # Joined before this read, so the log and the queue overlap rather than leave a gap.
         while True:
-            if subscription.dropped:
+            frames = await self.streams.frames_after(self.stored.key, last, self.view)
+            for seq, frame in frames:
+                await self._send(send, outbox, frame)
+                last = seq
+            if len(frames) < READ_LIMIT:
+                break
+        queue = outbox.queue
+        while True:
+            seq, frame = await queue.get()
+            if seq == CLOSE or outbox.dropped:
                 return True
-            item = await queue.get()
-            if item == CLOSE:
-                return True
-            if item == PING:
-                await self._send(send, PING_FRAME)
-            elif item > last:
-                last = await self._catch_up(send, last)
+            if seq == PING or seq > last:
+                await self._send(send, outbox, frame)
+                last = max(last, seq)
