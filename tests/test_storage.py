@@ -56,5 +56,6 @@ async def test_a_bad_delivery_fails_alone_not_its_batch(tmp_path: Path):
     assert [len(r) for r in results[:5]] == [1] * 5
     assert isinstance(results[5], TypeError)
     assert len(results[6]) == 1  # type: ignore[arg-type]
-    assert await store.case_seq(results[0][0].case_key) == 6  # type: ignore[index]
+    [case] = await store.find_cases("acme", "1")
+    assert case.seq == 6
     await store.close()

@@ -233,10 +233,6 @@ class SQLiteStore:
         )
         return [_stored_case(r) for r in rows]
 
-    async def case_seq(self, case_key: int) -> int | None:
-        row = await self._one("SELECT seq FROM cases WHERE id = ?", (case_key,))
-        return None if row is None else int(row[0])
-
     async def events_after(self, case_key: int, seq: int, limit: int = 1000) -> list[StoredEvent]:
         rows = await self._all(
             "SELECT seq, event, case_after, received_at FROM events WHERE case_key = ? AND seq > ? "

@@ -49,12 +49,13 @@
         return response.text();
       })
       .then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("case");
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("case");
         if (!fresh) throw new Error("no case in the page");
         var node = document.importNode(fresh, true);
         current().replaceWith(node);
         formatTimes(node);
-        document.title = new DOMParser().parseFromString(html, "text/html").title;
+        document.title = doc.title;
         var heading = node.querySelector(".turn");
         announce("Case updated. " + (heading ? heading.textContent.replace(/\s+/g, " ").trim() : ""));
       })
