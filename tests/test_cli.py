@@ -22,6 +22,8 @@ def test_setup_link_revoke_and_cases(tmp_path: Path):
     added = run(tmp_path, "source", "add", "acme", "generic")
     assert "http://127.0.0.1:8000/hooks/acme/generic" in added.stdout and "whsec_" in added.stdout
     assert "webhook-signature" in added.stdout  # the setup instructions for this source
+    linear = run(tmp_path, "source", "add", "acme", "linear", "--secret", "s", "--option", "public_comments=yes")
+    assert "Option:      public_comments=yes" in linear.stdout
     missing = run(tmp_path, "link", "acme", "4711")
     assert missing.returncode == 1 and "No case '4711'" in missing.stderr
     assert run(tmp_path, "cases", "acme").stdout == ""
@@ -32,6 +34,8 @@ def test_setup_link_revoke_and_cases(tmp_path: Path):
     (("tenant", "add", "acme", "--theme", "neon"), {}, "Unknown theme 'neon'"),
     (("source", "add", "nobody", "generic"), {}, "Unknown tenant 'nobody'"),
     (("source", "add", "acme", "zendsk"), {}, "Known sources: chatwoot"),
+    (("source", "add", "acme", "generic", "--option", "x=1"), {}, "Source 'generic' has no option x"),
+    (("source", "add", "acme", "linear", "--option", "public=yes"), {}, "Its options: public_comments"),
     (("settings",), {"TRACKER_PORT": "eighty"}, "TRACKER_PORT='eighty'"),
     (("settings",), {"TRACKER_DATABASE_URL": "mysql://x"}, "TRACKER_DATABASE_URL"),
     (("settings",), {"TRACKER_SECRET_KEYS": "short"}, "TRACKER_SECRET_KEYS"),

@@ -59,3 +59,18 @@ async def test_a_bad_delivery_fails_alone_not_its_batch(tmp_path: Path):
     [case] = await store.find_cases("acme", "1")
     assert case.seq == 6
     await store.close()
+
+
+async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # a database as the first release left it
+        db.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+        db.execute("INSERT INTO tenants VALUES ('acme', 'ACME', 'default', 'x')")
+        db.execute("INSERT INTO sources VALUES ('acme', 'generic', 'whsec_x', 'x')")
+    store = await open_store(f"sqlite:///{path}")
+    assert await store.get_source("acme", "generic") == SourceConfig("acme", "generic", "whsec_x", {})
+    await store.add_source(SourceConfig("acme", "linear", "s", {"public_comments": "yes"}))
+    assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
+    await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 
 from tracker import sources
@@ -34,10 +35,18 @@ async def add_tenant(store: Store, slug: str, name: str | None, theme: str) -> T
     return tenant
 
 
-async def add_source(store: Store, tenant: str, source: str, secret: str | None) -> SourceConfig:
-    sources.get(source)  # an unknown source: the error names the known ones
+async def add_source(
+    store: Store, tenant: str, source: str, secret: str | None, options: Mapping[str, str] | None = None,
+) -> SourceConfig:
+    """Connect (or reconnect: the secret and options are replaced) a helpdesk for a tenant."""
+    module = sources.get(source)  # an unknown source: the error names the known ones
+    known: Mapping[str, str] = getattr(module, "OPTIONS", {})
+    unknown = sorted(set(options or {}) - set(known))
+    if unknown:
+        offered = ", ".join(f"{k} ({v})" for k, v in known.items()) or "none"
+        raise ConfigError(f"Source '{source}' has no option {', '.join(unknown)}. Its options: {offered}.")
     await require_tenant(store, tenant)
-    config = SourceConfig(tenant, source, secret or new_secret())
+    config = SourceConfig(tenant, source, secret or new_secret(), dict(options or {}))
     await store.add_source(config)
     return config
 

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     source_add.add_argument("tenant")
     source_add.add_argument("source")
     source_add.add_argument("--secret", help="the signing secret (generated when not given)")
+    source_add.add_argument("--option", action="append", default=[], type=option, metavar="KEY=VALUE",
+                            help="a setting of this source, e.g. linear's public_comments=yes (repeatable)")
     source_add.set_defaults(run=with_store(source_add_command))
 
     link = commands.add_parser("link", help="print a signed case link")
@@ -83,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(run=settings_command)
     return parser
+
+
+def option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("write options as KEY=VALUE")
+    return key, value
 
 
 def positive_int(text: str) -> int:
@@ -116,9 +125,11 @@ async def tenant_add_command(settings: Settings, store: Store, args: argparse.Na
 
 
 async def source_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
-    config = await admin.add_source(store, args.tenant, args.source, args.secret)
+    config = await admin.add_source(store, args.tenant, args.source, args.secret, dict(args.option))
     print(f"Webhook URL: {settings.base_url}/hooks/{config.tenant}/{config.source}")
     print(f"Secret:      {config.secret}")
+    for key, value in config.options.items():
+        print(f"Option:      {key}={value}")
     print()
     print(inspect.getdoc(sources.get(config.source)) or "")
 

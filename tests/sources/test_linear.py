@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 import tracker.sources
 from tests.conftest import link_for, sse_events
+from tracker.admin import add_source
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import linear
 from tracker.storage.base import SourceConfig
@@ -224,3 +225,20 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     assert [e["data"]["update"] for e in replayed] == [None, None, None]
     for surface in (page, json.dumps(data), repr(replayed)):
         assert MARKER not in surface and "legacy plan" not in surface and DESCRIPTION not in surface
+
+
+def test_tenant_opt_in_shows_comments_as_updates():
+    payload = load("Comment.create.json")
+    [event] = linear.parse(payload, {"linear-delivery": "d-1"}, {"public_comments": "yes"})
+    assert not event.internal and event.update is not None
+    assert event.update.body == payload["data"]["body"] and event.update.author_display == "Satyam Bansal"
+
+
+def test_opt_in_comment_reaches_the_page(client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(tracker.sources.SOURCES, "linear", linear)
+    client.portal.call(add_source, client.app.state.store, "acme", "linear", SECRET, {"public_comments": "yes"})
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    post(client, "Issue.create.json", "o-create", now_ms)
+    post(client, "Comment.create.internal.json", "o-comment", now_ms)
+    shown = client.get(link_for(client, "WEB-43", "linear") + "/case.json").json()["updates"]
+    assert [u["body"] for u in shown] == [load("Comment.create.internal.json")["data"]["body"]]

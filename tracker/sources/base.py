@@ -13,6 +13,8 @@ from tracker.cases import Event
 from tracker.errors import BadRequest, Unauthorized
 
 Headers = Mapping[str, str]  # lower-case names
+Options = Mapping[str, str]  # per tenant and source, set with `tracker source add --option`
+NO_OPTIONS: Options = {}
 
 
 class Source(Protocol):
@@ -23,7 +25,7 @@ class Source(Protocol):
     """
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None: ...
-    def parse(self, payload: Any, headers: Headers) -> list[Event]: ...
+    def parse(self, payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]: ...
 
 
 def hmac_sha256(secret: bytes, message: bytes) -> bytes:

@@ -30,7 +30,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, check_timestamp, equal, parse_time, require_header
+from tracker.sources.base import NO_OPTIONS, Headers, Options, check_timestamp, equal, parse_time, require_header
 
 NAME = "chatwoot"
 TOLERANCE_SECONDS = 5 * 60
@@ -55,7 +55,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "the webhook's secret from Chatwoot (`tracker source add TENANT chatwoot --secret ...`).")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     delivery = headers.get("x-chatwoot-delivery", "")

@@ -39,7 +39,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, plain_text, text_of
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, text_of
 
 NAME = "freshdesk"
 _TOKEN_HEADER = "x-tracker-token"
@@ -78,7 +78,7 @@ def _basic_auth_password(authorization: str) -> str | None:
     return decoded.partition(":")[2]
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (see the Freshdesk template).")
     ticket = payload.get("freshdesk_webhook", payload)

@@ -31,7 +31,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, plain_text, require_header, require_object
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, require_header, require_object
 
 NAME = "front"
 
@@ -56,7 +56,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                        "Front company's API secret (--secret).")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind = payload.get("type")

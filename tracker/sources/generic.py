@@ -25,7 +25,9 @@ from typing import Any
 from tracker.cases import EXPECTED_SOURCES, OWNERS, STAGES, WAITING_ON, Event, NextStep, Update
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import (
+    NO_OPTIONS,
     Headers,
+    Options,
     check_timestamp,
     equal,
     hmac_sha256,
@@ -64,7 +66,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                        "configured for this tenant (whsec_...).")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     case = payload.get("case")

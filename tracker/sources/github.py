@@ -34,7 +34,16 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, parse_time, require_header, require_object, require_text
+from tracker.sources.base import (
+    NO_OPTIONS,
+    Headers,
+    Options,
+    equal,
+    parse_time,
+    require_header,
+    require_object,
+    require_text,
+)
 
 NAME = "github"
 
@@ -63,7 +72,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "secret printed by `tracker source add` into the webhook's Secret field.")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (set the webhook's content type to application/json).")
     kind = headers.get("x-github-event")

@@ -30,7 +30,16 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, parse_time, require_header, require_object, require_text
+from tracker.sources.base import (
+    NO_OPTIONS,
+    Headers,
+    Options,
+    equal,
+    parse_time,
+    require_header,
+    require_object,
+    require_text,
+)
 
 NAME = "gitlab"
 
@@ -42,7 +51,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "`tracker source add` into the webhook's Secret token field.")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     # Idempotency-Key stays the same on retries; older GitLab sends only the event UUID.

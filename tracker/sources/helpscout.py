@@ -29,7 +29,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, parse_time, plain_text, require_header, text_of
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, parse_time, plain_text, require_header, text_of
 
 NAME = "helpscout"
 
@@ -51,7 +51,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "secret stored with `tracker source add TENANT helpscout`.")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     event_type = headers.get("x-helpscout-event", "")
     if not event_type.startswith("convo.") or event_type == "convo.deleted":
         return []  # helpscout.test, customers, ratings, a deleted conversation: nothing to show

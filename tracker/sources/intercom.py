@@ -33,7 +33,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, plain_text, require_header, text_of
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, require_header, text_of
 
 NAME = "intercom"
 
@@ -49,7 +49,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "`tracker source add TENANT intercom --secret ...`.")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (an Intercom notification).")
     topic = payload.get("topic")

@@ -39,7 +39,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, hmac_sha256, parse_time, require_object
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_object
 
 NAME = "jira"
 
@@ -77,7 +77,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                        "header (automation Send web request): is this webhook configured as source 'jira'?")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind = payload.get("webhookEvent")

@@ -13,7 +13,9 @@ state reach the customer: triage, backlog and unstarted states are "received",
 started is "in progress", completed is "resolved", canceled is "closed"; the state's
 name (e.g. "In Review") is shown beside the stage.
 Linear has no customer-facing comments: every comment is kept as internal activity
-without its text, and issue descriptions are never shown.
+without its text, and issue descriptions are never shown.  A team that writes its Linear
+comments for customers can opt in:
+  tracker source add TENANT linear --secret THAT_SECRET --option public_comments=yes
 """
 
 from __future__ import annotations
@@ -23,11 +25,22 @@ import re
 from datetime import datetime
 from typing import Any
 
-from tracker.cases import Event
+from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, check_timestamp, equal, hmac_sha256, parse_time, require_header
+from tracker.sources.base import (
+    NO_OPTIONS,
+    Headers,
+    Options,
+    check_timestamp,
+    equal,
+    hmac_sha256,
+    parse_time,
+    require_header,
+    text_of,
+)
 
 NAME = "linear"
+OPTIONS = {"public_comments": "yes: show Linear comments to the customer as updates"}
 TOLERANCE_SECONDS = 60  # what Linear's own SDK allows
 
 _STAGE_BY_STATE_TYPE = {
@@ -58,7 +71,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     check_timestamp(str(sent_ms // 1000), now, TOLERANCE_SECONDS, NAME)
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind, action = payload.get("type"), payload.get("action")
@@ -70,9 +83,15 @@ def parse(payload: Any, headers: Headers) -> list[Event]:
     delivery = headers.get("linear-delivery", "")
     occurred_at = parse_time(payload.get("createdAt") or data.get("updatedAt"), "createdAt")
     if kind == "Comment":
-        # No Linear comment is meant for customers: only the moment of activity is kept.
         issue = data.get("issue")
         case_id = _identifier(issue if isinstance(issue, dict) else {}, payload.get("url"), "data.issue.identifier")
+        if options.get("public_comments") == "yes" and isinstance(data.get("body"), str):
+            user = data.get("user")
+            author = user.get("name") if isinstance(user, dict) else None
+            update = Update(id=text_of(data.get("id")) or delivery, at=occurred_at, body=data["body"],
+                            author_display=author if isinstance(author, str) else "")
+            return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, update=update)]
+        # Linear comments are not written for customers: only the moment of activity is kept.
         return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, internal=True)]
     updated_from = payload.get("updatedFrom")
     if action == "update" and isinstance(updated_from, dict) and not any(k in updated_from for k in _CASE_KEYS):

@@ -34,7 +34,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, parse_time, plain_text, require_header
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, parse_time, plain_text, require_header
 
 NAME = "zammad"
 
@@ -58,7 +58,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "`tracker source add` into the webhook's HMAC SHA1 Signature Token field.")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     ticket = payload.get("ticket")

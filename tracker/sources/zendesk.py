@@ -39,7 +39,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import Headers, equal, hmac_sha256, parse_time, require_header, text_of
+from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_header, text_of
 
 NAME = "zendesk"
 _TOLERANCE_SECONDS = 5 * 60  # Zendesk documents none; Standard Webhooks' choice
@@ -74,7 +74,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "secret with `tracker source add TENANT zendesk --secret ...`.")
 
 
-def parse(payload: Any, headers: Headers) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (see the trigger template in the Zendesk setup).")
     ticket = _ticket(payload)

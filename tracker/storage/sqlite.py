@@ -60,6 +60,7 @@ MIGRATIONS = (
         PRIMARY KEY (case_key, seq), UNIQUE (tenant, source, delivery_id)
     ) WITHOUT ROWID;
     """,
+    "ALTER TABLE sources ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",
 )
 
 log = logging.getLogger("tracker.storage")
@@ -170,9 +171,9 @@ class SQLiteStore:
 
     async def add_source(self, config: SourceConfig) -> None:
         await self._write(
-            "INSERT INTO sources VALUES (?, ?, ?, ?) ON CONFLICT (tenant, source) DO UPDATE "
-            "SET secret = excluded.secret",
-            (config.tenant, config.source, config.secret, _now()),
+            "INSERT INTO sources (tenant, source, secret, created_at, options) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
+            (config.tenant, config.source, config.secret, _now(), json.dumps(dict(config.options))),
         )
 
     async def bump_link_version(self, case_key: int) -> int:
@@ -200,9 +201,12 @@ class SQLiteStore:
         return None if row is None else Tenant(*row)
 
     async def get_source(self, tenant: str, source: str) -> SourceConfig | None:
-        row = await self._one("SELECT tenant, source, secret FROM sources WHERE tenant = ? AND source = ?",
+        row = await self._one("SELECT tenant, source, secret, options FROM sources WHERE tenant = ? AND source = ?",
                               (tenant, source))
-        return None if row is None else SourceConfig(*row)
+        if row is None:
+            return None
+        tenant_slug, name, secret, options = row
+        return SourceConfig(tenant_slug, name, secret, json.loads(options))
 
     async def list_sources(self, tenant: str) -> list[str]:
         rows = await self._all("SELECT source FROM sources WHERE tenant = ? ORDER BY source", (tenant,))

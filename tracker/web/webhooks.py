@@ -37,7 +37,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
-    events = with_delivery_ids(source.parse(payload, request.headers), body)
+    events = with_delivery_ids(source.parse(payload, request.headers, config.options), body)
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
