@@ -138,6 +138,8 @@ class Streams:
         for channel in list(self._channels.values()):
             for outbox in channel.outboxes:
                 outbox.put((CLOSE, b""))
+            channel.close()
+        self._channels.clear()
 
     @property
     def open_count(self) -> int:
