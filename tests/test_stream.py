@@ -4,6 +4,7 @@ Last-Event-ID (header or query), heartbeat, HEAD, slow subscribers dropped."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 
@@ -96,3 +97,30 @@ async def test_slow_subscriber_is_dropped_without_slowing_the_others():
         fast.queue.get_nowait()  # the fast one keeps up
     assert slow.dropped and not fast.dropped
     assert hub.subscriber_count() == 1
+
+
+def test_a_client_that_stops_reading_is_released(live: LiveServer):
+    """Its sends block once the socket buffers fill; the heartbeat cancels the stalled one."""
+    streams = live.app.state.streams
+    streams.send_timeout_seconds = 0.5
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload())
+        path = live_link(live).removeprefix(live.url) + "/events"
+        stalled = socket.create_connection(("127.0.0.1", int(live.url.rsplit(":", 1)[1])))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        try:
+            big = "x" * 200_000  # each change frame carries the case, title included
+            for n in range(40):
+                post(http, generic_payload(title=f"{n} {big}"))
+
+            async def released() -> bool:
+                for _ in range(100):
+                    if streams.open_count == 0:
+                        return True
+                    await asyncio.sleep(0.05)
+                return False
+
+            assert live.call(released())
+        finally:
+            stalled.close()
