@@ -37,9 +37,13 @@ class Signer:
         if not keys:
             raise ValueError("at least one signing key is needed")
         self._keys = list(keys)
+        self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def _serializer(self, salt: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keys, salt=salt)
+        serializer = self._serializers.get(salt)
+        if serializer is None:  # built once per purpose: each one derives its keys
+            serializer = self._serializers[salt] = URLSafeTimedSerializer(self._keys, salt=salt)
+        return serializer
 
     def sign_case_link(
         self, tenant: str, source: str, case_id: str, link_version: int,

@@ -120,10 +120,15 @@ def _connect_writer(path: str) -> sqlite3.Connection:
 
 
 class SQLiteStore:
-    def __init__(self, writer: sqlite3.Connection, thread: ThreadPoolExecutor, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: sqlite3.Connection, thread: ThreadPoolExecutor, reader: aiosqlite.Connection,
+                 path: str) -> None:
         self._writer = writer
         self._thread = thread  # the only thread that touches `writer`
         self._reader = reader
+        # Point lookups by primary key answer in microseconds; a hand-off to the reader thread
+        # costs far more than that, so the one lookup on every page view runs on the loop.
+        self._lookup = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lookup.execute("PRAGMA busy_timeout = 1000")
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
 
@@ -131,7 +136,7 @@ class SQLiteStore:
     async def open(cls, path: str) -> SQLiteStore:
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-sqlite-writer")
         writer = await asyncio.get_running_loop().run_in_executor(thread, _connect_writer, path)
-        return cls(writer, thread, await _connect_reader(path))
+        return cls(writer, thread, await _connect_reader(path), path)
 
     async def close(self) -> None:
         self._writer_task.cancel()
@@ -140,6 +145,7 @@ class SQLiteStore:
         except asyncio.CancelledError:
             pass
         await self._reader.close()
+        self._lookup.close()
         await self._on_writer(self._writer.close)
         self._thread.shutdown()
 
@@ -220,8 +226,10 @@ class SQLiteStore:
         return None if row is None else _stored_case(row)
 
     async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
-        row = await self._one("SELECT id, seq, link_version FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
-                              (tenant, source, case_id))
+        row = self._lookup.execute(
+            "SELECT id, seq, link_version FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
+            (tenant, source, case_id),
+        ).fetchone()
         return None if row is None else CaseHead(*row)
 
     async def find_cases(self, tenant: str, case_id: str) -> list[StoredCase]:
