@@ -128,7 +128,9 @@ class SQLiteStore:
         # Point lookups by primary key answer in microseconds; a hand-off to the reader thread
         # costs far more than that, so the one lookup on every page view runs on the loop.
         self._lookup = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lookup.execute("PRAGMA busy_timeout = 1000")
+        # WAL readers are not blocked by the writer; if the file is busy anyway (recovery),
+        # fail fast rather than stall every request on the loop.
+        self._lookup.execute("PRAGMA busy_timeout = 50")
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
 
