@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
 from tracker.config import Settings
 from tracker.demo import signed_request
+from tracker.storage import open_store
+from tracker.storage.base import Store
 
 KEY = "test-signing-key-0123456789abcdef"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -33,10 +35,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Storage, pub/sub and webhook tests run on every backend:
+#     pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+BACKENDS = ["sqlite"]
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'tracker.db'}"
+    raise AssertionError(f"no test database for backend {backend!r}")
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
     port = free_port()
-    return Settings(database_url=f"sqlite:///{tmp_path / 'tracker.db'}", secret_keys=(KEY,),
+    return Settings(database_url=database_url, secret_keys=(KEY,),
                     port=port, base_url=f"http://127.0.0.1:{port}", ping_seconds=0.5)
 
 

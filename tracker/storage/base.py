@@ -15,6 +15,8 @@ class Tenant:
     slug: str
     name: str
     theme: str = "default"
+    # Tenant settings by name (embed origins, branding, ...); admin.TENANT_OPTIONS lists them.
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class StoredCase:
     case: Case
     seq: int  # sequence of the newest event applied; the case's revision
     link_version: int
+    public_id: str | None = None  # set while the customer has made the case public
+    public_title: str | None = None  # the customer's own title for the public view
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +92,7 @@ class Store(Protocol):
         ...
     async def events_after(self, case_key: int, seq: int, limit: int = 1000) -> list[StoredEvent]: ...
     async def bump_link_version(self, case_key: int) -> int: ...
+    async def set_public(self, case_key: int, public_id: str | None, public_title: str | None) -> None:
+        """Publish a case under `public_id` (unique), or make it private again with None."""
+        ...
+    async def get_public_case(self, public_id: str) -> StoredCase | None: ...

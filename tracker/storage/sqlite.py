@@ -61,13 +61,19 @@ MIGRATIONS = (
     ) WITHOUT ROWID;
     """,
     "ALTER TABLE sources ADD COLUMN options TEXT NOT NULL DEFAULT '{}'",
+    """
+    ALTER TABLE tenants ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE cases ADD COLUMN public_id TEXT;
+    ALTER TABLE cases ADD COLUMN public_title TEXT;
+    CREATE UNIQUE INDEX cases_by_public_id ON cases (public_id);
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
-CASE_COLUMNS = "id, tenant, source, state, seq, link_version"
+CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 
 
 @dataclass
@@ -91,8 +97,9 @@ def _now() -> str:
 
 
 def _stored_case(row: Iterable[Any]) -> StoredCase:
-    key, tenant, source, state, seq, link_version = row
-    return StoredCase(key, tenant, source, case_from_dict(json.loads(state)), seq, link_version)
+    key, tenant, source, state, seq, link_version, public_id, public_title = row
+    return StoredCase(key, tenant, source, case_from_dict(json.loads(state)), seq, link_version, public_id,
+                      public_title)
 
 
 PRAGMAS = (
@@ -172,9 +179,9 @@ class SQLiteStore:
 
     async def add_tenant(self, tenant: Tenant) -> None:
         await self._write(
-            "INSERT INTO tenants VALUES (?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE "
-            "SET name = excluded.name, theme = excluded.theme",
-            (tenant.slug, tenant.name, tenant.theme, _now()),
+            "INSERT INTO tenants (slug, name, theme, created_at, options) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, theme = excluded.theme, options = excluded.options",
+            (tenant.slug, tenant.name, tenant.theme, _now(), json.dumps(dict(tenant.options))),
         )
 
     async def add_source(self, config: SourceConfig) -> None:
@@ -195,6 +202,12 @@ class SQLiteStore:
             raise LookupError(f"no case with key {case_key}")
         return int(row[0])
 
+    async def set_public(self, case_key: int, public_id: str | None, public_title: str | None) -> None:
+        changed = await self._write("UPDATE cases SET public_id = ?, public_title = ? WHERE id = ?",
+                                    (public_id, public_title, case_key))
+        if not changed:
+            raise LookupError(f"no case with key {case_key}")
+
     # --- reads ---
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
@@ -205,8 +218,11 @@ class SQLiteStore:
         return list(await self._reader.execute_fetchall(sql, params))  # one hand-off, not two
 
     async def get_tenant(self, slug: str) -> Tenant | None:
-        row = await self._one("SELECT slug, name, theme FROM tenants WHERE slug = ?", (slug,))
-        return None if row is None else Tenant(*row)
+        row = await self._one("SELECT slug, name, theme, options FROM tenants WHERE slug = ?", (slug,))
+        if row is None:
+            return None
+        slug, name, theme, options = row
+        return Tenant(slug, name, theme, json.loads(options))
 
     async def get_source(self, tenant: str, source: str) -> SourceConfig | None:
         row = await self._one("SELECT tenant, source, secret, options FROM sources WHERE tenant = ? AND source = ?",
@@ -225,6 +241,10 @@ class SQLiteStore:
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
             (tenant, source, case_id),
         )
+        return None if row is None else _stored_case(row)
+
+    async def get_public_case(self, public_id: str) -> StoredCase | None:
+        row = await self._one(f"SELECT {CASE_COLUMNS} FROM cases WHERE public_id = ?", (public_id,))
         return None if row is None else _stored_case(row)
 
     async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:

@@ -1,0 +1,76 @@
+"""The Store protocol, on every backend: what every caller relies on, whatever the URL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import BACKENDS
+from tracker.cases import Event
+from tracker.storage.base import SourceConfig, Store, Tenant
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def event(n: int, case_id: str = "1", **changes: object) -> Event:
+    return Event(case_id=case_id, delivery_id=f"d{n}", occurred_at=T0, changes=changes)
+
+
+async def acme(store: Store) -> None:
+    await store.add_tenant(Tenant("acme", "ACME"))
+    await store.add_source(SourceConfig("acme", "generic", "whsec_x", {"k": "v"}))
+
+
+async def test_tenants_and_sources_round_trip_with_their_options(store: Store):
+    await acme(store)
+    await store.add_tenant(Tenant("acme", "ACME Inc", "dark", {"embed_origins": "https://a.example"}))
+    assert await store.get_tenant("acme") == Tenant("acme", "ACME Inc", "dark", {"embed_origins": "https://a.example"})
+    assert await store.get_tenant("nobody") is None
+    assert await store.get_source("acme", "generic") == SourceConfig("acme", "generic", "whsec_x", {"k": "v"})
+    assert await store.list_sources("acme") == ["generic"]
+    await store.set_meta("k", "1")
+    await store.set_meta("k", "2")
+    assert await store.get_meta("k") == "2"
+
+
+async def test_ingest_dedupes_and_numbers_events_per_case(store: Store):
+    await acme(store)
+    first = await store.ingest("acme", "generic", [event(1, title="A"), event(2, "2"), event(1)])
+    again = await store.ingest("acme", "generic", [event(1), event(3, stage="in_progress")])
+    assert [a.seq for a in first] == [1, 1] and [a.seq for a in again] == [2]
+    stored = await store.get_case("acme", "generic", "1")
+    assert stored is not None and stored.seq == 2 and stored.case.title == "A" and stored.case.stage == "in_progress"
+    log = await store.events_after(stored.key, 0)
+    assert [e.seq for e in log] == [1, 2] and log[1].case_after.stage == "in_progress"
+    assert await store.events_after(stored.key, 1, limit=5) == log[1:]
+    head = await store.get_case_head("acme", "generic", "1")
+    assert head is not None and (head.key, head.seq, head.link_version) == (stored.key, 2, 1)
+    assert [c.case.case_id for c in await store.list_cases("acme")] == ["1", "2"]
+    assert [c.source for c in await store.find_cases("acme", "2")] == ["generic"]
+
+
+async def test_concurrent_deliveries_are_each_stored_once(store: Store):
+    await acme(store)
+    results = await asyncio.gather(*(store.ingest("acme", "generic", [event(n % 20)]) for n in range(60)))
+    assert sum(len(r) for r in results) == 20
+    stored = await store.get_case("acme", "generic", "1")
+    assert stored is not None and stored.seq == 20
+
+
+async def test_link_versions_and_public_ids(store: Store):
+    await acme(store)
+    await store.ingest("acme", "generic", [event(1)])
+    stored = await store.get_case("acme", "generic", "1")
+    assert stored is not None and stored.public_id is None
+    assert await store.bump_link_version(stored.key) == 2
+    await store.set_public(stored.key, "pub-1", "My printer")
+    public = await store.get_public_case("pub-1")
+    assert public is not None and public.key == stored.key and public.public_title == "My printer"
+    assert public.link_version == 2
+    await store.set_public(stored.key, None, None)
+    assert await store.get_public_case("pub-1") is None
+    with pytest.raises(LookupError):
+        await store.set_public(10_000, "pub-2", None)
