@@ -1,0 +1,390 @@
+// tracker widget: turns the embed snippet's plain case links into live case cards and its
+// lookup placeholders into a case lookup form, each in an open shadow root. One file, no
+// dependencies, no build step. It is a guest on someone else's page: it builds its DOM with
+// createElement and textContent only, sets no cookies or storage, never throws into the page,
+// and leaves the plain link in place whenever anything goes wrong.
+(function () {
+  "use strict";
+
+  var TEXT = {
+    stages: { received: "Received", in_progress: "In progress", resolved: "Resolved", closed: "Closed" },
+    owners: { customer: "You", company: "Support team", third_party: "Third party" },
+    you: "Waiting on you",
+    youDetail: "The team needs something from you to go on.",
+    company: "The support team is working on it",
+    thirdParty: "Waiting on a third party",
+    done: "This case is ",
+    stepper: "Progress of the case",
+    status: "Status: ",
+    progress: "Progress",
+    expected: "Expected by ",
+    sources: { sla: " (the team's service target)", estimate: " (an estimate)" },
+    next: "Next step",
+    latest: "Latest update",
+    updated: "Last update ",
+    open: "Open the case page",
+    caseNo: "Case ",
+    announce: "Case updated: ",
+    caseField: "Case number",
+    emailField: "E-mail address",
+    submit: "Look up the case",
+    looking: "Looking up the case\u2026",
+    found: "Case found.",
+    noMatch: "No case matches this number and e-mail address.",
+    tooMany: "Too many attempts. Try again ",
+    aMinute: "in a minute",
+    unavailable: "The case lookup is not available right now."
+  };
+  var STAGES = ["received", "in_progress", "resolved", "closed"];
+  var CASE_PATH = /^(.*\/[cp]\/[^\/]+)\/?$/;
+  var relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  var UNITS = [["day", 86400], ["hour", 3600], ["minute", 60]];
+  var cards = new Set();
+  var timer = 0;
+
+  function warn(message, detail) {
+    try { console.warn("[tracker] " + message, detail === undefined ? "" : detail); } catch (e) { /* no console */ }
+  }
+
+  function guard(fn) {
+    return function (arg) {
+      try { return fn.apply(this, arguments); } catch (error) { warn("unexpected error", error); }
+    };
+  }
+
+  // Where widget.js came from: the tracker whose stylesheets and lookup API this page uses.
+  var script = document.currentScript || document.querySelector('script[src$="/widget.js"]');
+  var BASE = "";
+  try {
+    var own = new URL(script.src, location.href);
+    BASE = own.origin + own.pathname.replace(/\/widget\.js$/, "");
+  } catch (e) {
+    warn("cannot tell where widget.js was loaded from; add it with <script src=\".../widget.js\">");
+  }
+
+  function webUrl(value, base) {
+    try {
+      var url = new URL(String(value), base);
+      return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function el(tag, part, text, parent) {
+    var node = document.createElement(tag);
+    if (part) node.setAttribute("part", part);
+    if (text != null) node.textContent = String(text);
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function toDate(value) {
+    var date = value ? new Date(String(value)) : null;
+    return date && !isNaN(date.getTime()) ? date : null;
+  }
+
+  function ago(date) {
+    var seconds = (date.getTime() - Date.now()) / 1000;
+    for (var i = 0; i < UNITS.length; i++) {
+      if (Math.abs(seconds) >= UNITS[i][1]) return relative.format(Math.round(seconds / UNITS[i][1]), UNITS[i][0]);
+    }
+    return relative.format(0, "second");
+  }
+
+  function clock(date) {
+    var soon = Math.abs(date.getTime() - Date.now()) < 6 * 86400000;
+    var options = soon ? { weekday: "short", hour: "2-digit", minute: "2-digit" }
+      : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+    return new Intl.DateTimeFormat(undefined, options).format(date);
+  }
+
+  // A <time> whose text the minute timer keeps current.
+  function time(date, parent) {
+    var node = el("time", null, ago(date), parent);
+    node.setAttribute("datetime", date.toISOString());
+    node.setAttribute("data-ago", "");
+    return node;
+  }
+
+  function tick() {
+    cards.forEach(function (card) {
+      var times = card.root.querySelectorAll("time[data-ago]");
+      for (var i = 0; i < times.length; i++) times[i].textContent = ago(new Date(times[i].getAttribute("datetime")));
+    });
+  }
+
+  // The stylesheets, and a callback once they have loaded (or failed: unstyled beats nothing).
+  function styles(root, theme, ready) {
+    var pending = 0;
+    var done = function () { if (--pending === 0 && ready) { ready(); ready = null; } };
+    var themes = ["default"];
+    if (theme && theme !== "default" && /^[a-z0-9_-]+$/i.test(theme)) themes.push(theme);
+    themes.forEach(function (name) {
+      var link = el("link", null, null, root);
+      link.setAttribute("rel", "stylesheet");
+      link.setAttribute("href", BASE + "/themes/" + name + "/widget.css");
+      pending++;
+      link.addEventListener("load", done);
+      link.addEventListener("error", done);
+    });
+    setTimeout(function () { pending = 1; done(); }, 3000);
+  }
+
+  function turnOf(c) {
+    if (c.stage === "resolved" || c.stage === "closed") return ["done", TEXT.done + TEXT.stages[c.stage].toLowerCase() + "."];
+    if (c.waiting_on === "customer") return ["you", TEXT.you];
+    if (c.waiting_on === "third_party") return ["third", TEXT.thirdParty];
+    return ["company", TEXT.company];
+  }
+
+  function render(body, c, tenant) {
+    var list = function (value) { return Array.isArray(value) ? value : []; };
+    var head = el("p", "number", TEXT.caseNo + c.case_id, body);
+    if (tenant && tenant.name) head.textContent += " \u00b7 " + tenant.name;
+    el("p", "title", c.title || TEXT.caseNo + c.case_id, body);
+
+    var current = STAGES.indexOf(c.stage);
+    var stepper = el("ol", "stage", null, body);
+    stepper.setAttribute("aria-label", TEXT.stepper);
+    STAGES.forEach(function (stage, i) {
+      var step = el("li", null, TEXT.stages[stage], stepper);
+      if (i < current) step.className = "done";
+      if (i === current) {
+        step.className = "current";
+        step.setAttribute("aria-current", "step");
+      }
+    });
+
+    var turn = turnOf(c);
+    var turnNode = el("p", "turn", null, body);
+    turnNode.className = "turn turn-" + turn[0];
+    el("strong", null, turn[1], turnNode);
+    if (turn[0] === "you") el("span", null, " " + TEXT.youDetail, turnNode);
+
+    if (c.status_label) el("p", "status", TEXT.status + c.status_label, body);
+
+    var percent = Number(c.progress);
+    if (c.progress != null && isFinite(percent)) {
+      percent = Math.max(0, Math.min(100, Math.round(percent)));
+      var progress = el("p", "progress", null, body);
+      var bar = el("progress", null, percent + "%", progress);
+      bar.max = 100;
+      bar.value = percent;
+      bar.setAttribute("aria-label", TEXT.progress);
+      el("span", null, " " + percent + "%", progress);
+    }
+
+    var expected = toDate(c.expected_by);
+    if (expected) {
+      var by = el("p", "expected", TEXT.expected + clock(expected) + ", ", body);
+      time(expected, by);
+      if (TEXT.sources[c.expected_source]) by.appendChild(document.createTextNode(TEXT.sources[c.expected_source]));
+    }
+
+    var step = list(c.next_steps).filter(function (s) { return s && !s.done; })[0];
+    if (step) {
+      var next = el("p", "next-step", null, body);
+      el("span", null, TEXT.next + " \u00b7 ", next).className = "label";
+      el("strong", null, (TEXT.owners[step.owner] || TEXT.owners.company) + ": ", next);
+      el("span", null, step.text, next);
+    }
+
+    var update = list(c.updates)[0];
+    if (update) {
+      var box = el("div", "update", null, body);
+      el("p", null, TEXT.latest, box).className = "label";
+      el("p", null, update.body, box).className = "body";
+      var meta = el("p", null, update.author_display ? update.author_display + " \u00b7 " : "", box);
+      meta.className = "meta";
+      var at = toDate(update.at);
+      if (at) time(at, meta);
+    }
+
+    var changed = toDate(c.updated_at);
+    if (changed) time(changed, el("p", "updated", TEXT.updated, body));
+  }
+
+  function summary(c) {
+    var turn = turnOf(c);
+    var stage = TEXT.stages[c.stage] || "";
+    return TEXT.announce + (turn[0] === "done" ? stage : stage + ", " + turn[1].charAt(0).toLowerCase() + turn[1].slice(1));
+  }
+
+  function caseBase(link) {
+    var url = webUrl(link.getAttribute("href"), location.href);
+    var match = url && CASE_PATH.exec(url.pathname);
+    return match ? url.origin + match[1] : null;
+  }
+
+  function upgradeLink(link) {
+    if (link.hasAttribute("data-tracker")) return;
+    link.setAttribute("data-tracker", "pending");
+    var base = caseBase(link);
+    var fallback = function (message, detail) {
+      link.setAttribute("data-tracker", "fallback");
+      warn(message + "; keeping the plain link " + link.href, detail);
+    };
+    if (!base) return fallback("not a tracker case link (/c/... or /p/...)");
+    fetch(base + "/case.json", { credentials: "omit" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        if (!data || typeof data !== "object" || !data.case_id) throw new Error("unexpected answer");
+        if (link.isConnected) mount(link, base, data);
+      })
+      .catch(function (error) { fallback("could not load the case", String(error)); });
+  }
+
+  function mount(link, base, data) {
+    var tenant = data.tenant || {};
+    var host = document.createElement("tracker-case");
+    host.hidden = true;
+    var root = host.attachShadow({ mode: "open" });
+    var card = el("section", "card", null, root);
+    card.className = "card";
+    var body = el("div", null, null, card);
+    var foot = el("p", null, null, card);
+    foot.className = "link";
+    var live = el("p", null, null, card);
+    live.className = "announce";
+    live.setAttribute("aria-live", "polite");
+
+    var state = { root: root, host: host, source: null, key: "", revision: -1 };
+    var show = function (c, announce) {
+      var key = JSON.stringify(c, function (k, v) { return k === "revision" ? undefined : v; });
+      if (Number(c.revision) <= state.revision || key === state.key) {
+        state.revision = Math.max(state.revision, Number(c.revision) || 0);
+        return;
+      }
+      var fresh = document.createElement("div");
+      render(fresh, c, tenant);
+      body.replaceWith(fresh);
+      body = fresh;
+      state.key = key;
+      state.revision = Number(c.revision) || 0;
+      card.setAttribute("aria-label", c.title || TEXT.caseNo + c.case_id);
+      if (announce) live.textContent = summary(c);
+    };
+    show(data, false);
+
+    styles(root, link.getAttribute("data-theme") || tenant.theme, function () {
+      host.hidden = false;
+    });
+    link.parentNode.insertBefore(host, link);
+    link.setAttribute("data-tracker", "card");
+    link.setAttribute("part", "link");
+    link.textContent = TEXT.open;
+    foot.appendChild(link);
+
+    cards.add(state);
+    if (!timer) timer = setInterval(guard(tick), 60000);
+    if (!window.EventSource) return;
+    var source = state.source = new EventSource(base + "/events");
+    var onEvent = guard(function (message) {
+      var event = JSON.parse(message.data);
+      if (event && event.case) show(event.case, true);
+    });
+    source.addEventListener("case", onEvent);
+    source.addEventListener("change", onEvent);
+    source.addEventListener("error", function () {
+      if (source.readyState === 2) warn("live updates stopped for " + base);
+    });
+  }
+
+  function close(state) {
+    if (state.source) state.source.close();
+    cards.delete(state);
+    if (!cards.size && timer) timer = clearInterval(timer) || 0;
+  }
+
+  function upgradeLookup(holder) {
+    if (holder.hasAttribute("data-tracker")) return;
+    holder.setAttribute("data-tracker", "lookup");
+    var tenant = holder.getAttribute("data-tenant");
+    if (!tenant) return warn("a tracker-lookup needs data-tenant=\"YOUR-TENANT\"");
+    var root = holder.attachShadow({ mode: "open" });
+    var form = el("form", "lookup", null, root);
+    form.hidden = true;
+    styles(root, holder.getAttribute("data-theme"), function () { form.hidden = false; });
+    var field = function (label, name, type, autocomplete) {
+      var wrap = el("label", "field", null, form);
+      el("span", null, label, wrap);
+      var input = el("input", "input", null, wrap);
+      input.setAttribute("name", name);
+      input.setAttribute("type", type);
+      input.setAttribute("autocomplete", autocomplete);
+      input.required = true;
+      return input;
+    };
+    var number = field(TEXT.caseField, "case", "text", "off");
+    var email = field(TEXT.emailField, "email", "email", "email");
+    var button = el("button", "button", TEXT.submit, form);
+    button.setAttribute("type", "submit");
+    var message = el("p", "message", null, form);
+    message.setAttribute("role", "status");
+    message.setAttribute("aria-live", "polite");
+    var result = el("div", null, null, root);
+
+    form.addEventListener("submit", guard(function (event) {
+      event.preventDefault();
+      if (button.disabled) return;
+      button.disabled = true;
+      message.textContent = TEXT.looking;
+      var say = function (text) { message.textContent = text; button.disabled = false; };
+      fetch(BASE + "/api/lookup/" + encodeURIComponent(tenant), {
+        method: "POST",
+        credentials: "omit",
+        body: new URLSearchParams({ case: number.value.trim(), email: email.value.trim() })
+      }).then(function (response) {
+        if (response.status === 404) return say(TEXT.noMatch);
+        if (response.status === 429) {
+          var wait = parseInt(response.headers.get("Retry-After"), 10);
+          return say(TEXT.tooMany + (wait > 90 ? relative.format(Math.ceil(wait / 60), "minute") : TEXT.aMinute) + ".");
+        }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json().then(function (data) {
+          var url = data && data.ok && webUrl(data.url);
+          if (!url) throw new Error("unexpected answer");
+          cards.forEach(function (state) { if (result.contains(state.host)) close(state); });
+          var link = el("a", null, TEXT.open);
+          link.className = "tracker-case";
+          link.setAttribute("href", url.href);
+          result.replaceChildren(link);
+          say(TEXT.found);
+          upgradeLink(link);
+        });
+      }).catch(function (error) {
+        warn("case lookup failed", String(error));
+        say(TEXT.unavailable);
+      });
+    }));
+  }
+
+  function scan(node) {
+    if (node.nodeType !== 1) return;
+    var found = node.querySelectorAll("a.tracker-case, div.tracker-lookup[data-tenant]");
+    [node].concat(Array.prototype.slice.call(found)).forEach(function (each) {
+      if (each.matches("a.tracker-case")) upgradeLink(each);
+      else if (each.matches("div.tracker-lookup[data-tenant]")) upgradeLookup(each);
+    });
+  }
+
+  var start = guard(function () {
+    scan(document.documentElement);
+    new MutationObserver(guard(function (records) {
+      var removed = false;
+      records.forEach(function (record) {
+        record.addedNodes.forEach(scan);
+        removed = removed || record.removedNodes.length > 0;
+      });
+      // A card taken out of the page stops listening.
+      if (removed) cards.forEach(function (state) { if (!state.host.isConnected) close(state); });
+    })).observe(document.documentElement, { childList: true, subtree: true });
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
