@@ -25,14 +25,43 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-async def add_tenant(store: Store, slug: str, name: str | None, theme: str) -> Tenant:
+# Tenant settings set with `tracker tenant add SLUG --option KEY=VALUE` (an empty value removes one).
+TENANT_OPTIONS = {
+    "embed_origins": "space-separated origins (https://support.example.com) allowed to embed the widget "
+                     "and read case data from the browser; empty: any site",
+}
+ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+async def add_tenant(
+    store: Store, slug: str, name: str | None, theme: str | None = None, options: Mapping[str, str] | None = None,
+) -> Tenant:
+    """Create a tenant, or update the name, theme and options given (the others are kept)."""
     if not SLUG.match(slug):
         raise ConfigError(f"Tenant slug {slug!r}: use lower-case letters, digits and dashes.")
-    if theme not in theme_names():
+    if theme is not None and theme not in theme_names():
         raise ConfigError(f"Unknown theme {theme!r}. Themes: {', '.join(theme_names())}.")
-    tenant = Tenant(slug, name or slug, theme)
+    check_tenant_options(options or {})
+    existing = await store.get_tenant(slug)
+    merged = {**(existing.options if existing else {}), **(options or {})}
+    tenant = Tenant(
+        slug,
+        name or (existing.name if existing else slug),
+        theme or (existing.theme if existing else "default"),
+        {key: value for key, value in merged.items() if value},
+    )
     await store.add_tenant(tenant)
     return tenant
+
+
+def check_tenant_options(options: Mapping[str, str]) -> None:
+    unknown = sorted(set(options) - set(TENANT_OPTIONS))
+    if unknown:
+        offered = "; ".join(f"{k}: {v}" for k, v in TENANT_OPTIONS.items())
+        raise ConfigError(f"Tenants have no option {', '.join(unknown)}. Options: {offered}.")
+    for origin in options.get("embed_origins", "").replace(",", " ").split():
+        if not ORIGIN.match(origin):
+            raise ConfigError(f"embed_origins: {origin!r} is not an origin; write it as https://host[:port].")
 
 
 async def add_source(

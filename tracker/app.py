@@ -7,18 +7,24 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tracker.config import Settings
-from tracker.errors import TrackerError, error_body
+from tracker.errors import TooManyRequests, TrackerError, error_body
 from tracker.pubsub import open_hub
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store
-from tracker.web.api import case_events, case_json
-from tracker.web.pages import PageCache, case_page
+from tracker.web.api import case_events, case_json, public_events, public_json
+from tracker.web.badge import badge_json, badge_svg
+from tracker.web.cors import Preflight
+from tracker.web.embed import oembed, widget_js
+from tracker.web.lookup import Lookup, lookup_case
+from tracker.web.pages import PageCache, case_page, public_page
+from tracker.web.share import make_private, make_public
 from tracker.web.stream import Streams
 from tracker.web.templates import Templates, theme_names, themes_dir
 from tracker.web.webhooks import receive_webhook
@@ -51,23 +57,35 @@ def create_app(settings: Settings) -> Starlette:
         Route("/c/{token}", case_page, name="case_page"),
         Route("/c/{token}/case.json", case_json, name="case_json"),
         Route("/c/{token}/events", case_events, name="case_events"),
+        Route("/c/{token}/public", make_public, methods=["POST"], name="make_public"),
+        Route("/c/{token}/private", make_private, methods=["POST"], name="make_private"),
+        Route("/p/{public_id}", public_page, name="public_page"),
+        Route("/p/{public_id}/case.json", public_json, name="public_json"),
+        Route("/p/{public_id}/events", public_events, name="public_events"),
+        Route("/p/{public_id}/badge.svg", badge_svg, name="badge_svg"),
+        Route("/p/{public_id}/badge.json", badge_json, name="badge_json"),
+        Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
+        Route("/widget.js", widget_js, name="widget"),
+        Route("/oembed", oembed, name="oembed"),
         *[Mount(f"/themes/{name}", StaticFiles(directory=themes_dir() / name / "static"), name=f"theme-{name}")
           for name in theme_names() if (themes_dir() / name / "static").is_dir()],
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(Preflight)],
         exception_handlers={TrackerError: handle_error, HTTPException: handle_error, Exception: handle_crash},
     )
     app.state.settings = settings
     app.state.templates = Templates()
     app.state.page_cache = PageCache()
+    app.state.lookup = Lookup()
     return app
 
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/hooks/") or path.endswith((".json", "/events")) or path.startswith("/api/")
+    return path.startswith(("/hooks/", "/api/", "/oembed")) or path.endswith((".json", "/events"))
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -78,7 +96,11 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     else:
         status, message = 500, "Internal Server Error"
     if wants_json(request):
-        return JSONResponse(error_body(status, message), status_code=status)
+        # Readable by the widget on other sites: an error says nothing about any case.
+        headers = {"Access-Control-Allow-Origin": "*"}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        return JSONResponse(error_body(status, message), status_code=status, headers=headers)
     templates: Templates = request.app.state.templates
     signed_at = exc.link.signed_at if isinstance(exc, LinkGone) else None
     html = templates.render("default", "error.html", status=status, message=message, signed_at=signed_at)

@@ -23,6 +23,10 @@ class Unauthorized(TrackerError):
     status = 401
 
 
+class Forbidden(TrackerError):
+    status = 403
+
+
 class NotFound(TrackerError):
     status = 404
 
@@ -33,6 +37,14 @@ class Gone(TrackerError):
 
 class PayloadTooLarge(TrackerError):
     status = 413
+
+
+class TooManyRequests(TrackerError):
+    status = 429
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ConfigError(TrackerError):

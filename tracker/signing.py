@@ -1,7 +1,9 @@
 """Signed tokens, one salt per purpose, with key rotation (the last key signs, all verify).
 
 A case link carries the case's link version: `tracker revoke` bumps the version stored with
-the case, and every token signed with an older one stops working.
+the case, and every token signed with an older one stops working. A customer action (making
+the case public or private) carries a token of its own purpose, bound to the case and link
+version, that the case page puts in its forms: a page of another site cannot forge it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from tracker.errors import Gone, NotFound
+from tracker.errors import Forbidden, Gone, NotFound
 
 log = logging.getLogger("tracker.signing")
 
 CASE_LINK = "tracker.case-link"
+CUSTOMER_ACTION = "tracker.customer-action"
+ACTION_MAX_AGE_SECONDS = 7 * 86400  # a case page left open for a week still works
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,19 @@ class Signer:
         if expires_at is not None and (now or datetime.now(UTC)) >= expires_at:
             raise LinkGone(link, "expired")
         return link
+
+
+    def sign_action(self, case_key: int, link_version: int, action: str) -> str:
+        return str(self._serializer(CUSTOMER_ACTION).dumps([case_key, link_version, action]))
+
+    def check_action(self, token: str, case_key: int, link_version: int, action: str) -> None:
+        """Forbidden unless `token` was signed for this action on this case and link version."""
+        try:
+            payload = self._serializer(CUSTOMER_ACTION).loads(token, max_age=ACTION_MAX_AGE_SECONDS)
+        except BadSignature:
+            payload = None
+        if payload != [case_key, link_version, action]:
+            raise Forbidden("This form has expired. Reload the case page and try again.")
 
 
 class LinkGone(Gone):

@@ -46,6 +46,7 @@ class CaseHead:
     key: int
     seq: int
     link_version: int
+    public_id: str | None = None  # the page offers sharing, or shows the public snippets
 
 
 @dataclass(frozen=True, slots=True)

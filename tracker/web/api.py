@@ -1,27 +1,88 @@
-"""The case as JSON and as a live stream: the page's data and nothing more."""
+"""The case as JSON and as a live stream, for the customer's link and for a public case.
+
+The page's data and nothing more, readable from other sites (the widget) as `cors` allows.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker.public import case_view, event_view
+from tracker.errors import NotFound
+from tracker.public import case_view, event_view, public_case_view, public_event_view
+from tracker.storage.base import Store, StoredCase, Tenant
 from tracker.web.case_link import open_case_link
+from tracker.web.cors import cors_headers
 from tracker.web.stream import Streams, encode
+
+
+async def open_public_case(request: Request) -> StoredCase:
+    store: Store = request.app.state.store
+    stored = await store.get_public_case(request.path_params["public_id"])
+    if stored is None:
+        raise NotFound("No such public case. Its owner may have made it private again.")
+    return stored
+
+
+async def tenant_of(request: Request, stored: StoredCase) -> Tenant | None:
+    store: Store = request.app.state.store
+    return await store.get_tenant(stored.tenant)
+
+
+def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:
+    """A case view as served to JSON readers: with the page to link to and the tenant's look."""
+    base_url: str = request.app.state.settings.base_url
+    return {
+        **view,
+        "page_url": base_url + page_path,
+        "tenant": {"name": tenant.name if tenant else "", "theme": tenant.theme if tenant else "default"},
+    }
 
 
 async def case_json(request: Request) -> Response:
     stored, _ = await open_case_link(request)
-    return JSONResponse(case_view(stored.case, stored.seq), headers={"Cache-Control": "private, no-cache"})
+    tenant = await tenant_of(request, stored)
+    headers = {"Cache-Control": "private, no-cache", **cors_headers(request, tenant)}
+    body = document(request, case_view(stored.case, stored.seq), tenant, f"/c/{request.path_params['token']}")
+    return JSONResponse(body, headers=headers)
 
 
 async def case_events(request: Request) -> Response:
     streams: Streams = request.app.state.streams
     stored, _ = await open_case_link(request)
+    headers = cors_headers(request, await tenant_of(request, stored))
     view = case_view(stored.case, stored.seq)
     return streams.response(
         stored, last_event_id(request), "customer", event_view,
-        case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}),
+        case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
+    )
+
+
+async def public_json(request: Request) -> Response:
+    stored = await open_public_case(request)
+    tenant = await tenant_of(request, stored)
+    headers = {"Cache-Control": "no-cache", **cors_headers(request, tenant)}
+    view = public_case_view(stored.case, stored.seq, stored.public_title)
+    return JSONResponse(document(request, view, tenant, f"/p/{stored.public_id}"), headers=headers)
+
+
+async def public_events(request: Request) -> Response:
+    streams: Streams = request.app.state.streams
+    store: Store = request.app.state.store
+    stored = await open_public_case(request)
+    public_id = stored.public_id
+    headers = cors_headers(request, await tenant_of(request, stored))
+    view = public_case_view(stored.case, stored.seq, stored.public_title)
+
+    async def still_public() -> bool:
+        return await store.get_public_case(str(public_id)) is not None
+
+    return streams.response(
+        stored, last_event_id(request), f"public:{public_id}", public_event_view(stored.public_title),
+        case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
+        guard=still_public,
     )
 
 

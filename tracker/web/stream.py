@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sse_starlette import ServerSentEvent
@@ -41,6 +41,8 @@ READ_LIMIT = 1000  # events per read of the log
 MAX_QUEUED_FRAMES = 64
 Frame = tuple[int, bytes]
 View = Callable[[StoredEvent], dict[str, Any]]
+# Asked on every notification: False ends the channel's streams (a case made private again).
+Guard = Callable[[], Awaitable[bool]]
 
 
 def encode(event: str, seq: int, data: dict[str, Any]) -> bytes:
@@ -70,10 +72,11 @@ class Outbox:
 class Channel:
     """The streams of one case and view in this process, fed by one reader."""
 
-    def __init__(self, streams: Streams, case_key: int, view: View, start_seq: int) -> None:
+    def __init__(self, streams: Streams, case_key: int, view: View, start_seq: int, guard: Guard | None) -> None:
         self.streams = streams
         self.case_key = case_key
         self.view = view
+        self.guard = guard
         self.outboxes: set[Outbox] = set()
         self.last_seq = start_seq
         self.closed = False
@@ -92,13 +95,25 @@ class Channel:
                 await self._read_new()  # anything committed before this subscription
                 while not (self.subscription.dropped or self.closed):
                     seq = await self.subscription.queue.get()
-                    if seq > self.last_seq:
+                    if seq != CLOSE and not await self._still_open():
+                        for outbox in self.outboxes:
+                            outbox.put((CLOSE, b""))
+                    elif seq > self.last_seq:
                         await self._read_new()
                 if self.subscription.dropped and not self.closed:
                     hub.unsubscribe(self.subscription)
                     self.subscription = hub.subscribe(self.case_key)
         finally:
             hub.unsubscribe(self.subscription)
+
+    async def _still_open(self) -> bool:
+        if self.guard is None:
+            return True
+        try:
+            return await self.guard()
+        except Exception:
+            log.exception("could not check whether case %s may still be streamed", self.case_key)
+            return True
 
     async def _read_new(self) -> None:
         while True:
@@ -161,11 +176,11 @@ class Streams:
                 else:
                     outbox.put((PING, PING_FRAME))
 
-    def join(self, stored: StoredCase, view_name: str, view: View) -> Outbox:
+    def join(self, stored: StoredCase, view_name: str, view: View, guard: Guard | None = None) -> Outbox:
         key = (stored.key, view_name)
         channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[key] = Channel(self, stored.key, view, stored.seq)
+            channel = self._channels[key] = Channel(self, stored.key, view, stored.seq, guard)
         outbox = Outbox()
         channel.outboxes.add(outbox)
         return outbox
@@ -186,9 +201,9 @@ class Streams:
 
     def response(
         self, stored: StoredCase, last_event_id: int | None, view_name: str, view: View,
-        case_frame: bytes,
+        case_frame: bytes, headers: Mapping[str, str] | None = None, guard: Guard | None = None,
     ) -> EventStream:
-        return EventStream(self, stored, last_event_id, view_name, view, case_frame)
+        return EventStream(self, stored, last_event_id, view_name, view, case_frame, headers or {}, guard)
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -201,7 +216,7 @@ class EventStream(Response):
 
     def __init__(
         self, streams: Streams, stored: StoredCase, last_event_id: int | None,
-        view_name: str, view: View, case_frame: bytes,
+        view_name: str, view: View, case_frame: bytes, headers: Mapping[str, str], guard: Guard | None,
     ) -> None:
         # Not Response.__init__: it would declare Content-Length: 0 for an endless body.
         self.status_code = 200
@@ -210,7 +225,9 @@ class EventStream(Response):
             (b"content-type", b"text/event-stream; charset=utf-8"),
             (b"cache-control", b"no-store"),
             (b"x-accel-buffering", b"no"),  # tells nginx not to buffer the stream
+            *[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
         ]
+        self.guard = guard
         self.streams = streams
         self.stored = stored
         self.last_event_id = last_event_id
@@ -224,7 +241,7 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         streams = self.streams
-        outbox = streams.join(self.stored, self.view_name, self.view)
+        outbox = streams.join(self.stored, self.view_name, self.view, self.guard)
         disconnect = asyncio.ensure_future(_disconnected(receive))
         disconnect.add_done_callback(lambda _: outbox.put((CLOSE, b"")))
         try:

@@ -1,0 +1,107 @@
+"""The public case badge: a shields-style SVG, and the same values in shields.io's endpoint schema.
+
+Label "case 4711", message "in progress · waiting on you · open 3d", coloured by stage and by
+whose move it is. Rendered through the autoescaping template environment, so every value is
+escaped; `role="img"` and a `<title>` make it readable to screen readers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tracker.public import public_case_view
+from tracker.web.api import open_public_case, tenant_of
+from tracker.web.cors import cors_headers
+from tracker.web.templates import Templates
+
+# Dark enough for white text at WCAG AA (4.5:1), unlike shields' brighter defaults.
+COLOURS = {
+    "done": "#2f7d32",
+    "customer": "#b3470b",
+    "third_party": "#6e4fb0",
+    "company": "#1d62b8",
+    "received": "#5b6470",
+}
+LABEL_COLOUR = "#444d56"
+CACHE_SECONDS = 60
+STAGE_WORDS = {"received": "received", "in_progress": "in progress", "resolved": "resolved", "closed": "closed"}
+TURN_WORDS = {"customer": "waiting on you", "third_party": "waiting on a third party", "company": "with the team"}
+
+
+def badge_values(view: dict[str, Any], now: datetime | None = None) -> tuple[str, str, str]:
+    """(label, message, colour) of a public case view."""
+    stage = view["stage"]
+    parts = [STAGE_WORDS.get(stage, stage)]
+    if stage in ("resolved", "closed"):
+        colour = COLOURS["done"]
+    else:
+        waiting_on = view["waiting_on"]
+        if waiting_on in TURN_WORDS:
+            parts.append(TURN_WORDS[waiting_on])
+        colour = COLOURS.get(waiting_on or "", COLOURS["received"]) if stage != "received" else COLOURS["received"]
+        if view["created_at"]:
+            parts.append("open " + age((now or datetime.now(UTC)) - datetime.fromisoformat(view["created_at"])))
+    return f"case {view['case_id']}", " · ".join(parts), colour
+
+
+def age(span: Any) -> str:
+    seconds = max(0, int(span.total_seconds()))
+    if seconds >= 86400:
+        return f"{seconds // 86400}d"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}m"
+
+
+def text_width(text: str) -> float:
+    """Roughly the width of `text` in 11px Verdana, as badge-maker measures it."""
+    width = 0.0
+    for char in text:
+        if char in "iljI.,:;!|'·":
+            width += 3.5
+        elif char in "mwMW@%":
+            width += 10.5
+        elif char.isupper() or char.isdigit():
+            width += 7.5
+        else:
+            width += 6.6
+    return width
+
+
+async def badge_svg(request: Request) -> Response:
+    stored = await open_public_case(request)
+    view = public_case_view(stored.case, stored.seq, stored.public_title)
+    label, message, colour = badge_values(view)
+    label_width = round(text_width(label) + 12)
+    message_width = round(text_width(message) + 12)
+    templates: Templates = request.app.state.templates
+    svg = templates.render(
+        "default", "badge.svg", label=label, message=message, colour=colour, label_colour=LABEL_COLOUR,
+        label_width=label_width, message_width=message_width,
+    )
+    return cached(request, svg, "image/svg+xml", f"{stored.key}.{stored.seq}.{message}")
+
+
+async def badge_json(request: Request) -> Response:
+    """shields.io's endpoint schema, for people who prefer their badges from shields."""
+    stored = await open_public_case(request)
+    label, message, colour = badge_values(public_case_view(stored.case, stored.seq, stored.public_title))
+    headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}",
+               **cors_headers(request, await tenant_of(request, stored))}
+    body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),
+            "labelColor": LABEL_COLOUR.lstrip("#"), "cacheSeconds": CACHE_SECONDS}
+    return JSONResponse(body, headers=headers)
+
+
+def cached(request: Request, body: str, media_type: str, version: str) -> Response:
+    etag = f'"{hashlib.blake2b(version.encode(), digest_size=8).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={CACHE_SECONDS}",
+               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)

@@ -1,0 +1,86 @@
+"""What other sites embed: the widget script, and oEmbed answers for pasted case links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from markupsafe import escape
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from tracker.errors import BadRequest, NotFound, TrackerError
+from tracker.public import case_view, public_case_view
+from tracker.signing import Signer
+from tracker.storage.base import Store, StoredCase
+from tracker.web.case_link import check_version
+
+_PACKAGED = Path(__file__).resolve().parent.parent / "_widget" / "widget.js"  # inside a built wheel
+_SOURCE = Path(__file__).resolve().parent.parent.parent / "widget" / "widget.js"  # a checkout
+WIDGET_CACHE_SECONDS = 300
+OEMBED_WIDTH = 480
+OEMBED_HEIGHT = 320
+
+
+def widget_path() -> Path:
+    return _PACKAGED if _PACKAGED.is_file() else _SOURCE
+
+
+async def widget_js(request: Request) -> Response:
+    return FileResponse(widget_path(), media_type="text/javascript; charset=utf-8", headers={
+        "Cache-Control": f"public, max-age={WIDGET_CACHE_SECONDS}",
+        "Access-Control-Allow-Origin": "*",
+    })
+
+
+class NotImplementedFormat(TrackerError):
+    status = 501  # what the oEmbed spec asks for a format we do not serve
+
+
+async def oembed(request: Request) -> Response:
+    """oEmbed (https://oembed.com) for a case page or public page link: the widget embed."""
+    if request.query_params.get("format", "json") != "json":
+        raise NotImplementedFormat("Only format=json is served.")
+    url = request.query_params.get("url")
+    if not url:
+        raise BadRequest("Give the case link as ?url=...")
+    base_url: str = request.app.state.settings.base_url
+    stored, view = await case_of(request, url, base_url)
+    width = min(OEMBED_WIDTH, int_param(request, "maxwidth") or OEMBED_WIDTH)
+    height = min(OEMBED_HEIGHT, int_param(request, "maxheight") or OEMBED_HEIGHT)
+    title = view["title"] or f"Case {view['case_id']}"
+    tenant = await request.app.state.store.get_tenant(stored.tenant)
+    html = (f'<a class="tracker-case" href="{escape(url)}">{escape(title)}</a>'
+            f'<script async src="{escape(base_url)}/widget.js"></script>')
+    return JSONResponse({
+        "version": "1.0", "type": "rich", "title": title, "html": html, "width": width, "height": height,
+        "provider_name": tenant.name if tenant else "tracker", "provider_url": base_url, "cache_age": 300,
+    }, headers={"Access-Control-Allow-Origin": "*"})
+
+
+async def case_of(request: Request, url: str, base_url: str) -> tuple[StoredCase, dict[str, object]]:
+    """The case a tracker link names, in the view its audience may see."""
+    store: Store = request.app.state.store
+    signer: Signer = request.app.state.signer
+    parts = urlsplit(url)
+    base = urlsplit(base_url)
+    segments = parts.path.removeprefix(base.path).strip("/").split("/")
+    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or len(segments) != 2:
+        raise NotFound(f"Not a case link of this service: give a link that starts with {base_url}/c/ or /p/.")
+    kind, token = segments
+    if kind == "p":
+        public = await store.get_public_case(token)
+        if public is not None:
+            return public, public_case_view(public.case, public.seq, public.public_title)
+    elif kind == "c":
+        link = signer.read_case_link(token)
+        stored = await store.get_case(link.tenant, link.source, link.case_id)
+        check_version(link, stored)
+        assert stored is not None
+        return stored, case_view(stored.case, stored.seq)
+    raise NotFound("No such case link.")
+
+
+def int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
