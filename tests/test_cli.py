@@ -29,9 +29,20 @@ def test_setup_link_revoke_and_cases(tmp_path: Path):
     assert run(tmp_path, "cases", "acme").stdout == ""
 
 
+def test_tenant_options_are_kept_when_the_tenant_is_updated(tmp_path: Path):
+    origins = "embed_origins=https://help.acme.example http://localhost:3000"
+    assert "Option: " + origins in run(tmp_path, "tenant", "add", "acme", "--option", origins).stdout
+    renamed = run(tmp_path, "tenant", "add", "acme", "--name", "ACME Inc").stdout
+    assert "Option: " + origins in renamed
+    cleared = run(tmp_path, "tenant", "add", "acme", "--option", "embed_origins=").stdout
+    assert "Option:" not in cleared
+
+
 @pytest.mark.parametrize(("args", "env", "reason"), [
     (("tenant", "add", "Bad Slug"), {}, "Tenant slug"),
     (("tenant", "add", "acme", "--theme", "neon"), {}, "Unknown theme 'neon'"),
+    (("tenant", "add", "acme", "--option", "colour=red"), {}, "Tenants have no option colour"),
+    (("tenant", "add", "acme", "--option", "embed_origins=help.acme.example"), {}, "is not an origin"),
     (("source", "add", "nobody", "generic"), {}, "Unknown tenant 'nobody'"),
     (("source", "add", "acme", "zendsk"), {}, "Known sources: chatwoot"),
     (("source", "add", "acme", "generic", "--option", "x=1"), {}, "Source 'generic' has no option x"),

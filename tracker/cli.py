@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     tenant_add = tenant.add_parser("add", help="create or update a tenant")
     tenant_add.add_argument("slug")
     tenant_add.add_argument("--name")
-    tenant_add.add_argument("--theme", default="default")
+    tenant_add.add_argument("--theme", help="the look of its pages (default: default)")
+    tenant_add.add_argument("--option", action="append", default=[], type=option, metavar="KEY=VALUE",
+                            help="a tenant setting, e.g. embed_origins=https://support.example.com (repeatable)")
     tenant_add.set_defaults(run=with_store(tenant_add_command))
 
     source = commands.add_parser("source", help="connect helpdesks").add_subparsers(required=True, metavar="ACTION")
@@ -120,7 +122,9 @@ def with_store(command: Command) -> Callable[[Settings, argparse.Namespace], int
 
 
 async def tenant_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
-    tenant = await admin.add_tenant(store, args.slug, args.name, args.theme)
+    tenant = await admin.add_tenant(store, args.slug, args.name, args.theme, dict(args.option))
+    for key, value in tenant.options.items():
+        print(f"Option: {key}={value}")
     print(f"Tenant '{tenant.slug}' is ready. Connect a helpdesk: tracker source add {tenant.slug} SOURCE")
 
 
