@@ -65,7 +65,8 @@ def test_badge_svg_is_escaped_accessible_and_cached(client: TestClient):
     root = ET.fromstring(badge.text)  # well-formed: every value escaped
     assert root.get("role") == "img"
     title = root.find(f"{SVG}title")
-    assert title is not None and title.text == 'case <script>alert(1)</script>"&: in progress · waiting on you · open 0m'
+    assert title is not None
+    assert title.text == 'case <script>alert(1)</script>"&: in progress · waiting on you · open 0m'
     assert "<script>" not in badge.text
     etag = badge.headers["etag"]
     assert "max-age" in badge.headers["cache-control"]
