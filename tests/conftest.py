@@ -17,6 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from tests.postgres_server import PostgresServer
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
 from tracker.config import Settings
@@ -37,15 +38,30 @@ def free_port() -> int:
 
 # Storage, pub/sub and webhook tests run on every backend:
 #     pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the session (started on first use); each test gets its own database."""
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     backend = getattr(request, "param", "sqlite")
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'tracker.db'}"
-    raise AssertionError(f"no test database for backend {backend!r}")
+        yield f"sqlite:///{tmp_path / 'tracker.db'}"
+    elif backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.create_database()
+        yield url
+        if not server.running:  # a test that stopped the server and failed before starting it again
+            server.start()
+        server.drop_database(url)
+    else:
+        raise AssertionError(f"no test database for backend {backend!r}")
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import BACKENDS
 from tracker.cases import Event
-from tracker.storage.base import SourceConfig, Store, Tenant
+from tracker.storage import open_store
+from tracker.storage.base import Appended, SourceConfig, Store, Tenant
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -74,3 +75,57 @@ async def test_link_versions_and_public_ids(store: Store):
     assert await store.get_public_case("pub-1") is None
     with pytest.raises(LookupError):
         await store.set_public(10_000, "pub-2", None)
+
+
+async def test_bad_delivery_fails_alone_and_duplicates_within_one_call_are_stored_once(store: Store):
+    await acme(store)
+    results = await asyncio.gather(
+        *(store.ingest("acme", "generic", [event(n)]) for n in range(5)),
+        store.ingest("acme", "generic", [event(99, title=object())]),  # cannot be written as JSON
+        store.ingest("acme", "generic", [event(7), event(7)]),
+        return_exceptions=True,
+    )
+    assert [len(r) for r in results[:5]] == [1] * 5  # type: ignore[arg-type]
+    assert isinstance(results[5], TypeError)
+    assert results[6] == [Appended(results[0][0].case_key, 6)]  # type: ignore[index]
+    stored = await store.get_case("acme", "generic", "1")
+    assert stored is not None and stored.seq == 6
+    assert [e.seq for e in await store.events_after(stored.key, 0)] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(LookupError):
+        await store.bump_link_version(10_000)
+
+
+async def test_several_instances_ingest_the_same_cases_at_once(database_url: str):
+    """Instances share one database: per-case sequences stay gapless, each delivery is stored once."""
+    stores = [await open_store(database_url) for _ in range(2)]
+    try:
+        await acme(stores[0])
+        deliveries = [event(n, str(n % 3), progress=n) for n in range(90)]
+        calls = [store.ingest("acme", "generic", [e]) for e in deliveries for store in stores]  # each one twice
+        results = await asyncio.gather(*calls)
+        assert sum(len(r) for r in results) == 90
+        for case_id in "012":
+            stored = await stores[1].get_case("acme", "generic", case_id)
+            assert stored is not None and stored.seq == 30
+            log = await stores[0].events_after(stored.key, 0)
+            assert [e.seq for e in log] == list(range(1, 31))
+            expected = sorted(f"d{n}" for n in range(90) if n % 3 == int(case_id))
+            assert sorted(e.event.delivery_id for e in log) == expected
+            assert log[-1].case_after == stored.case
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_reopening_keeps_everything(database_url: str):
+    first = await open_store(database_url)
+    await acme(first)
+    await first.ingest("acme", "generic", [event(1, title="Kept")])
+    await first.close()
+    again = await open_store(database_url)
+    try:
+        stored = await again.get_case("acme", "generic", "1")
+        assert stored is not None and stored.case.title == "Kept" and stored.seq == 1
+        assert await again.get_source("acme", "generic") == SourceConfig("acme", "generic", "whsec_x", {"k": "v"})
+    finally:
+        await again.close()

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from tracker.errors import ConfigError
 from tracker.storage.base import Store
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
 
 async def open_store(url: str) -> Store:
     scheme = urlsplit(url).scheme
@@ -14,7 +16,12 @@ async def open_store(url: str) -> Store:
         from tracker.storage.sqlite import SQLiteStore
 
         return await SQLiteStore.open(sqlite_path(url))
-    raise ConfigError(f"TRACKER_DATABASE_URL: no storage backend for {scheme!r} yet; use sqlite:///path.")
+    if scheme in POSTGRES_SCHEMES:
+        from tracker.storage.postgres import PostgresStore
+
+        return await PostgresStore.open(url)
+    raise ConfigError(f"TRACKER_DATABASE_URL: no storage backend for {scheme!r}; "
+                      "use sqlite:///path or postgresql://user:pw@host:port/db.")
 
 
 def sqlite_path(url: str) -> str:
