@@ -21,7 +21,7 @@
     sources: { sla: " (the team's service target)", estimate: " (an estimate)" },
     next: "Next step",
     latest: "Latest update",
-    updated: "Last update ",
+    updated: "Last update: ",
     open: "Open the case page",
     caseNo: "Case ",
     announce: "Case updated: ",

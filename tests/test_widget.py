@@ -1,0 +1,371 @@
+"""The embed widget as a company's site uses it: the documented snippet on a page of another
+origin, in Debian's Chromium, under a strict Content-Security-Policy."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.conftest import ROOT, LiveServer, generic_payload, live_link, post
+from tests.test_e2e import CHROMIUM_ARGS
+from tracker.web.lookup import CASE_ATTEMPTS_PER_MINUTE, CLIENT_ATTEMPTS_PER_MINUTE
+
+WIDGET = ROOT / "widget" / "widget.js"
+STYLESHEET = ROOT / "themes" / "default" / "static" / "widget.css"
+DOCS = ROOT / "docs" / "embedding.md"
+MAX_GZIPPED_BYTES = 6 * 1024
+PROPERTIES = ["--tracker-accent", "--tracker-bg", "--tracker-fg", "--tracker-muted", "--tracker-border",
+              "--tracker-radius", "--tracker-font", "--tracker-you"]
+PARTS = ["card", "title", "number", "stage", "turn", "status", "progress", "expected", "next-step", "update",
+         "updated", "link", "lookup", "field", "input", "button", "message"]
+NO_MATCH = "No case matches this number and e-mail address."
+TOO_MANY = "Too many attempts. Try again in a minute."
+
+
+def test_widget_fits_its_size_budget():
+    assert len(gzip.compress(WIDGET.read_bytes(), compresslevel=9)) <= MAX_GZIPPED_BYTES
+
+
+def test_widget_never_parses_html_or_runs_strings_as_code():
+    source = WIDGET.read_text()
+    forbidden = r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function|\.style\b|\"style\"" \
+                r"|\.on[a-z]+\s*=|setAttribute\(\"on|localStorage|sessionStorage|document\.cookie"
+    assert re.findall(forbidden, source) == []
+    assert source.lstrip().startswith("//") and '"use strict";' in source
+
+
+def test_every_part_is_rendered_styled_and_documented():
+    source, css, docs = WIDGET.read_text(), STYLESHEET.read_text(), DOCS.read_text()
+    for part in PARTS:
+        assert f'"{part}"' in source, part
+        assert f"| `{part}` |" in docs, part
+    for name in PROPERTIES:
+        assert re.search(rf"^\s+{name}:", css, flags=re.M), name
+        assert f"| `{name}` |" in docs, name
+    assert "prefers-color-scheme: dark" in css
+
+
+def contrast(foreground: str, background: str) -> float:
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lighter, darker = sorted([luminance(foreground), luminance(background)], reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_text_colours_meet_wcag_aa_in_light_and_dark():
+    css = STYLESHEET.read_text()
+    light = dict(re.findall(r"^  (--tracker-[a-z-]+): (#[0-9a-f]{6});", css, flags=re.M))
+    dark = {**light, **dict(re.findall(r"^    (--tracker-[a-z-]+): (#[0-9a-f]{6});", css, flags=re.M))}
+    assert dark != light
+    pairs = [("fg", "bg"), ("muted", "bg"), ("accent", "bg"), ("accent-fg", "accent"), ("you", "you-bg"),
+             ("fg", "you-bg")]
+    for scheme in (light, dark):
+        for fg, bg in pairs:
+            ratio = contrast(scheme[f"--tracker-{fg}"], scheme[f"--tracker-{bg}"])
+            assert ratio >= 4.5, f"{fg} on {bg}: {ratio:.2f}"
+
+
+def test_docs_give_the_snippet_and_the_policy_lines():
+    docs = DOCS.read_text()
+    assert "script-src BASE_URL; connect-src BASE_URL; style-src BASE_URL; img-src BASE_URL" in docs
+    assert 'class="tracker-case"' in snippet_template() and 'class="tracker-lookup"' in snippet_template()
+
+
+# In the browser ---------------------------------------------------------------------------
+
+def snippet_template() -> str:
+    [html] = re.findall(r"## The snippet\n\n```html\n(.+?)\n```", DOCS.read_text(), flags=re.S)
+    return str(html)
+
+
+def snippet(base_url: str, links: Sequence[str] = (), tenant: str | None = None) -> str:
+    """The documented snippet, filled in: a case link per entry, a lookup form if a tenant is given."""
+    lines = snippet_template().replace("BASE_URL", base_url).splitlines()
+    link, lookup, script = lines
+    body = [link.replace("CASE_OR_PUBLIC_URL", url) for url in links]
+    if tenant:
+        body.append(lookup.replace("SLUG", tenant))
+    return "\n".join([*body, script])
+
+
+def strict_policy(base_url: str) -> str:
+    return (f"default-src 'none'; script-src {base_url}; connect-src {base_url}; style-src {base_url}; "
+            f"img-src {base_url}")
+
+
+class HostSite:
+    """A second origin for the pages that embed the widget: path -> (html, headers)."""
+
+    def __init__(self) -> None:
+        pages = self.pages = dict[str, tuple[str, dict[str, str]]]()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                html, headers = pages.get(self.path, ("", {}))
+                body = html.encode()
+                self.send_response(200 if self.path in pages else 204)  # 204: no favicon, and no console noise
+                for name, value in {"Content-Type": "text/html; charset=utf-8", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def page(self, path: str, body: str, policy: str | None = None) -> str:
+        html = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Support</title></head>' \
+               f"<body><h1>Our support</h1>\n{body}\n</body></html>"
+        self.pages[path] = (html, {"Content-Security-Policy": policy} if policy else {})
+        return self.url + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[HostSite]:
+    site = HostSite()
+    yield site
+    site.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+# Before any page script: count the streams the widget opens, and every policy violation.
+WATCH = """
+window.__sources = []; window.__violations = [];
+const Native = window.EventSource;
+window.EventSource = class extends Native {
+  constructor(...args) { super(...args); window.__sources.push(this); }
+};
+document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(e.violatedDirective));
+"""
+
+
+class Tab:
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.page: Page = context.new_page()
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.page.on("console", self.on_console)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+        elif message.type == "warning":
+            self.warnings.append(message.text)
+
+    def assert_polite(self, answered: tuple[int, ...] = ()) -> None:
+        """No errors (but Chromium's note on each HTTP status in `answered`), no policy violations,
+        no cookies, no injected script ran."""
+        noted = tuple(f"Failed to load resource: the server responded with a status of {s} " for s in answered)
+        assert [e for e in self.errors if not e.startswith(noted)] == []
+        assert self.page.evaluate("window.__violations") == []
+        assert self.context.cookies() == []
+        assert self.page.evaluate("window.__xss") is None
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    context = browser.new_context(locale="en-US", timezone_id="Europe/Berlin")
+    context.add_init_script(WATCH)
+    yield Tab(context)
+    context.close()
+
+
+def send(live: LiveServer, payload: dict[str, Any]) -> None:
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        assert post(http, payload).status_code == 202
+
+
+def make_public(live: LiveServer, case_id: str, public_id: str) -> str:
+    store = live.app.state.store
+    stored = live.call(store.get_case("acme", "generic", case_id))
+    live.call(store.set_public(stored.key, public_id, None))
+    return f"{live.url}/p/{public_id}"
+
+
+@pytest.mark.browser
+def test_card_renders_and_updates_live_under_a_strict_policy(live: LiveServer, host: HostSite, tab: Tab):
+    expected_by = (datetime.now(UTC) + timedelta(hours=3, minutes=1)).isoformat()
+    send(live, {**generic_payload(title="Invoice export fails", stage="received", waiting_on="company",
+                                  progress=20, expected_by=expected_by,
+                                  next_steps=[{"text": "Reproduce the bug", "owner": "company", "done": True},
+                                              {"text": "Send the CSV file", "owner": "customer", "done": False}]),
+                "message": {"id": "m1", "body": "We are on it.", "public": True, "author": "Dana"}})
+    link = live_link(live)
+    page = tab.page
+    page.goto(host.page("/strict", snippet(live.url, [link]), strict_policy(live.url)))
+
+    card = page.locator("tracker-case")
+    expect(card.locator("[part=title]")).to_have_text("Invoice export fails")
+    expect(card.locator("[part=number]")).to_have_text("Case 4711 · ACME Support")
+    expect(card.locator('[part=stage] [aria-current="step"]')).to_have_text("Received")
+    expect(card.locator("[part=turn]")).to_have_text("The support team is working on it")
+    expect(card.locator("[part=progress]")).to_contain_text("20%")
+    expect(card.locator("[part=expected]")).to_have_text(re.compile(r"^Expected by \w{3} .+, in 3 hours$"))
+    expect(card.locator("[part=next-step]")).to_have_text("Next step · You: Send the CSV file")
+    expect(card.locator("[part=update]")).to_contain_text("We are on it.")
+    expect(card.locator("[part=update]")).to_contain_text("Dana")
+    expect(card.locator("[part=updated]")).to_contain_text("Last update")
+    expect(card.locator("a[part=link]")).to_have_attribute("href", link)
+    expect(card.locator("a[part=link]")).to_have_text("Open the case page")
+    assert card.evaluate("host => getComputedStyle(host.shadowRoot.querySelector('.card')).borderTopStyle") \
+        == "solid"  # the stylesheet loaded despite the policy
+    page.evaluate("window.__sameDocument = true")
+
+    send(live, {**generic_payload(stage="in_progress", waiting_on="customer", status_label="Need your CSV"),
+                "message": {"id": "m2", "body": "Please send the CSV file.", "public": True, "author": "Dana"}})
+    expect(card.locator("[part=turn]")).to_contain_text("Waiting on you")
+    expect(card.locator('[part=stage] [aria-current="step"]')).to_have_text("In progress")
+    expect(card.locator("[part=status]")).to_have_text("Status: Need your CSV")
+    expect(card.locator("[part=update]")).to_contain_text("Please send the CSV file.")
+    expect(card.locator("[aria-live=polite]")).to_have_text("Case updated: In progress, waiting on you")
+    assert page.evaluate("window.__sameDocument") is True
+    tab.assert_polite()
+
+    # The policy was in force: the page itself may not add an inline style.
+    page.evaluate("document.head.append(Object.assign(document.createElement('style'), {textContent: 'h1{}'}))")
+    page.wait_for_function("window.__violations.includes('style-src-elem')")
+
+
+@pytest.mark.browser
+def test_several_cards_on_one_page_and_cards_added_or_removed_later(live: LiveServer, host: HostSite, tab: Tab):
+    send(live, generic_payload("4711", title="Invoice export fails", stage="in_progress"))
+    send(live, generic_payload("4712", title="Cannot log in", stage="received", waiting_on="third_party"))
+    send(live, generic_payload("4713", title="Printer on fire", stage="resolved"))
+    private, public = live_link(live, "4711"), make_public(live, "4712", "pub-4712")
+    # The script twice, as a site may include it from two templates: still one card per link.
+    body = snippet(live.url, [private, public]) + f'\n<script async src="{live.url}/widget.js"></script>'
+    page = tab.page
+    page.goto(host.page("/two", body, strict_policy(live.url)))
+
+    titles = page.locator("tracker-case [part=title]")
+    expect(titles).to_have_text(["Invoice export fails", "Cannot log in"])
+    expect(page.locator("tracker-case [part=turn]").nth(1)).to_have_text("Waiting on a third party")
+    page.evaluate("""url => {
+        const a = document.createElement("a");
+        a.className = "tracker-case"; a.href = url; a.textContent = "Case 4713";
+        document.body.append(a);
+    }""", live_link(live, "4713"))
+    expect(titles).to_have_text(["Invoice export fails", "Cannot log in", "Printer on fire"])
+    expect(page.locator("tracker-case [part=turn]").nth(2)).to_have_text("This case is resolved.")
+    page.wait_for_function("window.__sources.every(s => s.readyState === 1)")
+    assert page.evaluate("window.__sources.length") == 3
+
+    page.evaluate("document.querySelector('tracker-case').remove()")  # the card of 4711
+    page.wait_for_function("url => window.__sources.some(s => s.url.startsWith(url) && s.readyState === 2)",
+                           arg=private)
+    states = page.evaluate("url => window.__sources.map(s => [s.url.startsWith(url), s.readyState])", private)
+    assert sorted(states) == [[False, 1], [False, 1], [True, 2]]
+    send(live, generic_payload("4712", stage="in_progress", waiting_on="customer"))
+    expect(page.locator("tracker-case [part=turn]").first).to_contain_text("Waiting on you")
+    tab.assert_polite()
+
+
+@pytest.mark.browser
+def test_a_broken_link_stays_a_plain_link_and_says_why(live: LiveServer, host: HostSite, tab: Tab):
+    send(live, generic_payload(title="Invoice export fails"))
+    link = live_link(live)
+    tampered = link[:-4] + ("AAAA" if not link.endswith("AAAA") else "BBBB")
+    body = snippet(live.url, [tampered, f"{live.url}/p/no-such-case", "javascript:window.__xss=1"])
+    page = tab.page
+    page.goto(host.page("/broken", body, strict_policy(live.url)))
+
+    fallbacks = page.locator('a.tracker-case[data-tracker="fallback"]')
+    expect(fallbacks).to_have_count(3)
+    expect(fallbacks).to_have_text(["Case 4711: status"] * 3)
+    assert page.locator("tracker-case").count() == 0
+    assert fallbacks.evaluate_all("l => l.every(a => a.getRootNode() === document)")
+    assert len([w for w in tab.warnings if w.startswith("[tracker] ")]) == 3
+    assert page.evaluate("window.__sources.length") == 0
+    assert page.evaluate("window.__xss") is None
+    assert tab.context.cookies() == []
+
+
+@pytest.mark.browser
+def test_lookup_shows_the_case_for_number_and_email_and_nothing_else(live: LiveServer, host: HostSite, tab: Tab):
+    send(live, generic_payload("4711", title="Invoice export fails", requester_email="ann@example.com"))
+    page = tab.page
+    page.goto(host.page("/lookup", snippet(live.url, tenant="acme"), strict_policy(live.url)))
+    form = page.locator(".tracker-lookup [part=lookup]")
+    message = form.locator("[part=message]")
+    button = form.get_by_role("button", name="Look up the case")
+    assert message.get_attribute("role") == "status"
+
+    def look_up(case: str, email: str) -> str:
+        form.get_by_label("Case number").fill(case)
+        form.get_by_label("E-mail address").fill(email)
+        button.click()
+        expect(button).to_be_enabled()
+        return message.inner_text()
+
+    assert look_up("4711", " Ann@Example.com ") == "Case found."
+    expect(page.locator(".tracker-lookup tracker-case [part=title]")).to_have_text("Invoice export fails")
+    expect(page.locator(".tracker-lookup tracker-case a[part=link]")).to_have_attribute(
+        "href", re.compile(re.escape(live.url) + "/c/"))
+    assert look_up("4711", "eve@example.com") == NO_MATCH
+    assert look_up("9999", "ann@example.com") == NO_MATCH
+    tab.assert_polite(answered=(404,))
+
+    # Case 4711 has had two tries; the server allows CASE_ATTEMPTS_PER_MINUTE per case (and more per client).
+    assert CLIENT_ATTEMPTS_PER_MINUTE > CASE_ATTEMPTS_PER_MINUTE + 1
+    answers = [look_up("4711", "eve@example.com") for _ in range(CASE_ATTEMPTS_PER_MINUTE)]
+    assert answers == [NO_MATCH] * (CASE_ATTEMPTS_PER_MINUTE - 2) + [TOO_MANY] * 2
+    assert look_up("4711", "ann@example.com") == TOO_MANY  # even the right address, until the minute is up
+    tab.assert_polite(answered=(404, 429))
+
+
+XSS = [
+    "<img src=x onerror=window.__xss=1>",
+    '"><script>window.__xss=1</script>',
+    "javascript:window.__xss=1",
+    "</style><svg onload=window.__xss=1>",
+    "<svg><script>window.__xss=1</script></svg>",
+    "{{7*7}} ${window.__xss=1} <a href=javascript:window.__xss=1>click</a>",
+]
+
+
+@pytest.mark.browser
+def test_hostile_text_is_shown_as_text(live: LiveServer, host: HostSite, tab: Tab):
+    title, label, step, body = XSS[0] + XSS[5], XSS[1], XSS[3], "\n".join(XSS)
+    send(live, {**generic_payload(title=title, status_label=label, waiting_on="customer",
+                                  next_steps=[{"text": step, "owner": "customer", "done": False}]),
+                "message": {"id": "m1", "body": body, "public": True, "author": XSS[4]}})
+    page = tab.page
+    page.goto(host.page("/xss", snippet(live.url, [live_link(live)])))  # no policy to hide behind
+    card = page.locator("tracker-case")
+    expect(card.locator("[part=title]")).to_have_text(title)
+    expect(card.locator("[part=status]")).to_have_text("Status: " + label)
+    expect(card.locator("[part=next-step]")).to_have_text("Next step · You: " + step)
+    expect(card.locator("[part=update] .body")).to_have_text(body)
+    expect(card.locator("[part=update] .meta")).to_contain_text(XSS[4])
+    assert card.evaluate("h => h.shadowRoot.querySelectorAll('img, script, svg, style, a:not([part=link])').length") \
+        == 0
+    tab.assert_polite()
