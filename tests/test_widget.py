@@ -264,6 +264,7 @@ def test_several_cards_on_one_page_and_cards_added_or_removed_later(live: LiveSe
     # The script twice, as a site may include it from two templates: still one card per link.
     body = snippet(live.url, [private, public]) + f'\n<script async src="{live.url}/widget.js"></script>'
     page = tab.page
+    page.clock.install()
     page.goto(host.page("/two", body, strict_policy(live.url)))
 
     titles = page.locator("tracker-case [part=title]")
@@ -286,6 +287,9 @@ def test_several_cards_on_one_page_and_cards_added_or_removed_later(live: LiveSe
     assert sorted(states) == [[False, 1], [False, 1], [True, 2]]
     send(live, generic_payload("4712", stage="in_progress", waiting_on="customer"))
     expect(page.locator("tracker-case [part=turn]").first).to_contain_text("Waiting on you")
+
+    page.clock.fast_forward("03:00")  # one timer brings every card's times up to date
+    expect(page.locator("tracker-case [part=updated]")).to_have_text(["Last update: 3 minutes ago"] * 2)
     tab.assert_polite()
 
 
