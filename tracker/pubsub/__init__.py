@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from tracker.errors import ConfigError
 from tracker.pubsub.base import Hub
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
 
 async def open_hub(url: str) -> Hub:
     scheme = urlsplit(url).scheme
@@ -14,4 +16,9 @@ async def open_hub(url: str) -> Hub:
         from tracker.pubsub.memory import MemoryHub
 
         return MemoryHub()
-    raise ConfigError(f"TRACKER_DATABASE_URL: no pub/sub backend for {scheme!r} yet; use sqlite:///path.")
+    if scheme in POSTGRES_SCHEMES:
+        from tracker.pubsub.postgres import PostgresHub
+
+        return await PostgresHub.open(url)
+    raise ConfigError(f"TRACKER_DATABASE_URL: no pub/sub backend for {scheme!r}; "
+                      "use sqlite:///path or postgresql://user:pw@host:port/db.")

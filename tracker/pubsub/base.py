@@ -7,6 +7,7 @@ so a subscriber that was dropped (or missed one) catches up by reading the event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 MAX_QUEUED = 64  # notifications a subscriber may have waiting before it is dropped
@@ -30,6 +31,13 @@ class Subscription:
             self.dropped = True
             return False
         return True
+
+    def catch_up(self) -> None:
+        """Notifications may have been missed (the hub reconnected): the reader must re-read the
+        log. Marked like an overflow, and woken with a ping (seq 0) in case it is waiting."""
+        self.dropped = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue: the reader is busy and sees `dropped`
+            self.queue.put_nowait(0)
 
 
 class Hub(Protocol):

@@ -1,0 +1,172 @@
+"""PostgreSQL hub: LISTEN/NOTIFY, so every instance hears every other instance's new events.
+
+`publish` sends `pg_notify(CHANNEL, "case_key:seq")` through a small pool; one dedicated
+connection (not from a pool) LISTENs and hands each notification to this process's
+subscribers of that case, as the in-process hub does.
+
+NOTIFY is fire-and-forget: whatever is sent while the listening connection is down is lost.
+So when that connection goes away (a server restart, a failover, a network cut found by a
+periodic check) the hub reconnects with backoff, LISTENs again, and then tells every open
+subscription to catch up from the event log, which is the source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from tracker.pubsub.base import Subscription
+
+CHANNEL = "tracker_events"
+CONNECT_TIMEOUT_SECONDS = 5.0
+CHECK_SECONDS = 30.0  # an idle listener is checked this often (a silently cut connection sends no EOF)
+RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS = 0.1, 2.0
+PUBLISH_ATTEMPTS = 2
+CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+log = logging.getLogger("tracker.pubsub")
+
+
+class PostgresHub:
+    def __init__(self, url: str, pool: Any) -> None:
+        self._url = url
+        self._pool = pool  # for publish
+        self._by_case: dict[int, set[Subscription]] = {}
+        self._listener: Any = None  # the LISTEN connection
+        self._lost = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.reconnects = 0
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresHub:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT_SECONDS)
+        hub = cls(url, pool)
+        try:
+            await hub._listen()
+        except BaseException:
+            await pool.close()
+            raise
+        hub._task = asyncio.create_task(hub._keep_listening(), name="tracker-pg-listener")
+        return hub
+
+    # --- local subscriptions, as in the in-process hub ---
+
+    def subscribe(self, case_key: int) -> Subscription:
+        subscription = Subscription(case_key)
+        self._by_case.setdefault(case_key, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._by_case.get(subscription.case_key)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._by_case[subscription.case_key]
+
+    def _deliver(self, case_key: int, seq: int) -> None:
+        for subscription in list(self._by_case.get(case_key, ())):
+            if not subscription.offer(seq):
+                self.unsubscribe(subscription)
+
+    def _catch_up_all(self) -> None:
+        for subscribers in list(self._by_case.values()):
+            for subscription in list(subscribers):
+                subscription.catch_up()
+
+    # --- across instances ---
+
+    async def publish(self, case_key: int, seq: int) -> None:
+        """Tell every instance. The event is stored already, so a failure is logged, not raised: a
+        database that cannot take a NOTIFY has cut the listeners too, and they catch up on reconnect."""
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                await self._pool.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{case_key}:{seq}")
+                return
+            except CONNECTION_ERRORS as exc:
+                if attempt == PUBLISH_ATTEMPTS:
+                    log.warning("could not publish event %d of case %d: %s", seq, case_key, exc)
+
+    def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        key, _, seq = payload.partition(":")
+        try:
+            self._deliver(int(key), int(seq))
+        except ValueError:
+            log.warning("ignored a notification on %s that is not 'case_key:seq': %r", channel, payload)
+
+    def _on_terminated(self, connection: Any) -> None:
+        if not self._closing and connection is self._listener:
+            self._lost.set()
+
+    async def _listen(self) -> None:
+        connection = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            connection.add_termination_listener(self._on_terminated)
+            await connection.add_listener(CHANNEL, self._on_notification)
+        except BaseException:
+            connection.remove_termination_listener(self._on_terminated)
+            await _close(connection)
+            raise
+        self._listener = connection
+        self._lost.clear()
+        if connection.is_closed():  # lost before the termination listener was in place
+            self._lost.set()
+
+    async def _keep_listening(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), CHECK_SECONDS)
+            except TimeoutError:
+                if await self._alive():
+                    continue
+            log.warning("lost the LISTEN connection to PostgreSQL; reconnecting")
+            await self._drop_listener()
+            delay = RECONNECT_MIN_SECONDS
+            while True:
+                try:
+                    await self._listen()
+                    break
+                except Exception as exc:  # whatever it is, keep trying: without a listener nothing is live
+                    log.info("PostgreSQL not reachable yet (%s); next try in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            self.reconnects += 1
+            log.warning("listening again; every open stream catches up from the event log")
+            self._catch_up_all()
+
+    async def _alive(self) -> bool:
+        try:
+            await self._listener.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
+        except CONNECTION_ERRORS:
+            return False
+        return True
+
+    async def _drop_listener(self) -> None:
+        connection, self._listener = self._listener, None
+        if connection is not None:
+            connection.remove_termination_listener(self._on_terminated)
+            await _close(connection)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._drop_listener()
+        await self._pool.close()
+        self._by_case.clear()
+
+
+async def _close(connection: Any) -> None:
+    """Close politely if the server still answers, else just drop the socket."""
+    if connection.is_closed():
+        return
+    try:
+        await asyncio.wait_for(connection.close(), 1.0)
+    except CONNECTION_ERRORS:
+        connection.terminate()
