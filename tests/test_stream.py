@@ -7,10 +7,12 @@ import asyncio
 import socket
 
 import httpx
+import pytest
 
-from tests.conftest import LiveServer, generic_payload, live_link, post, sse_events
+from tests.conftest import BACKENDS, LiveServer, generic_payload, live_link, post, sse_events
 
 # The hub's own tests (slow subscribers dropped, catching up) are in test_pubsub.py.
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 
 
 def test_first_event_is_the_case_then_one_event_per_change(live: LiveServer):

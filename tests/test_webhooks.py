@@ -9,12 +9,14 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import SECRET, generic_payload, link_for, post
+from tests.conftest import BACKENDS, SECRET, generic_payload, link_for, post
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.demo import signed_request
 from tracker.sources.generic import sign
 from tracker.storage.base import Tenant
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 
 
 def assert_error(response, status: int, *words: str) -> None:
