@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check on a fresh machine: installs what the tests need (Debian's Chromium),
+# Runs every check on a fresh machine: installs what the tests need (Debian's Chromium and
+# PostgreSQL server; the tests start their own throwaway PostgreSQL),
 # a virtualenv with the package and its test tools, then ruff, mypy and the whole pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ sudo=""
 if [ ! -x /usr/bin/chromium ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
 
 python3 -m venv .venv
