@@ -13,6 +13,7 @@ from datetime import datetime
 
 from tracker import sources
 from tracker.errors import ConfigError
+from tracker.i18n import languages
 from tracker.signing import Signer
 from tracker.storage.base import SourceConfig, Store, StoredCase, Tenant
 from tracker.web.templates import theme_names
@@ -29,18 +30,25 @@ def new_secret() -> str:
 TENANT_OPTIONS = {
     "embed_origins": "space-separated origins (https://support.example.com) allowed to embed the widget "
                      "and read case data from the browser; empty: any site",
+    "language": "the language of pages when the reader's browser asks for none we have (en, de, ...)",
+    "logo_url": "an https URL of the company's logo, shown on pages",
+    "accent_colour": "the company's accent colour as #rrggbb, used by pages, widget and badge",
+    "support_url": "the company's support site, linked from pages",
 }
 ORIGIN = re.compile(r"^https?://[^/\s]+$")
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+HTTPS_URL = re.compile(r"^https://[^\s\"'<>]+$")
 
 
 async def add_tenant(
     store: Store, slug: str, name: str | None, theme: str | None = None, options: Mapping[str, str] | None = None,
+    themes_dir: str = "",
 ) -> Tenant:
     """Create a tenant, or update the name, theme and options given (the others are kept)."""
     if not SLUG.match(slug):
         raise ConfigError(f"Tenant slug {slug!r}: use lower-case letters, digits and dashes.")
-    if theme is not None and theme not in theme_names():
-        raise ConfigError(f"Unknown theme {theme!r}. Themes: {', '.join(theme_names())}.")
+    if theme is not None and theme not in theme_names(themes_dir):
+        raise ConfigError(f"Unknown theme {theme!r}. Themes: {', '.join(theme_names(themes_dir))}.")
     check_tenant_options(options or {})
     existing = await store.get_tenant(slug)
     merged = {**(existing.options if existing else {}), **(options or {})}
@@ -62,6 +70,14 @@ def check_tenant_options(options: Mapping[str, str]) -> None:
     for origin in options.get("embed_origins", "").replace(",", " ").split():
         if not ORIGIN.match(origin):
             raise ConfigError(f"embed_origins: {origin!r} is not an origin; write it as https://host[:port].")
+    language = options.get("language")
+    if language and language not in languages():
+        raise ConfigError(f"language: {language!r} has no translation. Languages: {', '.join(languages())}.")
+    if options.get("accent_colour") and not COLOUR.match(options["accent_colour"]):
+        raise ConfigError(f"accent_colour: write it as #rrggbb, not {options['accent_colour']!r}.")
+    for key in ("logo_url", "support_url"):
+        if options.get(key) and not HTTPS_URL.match(options[key]):
+            raise ConfigError(f"{key}: give an https:// URL, not {options[key]!r}.")
 
 
 async def add_source(

@@ -15,19 +15,22 @@ from starlette.staticfiles import StaticFiles
 
 from tracker.config import Settings
 from tracker.errors import TooManyRequests, TrackerError, error_body
+from tracker.i18n import choose_language
 from tracker.pubsub import open_hub
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store
 from tracker.web.api import case_events, case_json, public_events, public_json
 from tracker.web.badge import badge_json, badge_svg
+from tracker.web.brand import brand_css
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, widget_js
 from tracker.web.lookup import Lookup, lookup_case
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.share import make_private, make_public
 from tracker.web.stream import Streams
-from tracker.web.templates import Templates, theme_names, themes_dir
+from tracker.web.templates import Templates, theme_folder, theme_names
 from tracker.web.webhooks import receive_webhook
+from tracker.web.widget_text import widget_text
 
 
 async def healthz(request: Request) -> Response:
@@ -67,8 +70,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/oembed", oembed, name="oembed"),
-        *[Mount(f"/themes/{name}", StaticFiles(directory=themes_dir() / name / "static"), name=f"theme-{name}")
-          for name in theme_names() if (themes_dir() / name / "static").is_dir()],
+        Route("/brand/{tenant}.css", brand_css, name="brand_css"),
+        Route("/widget/text.json", widget_text, name="widget_text"),
+        *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(
         routes=routes,
@@ -77,10 +81,20 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={TrackerError: handle_error, HTTPException: handle_error, Exception: handle_crash},
     )
     app.state.settings = settings
-    app.state.templates = Templates()
+    app.state.templates = Templates(settings.themes_dir)
     app.state.page_cache = PageCache()
     app.state.lookup = Lookup()
     return app
+
+
+def theme_mounts(themes_dir: str) -> list[Mount]:
+    """/themes/NAME serves each theme's static folder, the company's own themes included."""
+    mounts = []
+    for name in theme_names(themes_dir):
+        folder = theme_folder(name, themes_dir)
+        if folder is not None and (folder / "static").is_dir():
+            mounts.append(Mount(f"/themes/{name}", StaticFiles(directory=folder / "static"), name=f"theme-{name}"))
+    return mounts
 
 
 def wants_json(request: Request) -> bool:
@@ -102,8 +116,10 @@ async def handle_error(request: Request, exc: Exception) -> Response:
             headers["Retry-After"] = str(exc.retry_after_seconds)
         return JSONResponse(error_body(status, message), status_code=status, headers=headers)
     templates: Templates = request.app.state.templates
-    signed_at = exc.link.signed_at if isinstance(exc, LinkGone) else None
-    html = templates.render("default", "error.html", status=status, message=message, signed_at=signed_at)
+    gone = exc if isinstance(exc, LinkGone) else None
+    language = choose_language(request.query_params.get("lang"), request.headers.get("accept-language"), None)
+    html = templates.render("default", "error.html", language, status=status, message=message,
+                            signed_at=gone.link.signed_at if gone else None, gone_reason=gone.reason if gone else None)
     return HTMLResponse(html, status_code=status)
 
 

@@ -122,7 +122,7 @@ def with_store(command: Command) -> Callable[[Settings, argparse.Namespace], int
 
 
 async def tenant_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
-    tenant = await admin.add_tenant(store, args.slug, args.name, args.theme, dict(args.option))
+    tenant = await admin.add_tenant(store, args.slug, args.name, args.theme, dict(args.option), settings.themes_dir)
     for key, value in tenant.options.items():
         print(f"Option: {key}={value}")
     print(f"Tenant '{tenant.slug}' is ready. Connect a helpdesk: tracker source add {tenant.slug} SOURCE")

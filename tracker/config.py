@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from tracker.errors import ConfigError
@@ -34,6 +35,8 @@ SETTINGS = (
     Setting("base_url", "", "public origin used in links and snippets; unset: `http://HOST:PORT`"),
     Setting("max_body_bytes", "1048576", "webhook body cap in bytes"),
     Setting("ping_seconds", "15", "heartbeat interval of the live streams, so proxies keep them open"),
+    Setting("themes_dir", "", "a folder of your own themes (one folder each, see docs/themes.md), "
+            "offered beside the built-in ones"),
 )
 
 
@@ -46,6 +49,7 @@ class Settings:
     port: int = 8000
     max_body_bytes: int = 1_048_576
     ping_seconds: float = 15.0
+    themes_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -98,4 +102,6 @@ def _parse(setting: Setting, raw: str) -> object:
         if seconds <= 0:
             raise ConfigError(f"{var}={raw!r}: must be positive.")
         return seconds
+    if name == "themes_dir" and raw and not Path(raw).is_dir():
+        raise ConfigError(f"{var}={raw!r}: no such folder.")
     return raw

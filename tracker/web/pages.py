@@ -10,22 +10,31 @@ from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from tracker.i18n import choose_language
 from tracker.public import case_view, public_case_view
 from tracker.signing import Signer
-from tracker.storage.base import StoredCase, Tenant
+from tracker.storage.base import Store, StoredCase, Tenant
 from tracker.web.api import open_public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
-from tracker.web.cors import frame_ancestors
+from tracker.web.cors import frame_ancestors, origin_of
 from tracker.web.templates import Templates
 
 MAX_CACHED_PAGES = 2048
-# Pages name our own scripts and styles only; the page has no inline script or style.
+# Pages name our own scripts and styles only (and the tenant's logo); no inline script or style.
 POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{logo}; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
 )
-# The customer's page holds the share buttons: no other site may frame it (clickjacking).
-PAGE_POLICY = POLICY.format(frame_ancestors="'none'")
+
+
+def page_policy(tenant: Tenant | None, frame_ancestors: str) -> str:
+    logo = tenant.options.get("logo_url", "") if tenant else ""
+    return POLICY.format(logo=" " + origin_of(logo) if logo else "", frame_ancestors=frame_ancestors)
+
+
+def reader_language(request: Request, tenant: Tenant | None) -> str:
+    return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"),
+                           tenant.options.get("language") if tenant else None)
 
 
 class PageCache:
@@ -46,22 +55,24 @@ class PageCache:
 
 async def case_page(request: Request) -> Response:
     cache: PageCache = request.app.state.page_cache
-    head, _ = await open_case_head(request)
+    store: Store = request.app.state.store
+    head, link = await open_case_head(request)
+    tenant = await store.get_tenant(link.tenant)  # the customer's page holds the share buttons: no framing
+    language = reader_language(request, tenant)
     minute = int(time.time() // 60)
-    etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{minute}"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Content-Security-Policy": PAGE_POLICY,
-               "Referrer-Policy": "no-referrer"}
+    etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{language}.{minute}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
+               "Content-Security-Policy": page_policy(tenant, "'none'"), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = ("c", head.key, head.seq, head.public_id, minute)
+    key = ("c", head.key, head.seq, head.public_id, language, minute)
     html = cache.get(key)
     if html is None:
         stored, _ = await open_case_link(request)
         page_path = f"/c/{request.path_params['token']}"
-        tenant = await tenant_of(request, stored)
         view = case_view(stored.case, stored.seq)
-        html = render(request, tenant, view, page_path, share=share_context(request, stored, page_path))
-        cache.put(("c", stored.key, stored.seq, stored.public_id, minute), html)
+        html = render(request, tenant, language, view, page_path, share=share_context(request, stored, page_path))
+        cache.put(("c", stored.key, stored.seq, stored.public_id, language, minute), html)
     return HTMLResponse(html, headers=headers)
 
 
@@ -69,32 +80,44 @@ async def public_page(request: Request) -> Response:
     cache: PageCache = request.app.state.page_cache
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
+    language = reader_language(request, tenant)
     minute = int(time.time() // 60)
-    etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{minute}"'
+    etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{language}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "public, no-cache", "Referrer-Policy": "no-referrer",
-               "Content-Security-Policy": POLICY.format(frame_ancestors=frame_ancestors(tenant))}
+               "Content-Security-Policy": page_policy(tenant, frame_ancestors(tenant)), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = ("p", stored.key, stored.seq, stored.public_id, minute)
+    key = ("p", stored.key, stored.seq, stored.public_id, language, minute)
     html = cache.get(key)
     if html is None:
         view = public_case_view(stored.case, stored.seq, stored.public_title)
-        html = render(request, tenant, view, f"/p/{stored.public_id}", share=None)
+        html = render(request, tenant, language, view, f"/p/{stored.public_id}", share=None)
         cache.put(key, html)
     return HTMLResponse(html, headers=headers)
 
 
-def render(request: Request, tenant: Tenant | None, view: dict[str, Any], page_path: str,
+def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
            share: dict[str, Any] | None) -> str:
     templates: Templates = request.app.state.templates
     base_url: str = request.app.state.settings.base_url
     page_url = base_url + page_path
     return templates.render(
-        tenant.theme if tenant else "default", "case.html",
-        case=view, tenant_name=tenant.name if tenant else "", page_url=page_url, public=share is None,
-        events_path=page_path + "/events", share=share,
+        tenant.theme if tenant else "default", "case.html", language,
+        case=view, tenant_name=tenant.name if tenant else "", brand=brand(tenant), page_url=page_url,
+        page_path=page_path, public=share is None,
+        share=share,
         oembed_url=f"{base_url}/oembed?url={quote(page_url, safe='')}&format=json",
     )
+
+
+def brand(tenant: Tenant | None) -> dict[str, str]:
+    """The tenant's branding for templates; the values were validated when they were set."""
+    options = tenant.options if tenant else {}
+    return {
+        "logo_url": options.get("logo_url", ""),
+        "support_url": options.get("support_url", ""),
+        "css": f"/brand/{tenant.slug}.css" if tenant and options.get("accent_colour") else "",
+    }
 
 
 def share_context(request: Request, stored: StoredCase, page_path: str) -> dict[str, Any]:

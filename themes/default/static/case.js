@@ -57,7 +57,8 @@
         formatTimes(node);
         document.title = doc.title;
         var heading = node.querySelector(".turn");
-        announce("Case updated. " + (heading ? heading.textContent.replace(/\s+/g, " ").trim() : ""));
+        // The words come from the page, in the reader's language.
+        announce(node.dataset.updatedText + " " + (heading ? heading.textContent.replace(/\s+/g, " ").trim() : ""));
       })
       .catch(function (error) { console.warn("[tracker] could not refresh the case:", error); })
       .then(function () {
