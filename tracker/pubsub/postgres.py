@@ -44,7 +44,7 @@ class PostgresHub:
 
     @classmethod
     async def open(cls, url: str) -> PostgresHub:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT_SECONDS)
+        pool = await asyncpg.create_pool(url, min_size=0, max_size=4, timeout=CONNECT_TIMEOUT_SECONDS)
         hub = cls(url, pool)
         try:
             await hub._listen()

@@ -75,7 +75,7 @@ MIGRATIONS = (
 MIGRATION_LOCK = 0x747261636B6572  # "tracker"
 MAX_BATCH_EVENTS = 512
 MAX_ATTEMPTS = 5  # per batch, for deadlocks and racing duplicate deliveries
-POOL_MIN_SIZE, POOL_MAX_SIZE = 1, 10
+POOL_MIN_SIZE, POOL_MAX_SIZE = 0, 10  # no floor: asyncpg would log a traceback per retry while the server is down
 CONNECT_TIMEOUT_SECONDS = 5.0
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 
