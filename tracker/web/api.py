@@ -34,10 +34,15 @@ async def tenant_of(request: Request, stored: StoredCase) -> Tenant | None:
 def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:
     """A case view as served to JSON readers: with the page to link to and the tenant's look."""
     base_url: str = request.app.state.settings.base_url
+    branded = tenant is not None and bool(tenant.options.get("accent_colour"))
     return {
         **view,
         "page_url": base_url + page_path,
-        "tenant": {"name": tenant.name if tenant else "", "theme": tenant.theme if tenant else "default"},
+        "tenant": {
+            "name": tenant.name if tenant else "",
+            "theme": tenant.theme if tenant else "default",
+            "brand_css": f"{base_url}/brand/{tenant.slug}.css" if tenant and branded else None,
+        },
     }
 
 

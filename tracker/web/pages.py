@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any
 from urllib.parse import quote
 
@@ -32,14 +33,21 @@ def page_policy(tenant: Tenant | None, frame_ancestors: str) -> str:
     return POLICY.format(logo=" " + origin_of(logo) if logo else "", frame_ancestors=frame_ancestors)
 
 
+def tenant_look(tenant: Tenant | None) -> int:
+    """Changes when the tenant's theme, name or branding does, so pages show it at once."""
+    if tenant is None:
+        return 0
+    return zlib.crc32(repr((tenant.name, tenant.theme, sorted(tenant.options.items()))).encode())
+
+
 def reader_language(request: Request, tenant: Tenant | None) -> str:
     return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"),
                            tenant.options.get("language") if tenant else None)
 
 
 class PageCache:
-    """Rendered pages by (case, revision, public id, minute): relative times in the HTML age by
-    the minute. A tenant's new theme shows from the case's next revision or minute on."""
+    """Rendered pages by (case, revision, public id, language, look, minute): relative times in
+    the HTML age by the minute."""
 
     def __init__(self) -> None:
         self._pages: dict[tuple[Any, ...], str] = {}
@@ -60,19 +68,20 @@ async def case_page(request: Request) -> Response:
     tenant = await store.get_tenant(link.tenant)  # the customer's page holds the share buttons: no framing
     language = reader_language(request, tenant)
     minute = int(time.time() // 60)
-    etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{language}.{minute}"'
+    look = tenant_look(tenant)
+    etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
                "Content-Security-Policy": page_policy(tenant, "'none'"), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = ("c", head.key, head.seq, head.public_id, language, minute)
+    key = ("c", head.key, head.seq, head.public_id, language, look, minute)
     html = cache.get(key)
     if html is None:
         stored, _ = await open_case_link(request)
         page_path = f"/c/{request.path_params['token']}"
         view = case_view(stored.case, stored.seq)
         html = render(request, tenant, language, view, page_path, share=share_context(request, stored, page_path))
-        cache.put(("c", stored.key, stored.seq, stored.public_id, language, minute), html)
+        cache.put(("c", stored.key, stored.seq, stored.public_id, language, look, minute), html)
     return HTMLResponse(html, headers=headers)
 
 
@@ -82,12 +91,13 @@ async def public_page(request: Request) -> Response:
     tenant = await tenant_of(request, stored)
     language = reader_language(request, tenant)
     minute = int(time.time() // 60)
-    etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{language}.{minute}"'
+    look = tenant_look(tenant)
+    etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "public, no-cache", "Referrer-Policy": "no-referrer",
                "Content-Security-Policy": page_policy(tenant, frame_ancestors(tenant)), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = ("p", stored.key, stored.seq, stored.public_id, language, minute)
+    key = ("p", stored.key, stored.seq, stored.public_id, language, look, minute)
     html = cache.get(key)
     if html is None:
         view = public_case_view(stored.case, stored.seq, stored.public_title)
