@@ -75,6 +75,18 @@ def test_badge_svg_is_escaped_accessible_and_cached(client: TestClient):
     assert client.get(path + "/badge.svg", headers={"If-None-Match": etag}).status_code == 200
 
 
+def test_badge_label_takes_the_tenant_accent_when_white_text_stays_readable(client: TestClient):
+    post(client, generic_payload())
+    path = publish(client)
+    app = client.app
+    assert isinstance(app, Starlette)
+    client.portal.call(add_tenant, app.state.store, "acme", None, None, {"accent_colour": "#7a1fa2"})
+    assert 'fill="#7a1fa2"' in client.get(path + "/badge.svg").text
+    assert client.get(path + "/badge.json").json()["labelColor"] == "7a1fa2"
+    client.portal.call(add_tenant, app.state.store, "acme", None, None, {"accent_colour": "#ffe066"})  # too light
+    assert 'fill="#ffe066"' not in client.get(path + "/badge.svg").text
+
+
 def test_badge_json_follows_the_shields_endpoint_schema(client: TestClient):
     post(client, generic_payload(stage="in_progress", waiting_on="third_party"))
     body = client.get(publish(client) + "/badge.json").json()

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.public import public_case_view
+from tracker.storage.base import Tenant
 from tracker.web.api import open_public_case, tenant_of
+from tracker.web.brand import accent, contrast_on_white
 from tracker.web.cors import cors_headers
 from tracker.web.templates import Templates
 
@@ -28,6 +30,7 @@ COLOURS = {
     "received": "#5b6470",
 }
 LABEL_COLOUR = "#444d56"
+MIN_CONTRAST = 4.5  # WCAG AA for the badge's white text
 CACHE_SECONDS = 60
 STAGE_WORDS = {"received": "received", "in_progress": "in progress", "resolved": "resolved", "closed": "closed"}
 TURN_WORDS = {"customer": "waiting on you", "third_party": "waiting on a third party", "company": "with the team"}
@@ -47,6 +50,12 @@ def badge_values(view: dict[str, Any], now: datetime | None = None) -> tuple[str
         if view["created_at"]:
             parts.append("open " + age((now or datetime.now(UTC)) - datetime.fromisoformat(view["created_at"])))
     return f"case {view['case_id']}", " · ".join(parts), colour
+
+
+def label_colour_of(tenant: Tenant | None) -> str:
+    """The tenant's accent colour when white text stays readable on it, else a neutral grey."""
+    colour = accent(tenant)
+    return colour if colour and contrast_on_white(colour) >= MIN_CONTRAST else LABEL_COLOUR
 
 
 def age(span: Any) -> str:
@@ -77,24 +86,26 @@ async def badge_svg(request: Request) -> Response:
     stored = await open_public_case(request)
     view = public_case_view(stored.case, stored.seq, stored.public_title)
     label, message, colour = badge_values(view)
+    label_colour = label_colour_of(await tenant_of(request, stored))
     label_width = round(text_width(label) + 12)
     message_width = round(text_width(message) + 12)
     templates: Templates = request.app.state.templates
     svg = templates.render(
-        "default", "badge.svg", label=label, message=message, colour=colour, label_colour=LABEL_COLOUR,
+        "default", "badge.svg", label=label, message=message, colour=colour, label_colour=label_colour,
         label_width=label_width, message_width=message_width,
     )
-    return cached(request, svg, "image/svg+xml", f"{stored.key}.{stored.seq}.{message}")
+    return cached(request, svg, "image/svg+xml", f"{stored.key}.{stored.seq}.{message}.{label_colour}")
 
 
 async def badge_json(request: Request) -> Response:
     """shields.io's endpoint schema, for people who prefer their badges from shields."""
     stored = await open_public_case(request)
     label, message, colour = badge_values(public_case_view(stored.case, stored.seq, stored.public_title))
+    tenant = await tenant_of(request, stored)
     headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}",
-               **cors_headers(request, await tenant_of(request, stored))}
+               **cors_headers(request, tenant)}
     body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),
-            "labelColor": LABEL_COLOUR.lstrip("#"), "cacheSeconds": CACHE_SECONDS}
+            "labelColor": label_colour_of(tenant).lstrip("#"), "cacheSeconds": CACHE_SECONDS}
     return JSONResponse(body, headers=headers)
 
 
