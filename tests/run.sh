@@ -20,4 +20,5 @@ python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 .venv/bin/ruff check .
 .venv/bin/mypy
+npm install --silent --no-audit --no-fund --no-save --no-package-lock --prefix tests/.npm axe-core@4.14.1
 .venv/bin/python -m pytest
