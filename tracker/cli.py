@@ -1,4 +1,4 @@
-"""The command line: serve, demo, tenant add, source add, link, revoke, cases, settings.
+"""The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from tracker import admin, sources
 from tracker.config import SETTINGS, Settings
-from tracker.errors import TrackerError
+from tracker.errors import ConfigError, TrackerError
 from tracker.signing import Signer, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Store
@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     cases = commands.add_parser("cases", help="list a tenant's cases, newest first")
     cases.add_argument("tenant")
     cases.set_defaults(run=with_store(cases_command))
+
+    migrate = commands.add_parser(
+        "migrate", help="copy a SQLite database into the PostgreSQL database of TRACKER_DATABASE_URL",
+        description="Copies tenants, sources, cases, the event log and the stored signing key, so that "
+                    "every link and webhook secret keeps working. The target must have no cases yet.")
+    migrate.add_argument("source_url", nargs="?", metavar="SOURCE_URL", help="e.g. sqlite:///tracker.db")
+    migrate.add_argument("--from", dest="from_url", metavar="SOURCE_URL", help="the same, as an option")
+    migrate.set_defaults(run=run_migrate)
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(run=settings_command)
@@ -184,6 +192,17 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     tune_gc()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, backlog=4096,
                 timeout_graceful_shutdown=3, log_level="info")
+    return 0
+
+
+def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from tracker.migrate import migrate
+
+    source_url = args.from_url or args.source_url
+    if source_url is None or (args.from_url and args.source_url and args.from_url != args.source_url):
+        raise ConfigError("Name one database to copy from: tracker migrate --from sqlite:///tracker.db")
+    copied = migrate(source_url, settings.database_url)
+    print(f"Copied {copied} from {source_url}.")
     return 0
 
 

@@ -168,14 +168,18 @@ class PostgresStore:
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
+        pool = await asyncpg.create_pool(url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE,
+                                         timeout=CONNECT_TIMEOUT_SECONDS)  # connects on first use
         try:
-            pool = await asyncpg.create_pool(url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE,
-                                             timeout=CONNECT_TIMEOUT_SECONDS)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise ConfigError(f"TRACKER_DATABASE_URL: cannot connect to PostgreSQL at {where(url)}: {exc}") from exc
-        try:
-            async with pool.acquire() as connection:
+            try:
+                connection = await pool.acquire()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise ConfigError(f"TRACKER_DATABASE_URL: cannot connect to PostgreSQL at {where(url)}: {exc}"
+                                  ) from None
+            try:
                 await _migrate(connection)
+            finally:
+                await pool.release(connection)
         except BaseException:
             await pool.close()
             raise

@@ -1,0 +1,137 @@
+"""`tracker migrate`: copy a SQLite database into PostgreSQL, so that nothing a customer holds breaks.
+
+What is copied, in one transaction on the target (all or nothing):
+- meta, with the signing key generated when TRACKER_SECRET_KEYS was unset: links signed with
+  it keep working;
+- tenants and sources, with their secrets and options (the helpdesks need no new secret);
+- cases with their keys, sequence, link version (revoked links stay revoked), public id and
+  title (public pages and badges keep their address) and state;
+- the whole event log, so a stream resumes by Last-Event-ID as if nothing had moved.
+The target must have no cases yet; tenants or sources already there are updated.
+
+This is the one module that knows both schemas: it reads the SQLite file directly (after
+`open_store` has brought it to the newest schema) and writes with PostgreSQL's COPY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg  # type: ignore[import-untyped]
+
+from tracker.errors import ConfigError
+from tracker.storage import POSTGRES_SCHEMES, open_store, sqlite_path
+from tracker.storage.postgres import where
+
+CHUNK_ROWS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Copied:
+    meta: int
+    tenants: int
+    sources: int
+    cases: int
+    events: int
+
+    def __str__(self) -> str:
+        return (f"{self.tenants} tenant(s), {self.sources} source(s), {self.cases} case(s) "
+                f"and {self.events} event(s)")
+
+
+def migrate(source_url: str, target_url: str) -> Copied:
+    """Copy the SQLite database at `source_url` into the PostgreSQL database at `target_url`."""
+    if urlsplit(source_url).scheme != "sqlite":
+        raise ConfigError(f"Copy from a sqlite:///path database, not {source_url!r}.")
+    if urlsplit(target_url).scheme not in POSTGRES_SCHEMES:
+        raise ConfigError("TRACKER_DATABASE_URL must be the postgresql:// database to copy into.")
+    path = Path(sqlite_path(source_url))
+    if not path.is_file():
+        raise ConfigError(f"No SQLite database at {path}.")
+    return asyncio.run(_migrate(source_url, path.resolve().as_uri(), target_url))
+
+
+async def _migrate(source_url: str, source_uri: str, target_url: str) -> Copied:
+    for url in (source_url, target_url):  # both at the newest schema
+        store = await open_store(url)
+        await store.close()
+    source = sqlite3.connect(source_uri + "?mode=ro", uri=True)
+    target = await asyncpg.connect(target_url)
+    try:
+        async with target.transaction():
+            await target.execute("LOCK TABLE cases IN EXCLUSIVE MODE")  # no instance ingests meanwhile
+            if await target.fetchval("SELECT EXISTS (SELECT 1 FROM cases)"):
+                raise ConfigError(f"The database at {where(target_url)} already has cases; "
+                                  "copy into an empty one.")
+            return await _copy(source, target)
+    finally:
+        await target.close()
+        source.close()
+
+
+async def _copy(source: sqlite3.Connection, target: Any) -> Copied:
+    meta = source.execute("SELECT key, value FROM meta").fetchall()
+    await target.executemany(
+        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", meta
+    )
+    tenants = [(slug, name, theme, options, _time(created))
+               for slug, name, theme, options, created
+               in source.execute("SELECT slug, name, theme, options, created_at FROM tenants")]
+    await target.executemany(
+        "INSERT INTO tenants (slug, name, theme, options, created_at) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, theme = excluded.theme, options = excluded.options",
+        tenants,
+    )
+    sources = [(tenant, name, secret, options, _time(created))
+               for tenant, name, secret, options, created
+               in source.execute("SELECT tenant, source, secret, options, created_at FROM sources")]
+    await target.executemany(
+        "INSERT INTO sources (tenant, source, secret, options, created_at) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
+        sources,
+    )
+    case_columns = ["id", "tenant", "source", "case_id", "seq", "link_version", "state", "public_id",
+                    "public_title", "created_at", "updated_at"]
+    cases = await _copy_rows(source, target, "cases", case_columns, times=("created_at", "updated_at"))
+    event_columns = ["case_key", "seq", "tenant", "source", "delivery_id", "received_at", "event", "case_after"]
+    events = await _copy_rows(source, target, "events", event_columns, times=("received_at",))
+    # New cases get keys after the copied ones.
+    await target.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), greatest(max(id), 1), "
+                         "max(id) IS NOT NULL) FROM cases")
+    return Copied(len(meta), len(tenants), len(sources), cases, events)
+
+
+async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, columns: list[str],
+                     times: tuple[str, ...]) -> int:
+    """COPY every row of `table` in chunks; `times` are ISO text in SQLite, timestamptz here."""
+    positions = [columns.index(name) for name in times]
+    count = 0
+    for chunk in _chunks(source.execute(f"SELECT {', '.join(columns)} FROM {table}")):
+        rows = [list(row) for row in chunk]
+        for row in rows:
+            for i in positions:
+                row[i] = _time(row[i])
+        await target.copy_records_to_table(table, records=rows, columns=columns)
+        count += len(rows)
+    return count
+
+
+def _chunks(cursor: sqlite3.Cursor) -> Iterator[list[Any]]:
+    while chunk := cursor.fetchmany(CHUNK_ROWS):
+        yield chunk
+
+
+def _time(text: str) -> datetime:
+    """SQLite keeps times as ISO text in UTC; the oldest rows of a first-release database may not."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
