@@ -73,4 +73,4 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
     await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -129,3 +129,38 @@ async def test_reopening_keeps_everything(database_url: str):
         assert await again.get_source("acme", "generic") == SourceConfig("acme", "generic", "whsec_x", {"k": "v"})
     finally:
         await again.close()
+
+
+async def test_deliveries_are_claimed_once_and_finished(store: Store):
+    await acme(store)
+    now = datetime.now(UTC)
+    first = await store.add_delivery("acme", "webhook", "case.quiet", 7, {"method": "POST", "url": "http://x/"})
+    second = await store.add_delivery("acme", "webhook", "case.customer_verdict", None, {"body": "{}"})
+    claimed = await store.claim_deliveries(now + timedelta(seconds=1), lease_seconds=60, limit=10)
+    assert [d.id for d in claimed] == [first, second]
+    assert claimed[0].request == {"method": "POST", "url": "http://x/"} and claimed[0].status == "pending"
+    assert await store.claim_deliveries(now + timedelta(seconds=2), lease_seconds=60, limit=10) == []  # leased
+    retry_at = now + timedelta(seconds=30)
+    await store.finish_delivery(first, "pending", 1, retry_at, "HTTP 500")
+    await store.finish_delivery(second, "delivered", 1, now, None)
+    assert [d.id for d in await store.claim_deliveries(retry_at, 60, 10)] == [first]
+    got = await store.get_delivery(first)
+    assert got is not None and got.attempts == 1 and got.last_error == "HTTP 500"
+    assert [d.id for d in await store.list_deliveries("acme")] == [second, first]
+    assert await store.get_delivery(10_000) is None
+    last = await store.last_delivery_at("acme", "case.quiet", 7)
+    assert last is not None and abs((last - now).total_seconds()) < 5
+    assert await store.last_delivery_at("acme", "case.quiet", 8) is None
+
+
+async def test_api_keys_are_found_by_hash_and_revoked_by_name(store: Store):
+    await acme(store)
+    key_id = await store.add_api_key("acme", "zapier", "hash-1")
+    found = await store.find_api_key("hash-1")
+    assert found is not None and found.id == key_id and found.tenant == "acme" and found.revoked_at is None
+    assert await store.find_api_key("hash-2") is None
+    assert await store.revoke_api_key("acme", "zapier", datetime.now(UTC))
+    assert not await store.revoke_api_key("acme", "zapier", datetime.now(UTC))
+    revoked = await store.find_api_key("hash-1")
+    assert revoked is not None and revoked.revoked_at is not None
+    assert [k.name for k in await store.list_api_keys("acme")] == ["zapier"]

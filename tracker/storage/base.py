@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from tracker.cases import Case, Event
 
@@ -66,6 +66,37 @@ class Appended:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbound request: the tenant's own webhook, or a write-back into a helpdesk's API.
+
+    `request` is what to send ({"method", "url", "body"}); credentials and signatures are added
+    at send time, so a retry is signed afresh and no secret sits in the delivery log."""
+
+    id: int
+    tenant: str
+    kind: str  # "webhook", or "writeback:<source>"
+    event_type: str  # "case.quiet", "case.customer_verdict", "case.link", ...
+    case_key: int | None
+    request: Mapping[str, Any]
+    status: str  # "pending", "delivered" or "failed"
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    tenant: str
+    name: str
+    key_hash: str  # sha256 of the key; the key itself is shown once and never stored
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 
@@ -97,3 +128,28 @@ class Store(Protocol):
         """Publish a case under `public_id` (unique), or make it private again with None."""
         ...
     async def get_public_case(self, public_id: str) -> StoredCase | None: ...
+
+    async def add_delivery(self, tenant: str, kind: str, event_type: str, case_key: int | None,
+                           request: Mapping[str, Any]) -> int:
+        """Queue a delivery, due at once."""
+        ...
+    async def claim_deliveries(self, now: datetime, lease_seconds: float, limit: int) -> list[Delivery]:
+        """Pending deliveries due by `now`, each pushed `lease_seconds` ahead so that no other
+        worker (or instance) takes it meanwhile."""
+        ...
+    async def finish_delivery(self, delivery_id: int, status: str, attempts: int, next_attempt_at: datetime,
+                              last_error: str | None) -> None: ...
+    async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+    async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
+        """Newest first."""
+        ...
+    async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
+        """When the newest delivery of this type for this case was queued."""
+        ...
+
+    async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int: ...
+    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+    async def list_api_keys(self, tenant: str) -> list[ApiKey]: ...
+    async def revoke_api_key(self, tenant: str, name: str, now: datetime) -> bool:
+        """False when the tenant has no unrevoked key of that name."""
+        ...

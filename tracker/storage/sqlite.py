@@ -15,10 +15,10 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -33,7 +33,16 @@ from tracker.cases import (
     event_to_dict,
     new_case,
 )
-from tracker.storage.base import Appended, CaseHead, SourceConfig, StoredCase, StoredEvent, Tenant
+from tracker.storage.base import (
+    ApiKey,
+    Appended,
+    CaseHead,
+    Delivery,
+    SourceConfig,
+    StoredCase,
+    StoredEvent,
+    Tenant,
+)
 
 # Each entry moves the schema one version up (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS = (
@@ -67,6 +76,20 @@ MIGRATIONS = (
     ALTER TABLE cases ADD COLUMN public_title TEXT;
     CREATE UNIQUE INDEX cases_by_public_id ON cases (public_id);
     """,
+    """
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, event_type TEXT NOT NULL,
+        case_key INTEGER, request TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+        next_attempt_at TEXT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+    CREATE INDEX deliveries_by_tenant ON deliveries (tenant, id);
+    CREATE INDEX deliveries_by_case ON deliveries (tenant, event_type, case_key, id);
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(slug), name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT
+    );
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
@@ -74,6 +97,8 @@ T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
+DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
+                    "created_at, updated_at")
 
 
 @dataclass
@@ -100,6 +125,19 @@ def _stored_case(row: Iterable[Any]) -> StoredCase:
     key, tenant, source, state, seq, link_version, public_id, public_title = row
     return StoredCase(key, tenant, source, case_from_dict(json.loads(state)), seq, link_version, public_id,
                       public_title)
+
+
+def _delivery(row: Iterable[Any]) -> Delivery:
+    key, tenant, kind, event_type, case_key, request, status, attempts, next_at, error, created, updated = row
+    return Delivery(key, tenant, kind, event_type, case_key, json.loads(request), status, attempts,
+                    datetime.fromisoformat(next_at), error, datetime.fromisoformat(created),
+                    datetime.fromisoformat(updated))
+
+
+def _api_key(row: Iterable[Any]) -> ApiKey:
+    key, tenant, name, key_hash, created, revoked = row
+    return ApiKey(key, tenant, name, key_hash, datetime.fromisoformat(created),
+                  None if revoked is None else datetime.fromisoformat(revoked))
 
 
 PRAGMAS = (
@@ -207,6 +245,84 @@ class SQLiteStore:
                                     (public_id, public_title, case_key))
         if not changed:
             raise LookupError(f"no case with key {case_key}")
+
+    # --- outbound deliveries and API keys ---
+
+    async def add_delivery(self, tenant: str, kind: str, event_type: str, case_key: int | None,
+                           request: Mapping[str, Any]) -> int:
+        now = _now()
+
+        def add() -> int:
+            row = self._writer.execute(
+                "INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, "
+                "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id",
+                (tenant, kind, event_type, case_key, json.dumps(dict(request)), now, now, now),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._on_writer(add)
+
+    async def claim_deliveries(self, now: datetime, lease_seconds: float, limit: int) -> list[Delivery]:
+        lease = (now + timedelta(seconds=lease_seconds)).isoformat()
+
+        def claim() -> list[Any]:
+            # One statement on the one writer: nothing else can claim the same rows meanwhile.
+            return self._writer.execute(
+                f"UPDATE deliveries SET next_attempt_at = ? WHERE id IN (SELECT id FROM deliveries "
+                f"WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) "
+                f"RETURNING {DELIVERY_COLUMNS}",
+                (lease, now.isoformat(), limit),
+            ).fetchall()
+
+        return sorted((_delivery(r) for r in await self._on_writer(claim)), key=lambda d: d.id)
+
+    async def finish_delivery(self, delivery_id: int, status: str, attempts: int, next_attempt_at: datetime,
+                              last_error: str | None) -> None:
+        await self._write(
+            "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
+            "WHERE id = ?",
+            (status, attempts, next_attempt_at.isoformat(), last_error, _now(), delivery_id),
+        )
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = await self._one(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,))
+        return None if row is None else _delivery(row)
+
+    async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
+        rows = await self._all(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = ? ORDER BY id DESC LIMIT ?",
+                               (tenant, limit))
+        return [_delivery(r) for r in rows]
+
+    async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
+        row = await self._one(
+            "SELECT created_at FROM deliveries WHERE tenant = ? AND event_type = ? AND case_key = ? "
+            "ORDER BY id DESC LIMIT 1", (tenant, event_type, case_key))
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int:
+        def add() -> int:
+            row = self._writer.execute(
+                "INSERT INTO api_keys (tenant, name, key_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                (tenant, name, key_hash, _now())).fetchone()
+            return int(row[0])
+
+        return await self._on_writer(add)
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        row = await self._one("SELECT id, tenant, name, key_hash, created_at, revoked_at FROM api_keys "
+                              "WHERE key_hash = ?", (key_hash,))
+        return None if row is None else _api_key(row)
+
+    async def list_api_keys(self, tenant: str) -> list[ApiKey]:
+        rows = await self._all("SELECT id, tenant, name, key_hash, created_at, revoked_at FROM api_keys "
+                               "WHERE tenant = ? ORDER BY id", (tenant,))
+        return [_api_key(r) for r in rows]
+
+    async def revoke_api_key(self, tenant: str, name: str, now: datetime) -> bool:
+        changed = await self._write(
+            "UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND name = ? AND revoked_at IS NULL",
+            (now.isoformat(), tenant, name))
+        return changed > 0
 
     # --- reads ---
 
