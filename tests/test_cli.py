@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,31 @@ def test_bad_input_exits_non_zero_with_one_line(tmp_path: Path, args, env, reaso
 def test_settings_masks_secrets(tmp_path: Path):
     shown = run(tmp_path, "settings").stdout
     assert "TRACKER_SECRET_KEYS=1 key(s)" in shown and "cli-key" not in shown
+
+
+def test_deliveries_lists_the_log_and_redelivers(tmp_path: Path):
+    import asyncio
+
+    from tracker.admin import add_tenant
+    from tracker.outbound import queue_webhook
+    from tracker.storage import open_store
+
+    async def queue() -> int:
+        store = await open_store(f"sqlite:///{tmp_path / 'cli.db'}")
+        try:
+            tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": "http://127.0.0.1:9/hook"})
+            delivery_id = await queue_webhook(store, tenant, "case.quiet", None, {})
+            assert delivery_id is not None
+            await store.finish_delivery(delivery_id, "failed", 9, datetime.now(UTC), "HTTP 500: boom")
+            return delivery_id
+        finally:
+            await store.close()
+
+    delivery_id = asyncio.run(queue())
+    listed = run(tmp_path, "deliveries", "acme").stdout
+    assert f"{delivery_id}" in listed and "failed" in listed and "case.quiet" in listed and "HTTP 500: boom" in listed
+    again = run(tmp_path, "deliveries", "acme", "--redeliver", str(delivery_id))
+    assert again.returncode == 0 and "queued again" in again.stdout
+    assert "pending" in run(tmp_path, "deliveries", "acme").stdout
+    missing = run(tmp_path, "deliveries", "acme", "--redeliver", "999")
+    assert missing.returncode == 1 and "No delivery 999" in missing.stderr

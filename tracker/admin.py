@@ -34,10 +34,14 @@ TENANT_OPTIONS = {
     "logo_url": "an https URL of the company's logo, shown on pages",
     "accent_colour": "the company's accent colour as #rrggbb, used by pages, widget and badge",
     "support_url": "the company's support site, linked from pages",
+    "webhook_url": "where tracker sends the company's events (gone quiet, the customer's word), "
+                   "signed the Standard Webhooks way",
+    "webhook_secret": "the whsec_ secret those events are signed with (generated when webhook_url is set)",
 }
 ORIGIN = re.compile(r"^https?://[^/\s]+$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 HTTPS_URL = re.compile(r"^https://[^\s\"'<>]+$")
+WEB_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
 async def add_tenant(
@@ -52,6 +56,8 @@ async def add_tenant(
     check_tenant_options(options or {})
     existing = await store.get_tenant(slug)
     merged = {**(existing.options if existing else {}), **(options or {})}
+    if merged.get("webhook_url") and not merged.get("webhook_secret"):
+        merged["webhook_secret"] = new_secret()
     tenant = Tenant(
         slug,
         name or (existing.name if existing else slug),
@@ -78,6 +84,10 @@ def check_tenant_options(options: Mapping[str, str]) -> None:
     for key in ("logo_url", "support_url"):
         if options.get(key) and not HTTPS_URL.match(options[key]):
             raise ConfigError(f"{key}: give an https:// URL, not {options[key]!r}.")
+    if options.get("webhook_url") and not WEB_URL.match(options["webhook_url"]):
+        raise ConfigError(f"webhook_url: give an http:// or https:// URL, not {options['webhook_url']!r}.")
+    if options.get("webhook_secret") and not options["webhook_secret"].startswith("whsec_"):
+        raise ConfigError("webhook_secret: a Standard Webhooks secret starts with whsec_ (omit it to get one).")
 
 
 async def add_source(

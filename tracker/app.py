@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from tracker.config import Settings
 from tracker.errors import TooManyRequests, TrackerError, error_body
 from tracker.i18n import choose_language
+from tracker.outbound import Deliverer
 from tracker.pubsub import open_hub
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store
@@ -46,10 +47,13 @@ def create_app(settings: Settings) -> Starlette:
         app.state.hub = hub
         app.state.signer = Signer(await load_keys(settings.secret_keys, store))
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
+        app.state.deliverer = deliverer = Deliverer(store)
         streams.start()
+        deliverer.start()
         try:
             yield
         finally:
+            await deliverer.stop()
             await streams.stop()
             await hub.close()
             await store.close()

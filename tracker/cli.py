@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from tracker import admin, sources
 from tracker.config import SETTINGS, Settings
 from tracker.errors import ConfigError, TrackerError
+from tracker.outbound import redeliver
 from tracker.signing import Signer, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Store
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("source_url", nargs="?", metavar="SOURCE_URL", help="e.g. sqlite:///tracker.db")
     migrate.add_argument("--from", dest="from_url", metavar="SOURCE_URL", help="the same, as an option")
     migrate.set_defaults(run=run_migrate)
+
+    deliveries = commands.add_parser("deliveries", help="the outbound delivery log of a tenant, newest first")
+    deliveries.add_argument("tenant")
+    deliveries.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
+    deliveries.add_argument("--redeliver", type=positive_int, metavar="ID", help="send delivery ID again now")
+    deliveries.set_defaults(run=with_store(deliveries_command))
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(run=settings_command)
@@ -167,6 +174,22 @@ async def cases_command(settings: Settings, store: Store, args: argparse.Namespa
     await admin.require_tenant(store, args.tenant)
     for stored in await store.list_cases(args.tenant):
         print(f"{stored.source}:{stored.case.case_id}")
+
+
+async def deliveries_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    if args.redeliver:
+        delivery = await store.get_delivery(args.redeliver)
+        if delivery is None or delivery.tenant != args.tenant:
+            raise ConfigError(f"No delivery {args.redeliver} for tenant '{args.tenant}'. See: tracker deliveries "
+                              f"{args.tenant}")
+        await redeliver(store, delivery)
+        print(f"Delivery {delivery.id} is queued again; a running tracker sends it within seconds.")
+        return
+    for d in await store.list_deliveries(args.tenant, args.limit):
+        when = d.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        error = f"  {d.last_error}" if d.last_error and d.status != "delivered" else ""
+        print(f"{d.id:>6}  {when}  {d.status:<9}  {d.attempts} tries  {d.kind:<18}  {d.event_type}{error}")
 
 
 def settings_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,0 +1,156 @@
+"""Outbound deliveries: the company's own webhook, and write-backs into helpdesk APIs.
+
+Every delivery is queued in storage first (so nothing is lost when the process stops), then sent
+by one worker per process: claimed with a lease, so that several instances never send one twice
+at once, retried with backoff, and kept as a log that `tracker deliveries` shows and redelivers.
+
+The tenant's webhook is signed the Standard Webhooks way (the scheme tracker itself accepts),
+afresh on every attempt, with the same `webhook-id` each time so the receiver can dedupe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tracker.sources.generic import sign
+from tracker.storage.base import Delivery, Store, Tenant
+
+log = logging.getLogger("tracker.outbound")
+
+# Seconds to wait after each failed attempt; after the last, the delivery is marked failed.
+BACKOFF_SECONDS = (10.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0)
+LEASE_SECONDS = 120.0  # longer than one attempt can take
+TIMEOUT_SECONDS = 10.0
+CLAIM_LIMIT = 50
+MAX_ERROR_CHARS = 300
+USER_AGENT = "tracker-webhooks/1"
+
+# Adds credentials to a delivery's request at send time: (delivery, store) -> extra headers.
+# One per delivery kind: "webhook" here, "writeback:<source>" for each helpdesk written back to.
+Authenticator = Callable[[Delivery, Store], Awaitable[dict[str, str]]]
+
+
+async def queue_webhook(store: Store, tenant: Tenant, event_type: str, case_key: int | None,
+                        data: Mapping[str, Any]) -> int | None:
+    """Queue a call of the tenant's webhook, if it has one; returns the delivery id."""
+    url = tenant.options.get("webhook_url")
+    if not url:
+        return None
+    body = json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": dict(data)})
+    return await store.add_delivery(tenant.slug, "webhook", event_type, case_key,
+                                    {"method": "POST", "url": url, "body": body})
+
+
+async def sign_webhook(delivery: Delivery, store: Store) -> dict[str, str]:
+    tenant = await store.get_tenant(delivery.tenant)
+    secret = tenant.options.get("webhook_secret") if tenant else None
+    if not secret:
+        raise DeliveryError(f"tenant '{delivery.tenant}' has no webhook_secret")
+    msg_id = f"msg_{delivery.tenant}_{delivery.id}"
+    timestamp = int(time.time())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, str(delivery.request.get("body", "")).encode()),
+    }
+
+
+class DeliveryError(Exception):
+    """A delivery that cannot be sent as it stands (no secret, no credentials)."""
+
+
+class Deliverer:
+    """Sends due deliveries: on a poll, and at once when woken after a delivery is queued."""
+
+    def __init__(self, store: Store, authenticators: Mapping[str, Authenticator] | None = None,
+                 poll_seconds: float = 5.0, backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS,
+                 timeout_seconds: float = TIMEOUT_SECONDS) -> None:
+        self.store = store
+        self.authenticators: dict[str, Authenticator] = {"webhook": sign_webhook, **(authenticators or {})}
+        self.poll_seconds = poll_seconds
+        self.backoff_seconds = backoff_seconds
+        self.http = httpx.AsyncClient(timeout=timeout_seconds, headers={"User-Agent": USER_AGENT},
+                                      follow_redirects=False)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tracker-deliverer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.http.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("the delivery worker failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Send every delivery due now; returns how many were attempted."""
+        due = await self.store.claim_deliveries(datetime.now(UTC), LEASE_SECONDS, CLAIM_LIMIT)
+        await asyncio.gather(*(self.attempt(d) for d in due))
+        return len(due)
+
+    async def attempt(self, delivery: Delivery) -> None:
+        attempts = delivery.attempts + 1
+        error = await self._send(delivery)
+        now = datetime.now(UTC)
+        if error is None:
+            await self.store.finish_delivery(delivery.id, "delivered", attempts, now, None)
+            log.info("delivered %s %s #%d", delivery.kind, delivery.event_type, delivery.id)
+            return
+        if attempts > len(self.backoff_seconds):
+            await self.store.finish_delivery(delivery.id, "failed", attempts, now, error)
+            log.error("gave up on %s %s #%d after %d attempts: %s", delivery.kind, delivery.event_type,
+                      delivery.id, attempts, error)
+            return
+        retry_at = now + timedelta(seconds=self.backoff_seconds[attempts - 1])
+        await self.store.finish_delivery(delivery.id, "pending", attempts, retry_at, error)
+        log.warning("%s %s #%d failed (%s); retrying at %s", delivery.kind, delivery.event_type, delivery.id,
+                    error, retry_at.isoformat())
+
+    async def _send(self, delivery: Delivery) -> str | None:
+        """None when the receiver took it (2xx), else what went wrong."""
+        request = delivery.request
+        authenticate = self.authenticators.get(delivery.kind)
+        try:
+            if authenticate is None:
+                raise DeliveryError(f"no way to send a delivery of kind {delivery.kind!r}")
+            headers = {"Content-Type": "application/json", **await authenticate(delivery, self.store)}
+            response = await self.http.request(str(request.get("method", "POST")), str(request["url"]),
+                                               content=str(request.get("body", "")).encode(), headers=headers)
+        except DeliveryError as exc:
+            return str(exc)
+        except httpx.TimeoutException:
+            return "timed out"
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}: {response.text[:MAX_ERROR_CHARS]}"
+
+
+async def redeliver(store: Store, delivery: Delivery) -> None:
+    """Send again at once (a failed one, or a delivered one the receiver lost)."""
+    await store.finish_delivery(delivery.id, "pending", delivery.attempts, datetime.now(UTC), delivery.last_error)
