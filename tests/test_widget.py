@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, e
 
 from tests.conftest import ROOT, LiveServer, generic_payload, live_link, post
 from tests.test_e2e import CHROMIUM_ARGS
+from tracker.admin import add_tenant
 from tracker.web.lookup import CASE_ATTEMPTS_PER_MINUTE, CLIENT_ATTEMPTS_PER_MINUTE
 
 WIDGET = ROOT / "widget" / "widget.js"
@@ -372,4 +373,83 @@ def test_hostile_text_is_shown_as_text(live: LiveServer, host: HostSite, tab: Ta
     expect(card.locator("[part=update] .meta")).to_contain_text(XSS[4])
     assert card.evaluate("h => h.shadowRoot.querySelectorAll('img, script, svg, style, a:not([part=link])').length") \
         == 0
+    tab.assert_polite()
+
+
+@pytest.mark.browser
+def test_words_come_once_per_page_in_the_readers_language(live: LiveServer, host: HostSite, browser: Browser):
+    send(live, generic_payload("4711", title="Invoice export fails", stage="received"))
+    send(live, generic_payload("4712", title="Cannot log in", stage="in_progress"))
+    links = [live_link(live, "4711"), live_link(live, "4712")]
+    first, *others = snippet(live.url, links, tenant="acme").splitlines()
+    body = "\n".join([first.replace("<a ", '<a data-lang="de" '), *others])
+    context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
+    context.add_init_script(WATCH)
+    tab = Tab(context)
+    asked: list[str] = []
+    tab.page.on("request", lambda r: asked.append(r.url) if "/widget/text.json" in r.url else None)
+    tab.page.goto(host.page("/words", body, strict_policy(live.url)))
+
+    expect(tab.page.locator("tracker-case [part=title]")).to_have_count(2)
+    expect(tab.page.locator(".tracker-lookup [part=lookup]")).to_be_visible()
+    assert asked == [f"{live.url}/widget/text.json?lang=de&tenant=acme"]  # once, for two cards and a form
+    with httpx.Client(timeout=10) as http:  # what the server answers this reader (English until de has a catalog)
+        words = http.get(asked[0], headers={"Accept-Language": "de-DE,de;q=0.9"}).json()
+    roots = "[...document.querySelectorAll('tracker-case, .tracker-lookup')].map(h => h.shadowRoot.children[0])"
+    assert tab.page.evaluate(f"{roots}.map(r => [r.localName, r.lang, r.dir])") == [
+        ["section", words["lang"], words["dir"]], ["section", words["lang"], words["dir"]],
+        ["form", words["lang"], words["dir"]]]
+    expect(tab.page.locator('tracker-case [part=stage] [aria-current="step"]').first).to_have_text(
+        words["text"]["stages"]["received"])
+    expect(tab.page.locator(".tracker-lookup [part=button]")).to_have_text(words["text"]["submit"])
+    tab.assert_polite()
+    context.close()
+
+
+ARABIC = {"lang": "ar", "dir": "rtl", "text": {
+    "stages": {"received": "تم الاستلام", "in_progress": 7}, "submit": "ابحث عن الحالة", "open": None,
+    "__proto__": {"polluted": "yes"}, "unknown": "ignored"}}
+
+
+@pytest.mark.browser
+def test_words_from_the_answer_replace_english_only_where_they_fit(live: LiveServer, host: HostSite, tab: Tab):
+    send(live, generic_payload("4711", title="Invoice export fails", stage="received"))
+    page = tab.page
+    page.route("**/widget/text.json*", lambda route: route.fulfill(
+        json=ARABIC, headers={"Access-Control-Allow-Origin": "*"}))
+    page.goto(host.page("/arabic", snippet(live.url, [live_link(live)], tenant="acme"), strict_policy(live.url)))
+
+    card, form = page.locator("tracker-case [part=card]"), page.locator(".tracker-lookup [part=lookup]")
+    expect(card.locator('[part=stage] [aria-current="step"]')).to_have_text("تم الاستلام")
+    expect(card.locator("[part=stage] li").nth(1)).to_have_text("In progress")  # not a string: English stays
+    expect(card.locator("a[part=link]")).to_have_text("Open the case page")
+    expect(form.locator("[part=button]")).to_have_text("ابحث عن الحالة")
+    for root in (card, form):
+        expect(root).to_have_attribute("lang", "ar")
+        expect(root).to_have_attribute("dir", "rtl")
+    now = page.evaluate("new Intl.RelativeTimeFormat('ar', {numeric: 'auto'}).format(0, 'second')")
+    expect(card.locator("[part=updated] time")).to_have_text(now)  # times in the words' language
+    assert page.evaluate("({}).polluted") is None
+    tab.assert_polite()
+
+    page.unroute("**/widget/text.json*")
+    page.route("**/widget/text.json*", lambda route: route.fulfill(status=500, body="no"))
+    page.goto(host.page("/english", snippet(live.url, [live_link(live)]), strict_policy(live.url)))
+    card = page.locator("tracker-case [part=card]")
+    expect(card.locator('[part=stage] [aria-current="step"]')).to_have_text("Received")
+    expect(card).to_have_attribute("lang", "en")
+    assert any(w.startswith("[tracker] keeping the English words") for w in tab.warnings)
+
+
+@pytest.mark.browser
+def test_a_card_wears_its_tenants_brand_colour(live: LiveServer, host: HostSite, tab: Tab):
+    live.call(add_tenant(live.app.state.store, "acme", None, None, {"accent_colour": "#6b2fb3"}))
+    send(live, generic_payload("4711", title="Invoice export fails"))
+    tab.page.goto(host.page("/brand", snippet(live.url, [live_link(live)]), strict_policy(live.url)))
+    card = tab.page.locator("tracker-case [part=card]")
+    expect(card).to_be_visible()
+    sheets = tab.page.evaluate("[...document.querySelector('tracker-case').shadowRoot.querySelectorAll('link')]"
+                               ".map(l => l.href)")
+    assert sheets == [f"{live.url}/themes/default/widget.css", f"{live.url}/brand/acme.css"]
+    assert card.evaluate("c => getComputedStyle(c).getPropertyValue('--tracker-accent').trim()") == "#6b2fb3"
     tab.assert_polite()

@@ -37,7 +37,10 @@
   };
   var STAGES = ["received", "in_progress", "resolved", "closed"];
   var CASE_PATH = /^(.*\/[cp]\/[^\/]+)\/?$/;
-  var relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  var LANG = "en";
+  var DIR = "ltr";
+  var relative = new Intl.RelativeTimeFormat(LANG, { numeric: "auto" });
+  var asked = null;
   var UNITS = [["day", 86400], ["hour", 3600], ["minute", 60]];
   var cards = new Set();
   var timer = 0;
@@ -60,6 +63,11 @@
     BASE = own.origin + own.pathname.replace(/\/widget\.js$/, "");
   } catch (e) {
     warn("cannot tell where widget.js was loaded from; add it with <script src=\".../widget.js\">");
+  }
+
+  function json(response) {
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response.json();
   }
 
   function webUrl(value, base) {
@@ -96,7 +104,7 @@
     var soon = Math.abs(date.getTime() - Date.now()) < 6 * 86400000;
     var options = soon ? { weekday: "short", hour: "2-digit", minute: "2-digit" }
       : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
-    return new Intl.DateTimeFormat(undefined, options).format(date);
+    return new Intl.DateTimeFormat(LANG, options).format(date);
   }
 
   // A <time> whose text the minute timer keeps current.
@@ -114,16 +122,56 @@
     });
   }
 
-  // The stylesheets, and a callback once they have loaded (or failed: unstyled beats nothing).
-  function styles(root, theme, ready) {
+  // Only TEXT's own keys and kinds: an answer can add or replace nothing else.
+  function merge(into, from) {
+    for (var key in into) {
+      var value = from[key];
+      if (typeof into[key] === "object") { if (value && typeof value === "object") merge(into[key], value); }
+      else if (typeof value === "string") into[key] = value;
+    }
+  }
+
+  // The words in the reader's language, asked for once per page: `data-lang`, else the browser's
+  // languages, else the lookup tenant's. Never fails: English stays if the answer is late or wrong.
+  function words() {
+    if (!asked) {
+      var query = new URLSearchParams();
+      var first = document.querySelector("a.tracker-case[data-lang],div.tracker-lookup[data-lang]");
+      var lookup = document.querySelector("div.tracker-lookup[data-tenant]");
+      if (first) query.set("lang", first.getAttribute("data-lang"));
+      if (lookup) query.set("tenant", lookup.getAttribute("data-tenant"));
+      asked = Promise.race([
+        fetch(BASE + "/widget/text.json?" + query, { credentials: "omit" }).then(json),
+        new Promise(function (resolve, reject) { setTimeout(reject, 3000, new Error("no answer")); })
+      ]).then(function (data) {
+        if (!data || !data.text || typeof data.lang !== "string") throw new Error("unexpected answer");
+        relative = new Intl.RelativeTimeFormat(data.lang, { numeric: "auto" });
+        LANG = data.lang;
+        DIR = data.dir === "rtl" ? "rtl" : "ltr";
+        merge(TEXT, data.text);
+      }).catch(function (error) { warn("keeping the English words", String(error)); });
+    }
+    return asked;
+  }
+
+  function local(node) {
+    node.setAttribute("lang", LANG);
+    node.setAttribute("dir", DIR);
+    return node;
+  }
+
+  // The stylesheets (the theme's, then the tenant's brand), and a callback once they have
+  // loaded (or failed: unstyled beats nothing).
+  function styles(root, theme, ready, brand) {
     var pending = 0;
     var done = function () { if (--pending === 0 && ready) { ready(); ready = null; } };
-    var themes = ["default"];
-    if (theme && theme !== "default" && /^[a-z0-9_-]+$/i.test(theme)) themes.push(theme);
-    themes.forEach(function (name) {
+    var hrefs = [BASE + "/themes/default/widget.css"];
+    if (theme && theme !== "default" && /^[a-z0-9_-]+$/i.test(theme)) hrefs.push(BASE + "/themes/" + theme + "/widget.css");
+    if (brand) hrefs.push(brand.href);
+    hrefs.forEach(function (href) {
       var link = el("link", null, null, root);
       link.setAttribute("rel", "stylesheet");
-      link.setAttribute("href", BASE + "/themes/" + name + "/widget.css");
+      link.setAttribute("href", href);
       pending++;
       link.addEventListener("load", done);
       link.addEventListener("error", done);
@@ -226,12 +274,9 @@
       warn(message + "; keeping the plain link " + link.href, detail);
     };
     if (!base) return fallback("not a tracker case link (/c/... or /p/...)");
-    fetch(base + "/case.json", { credentials: "omit" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (data) {
+    Promise.all([fetch(base + "/case.json", { credentials: "omit" }).then(json), words()])
+      .then(function (answers) {
+        var data = answers[0];
         if (!data || typeof data !== "object" || !data.case_id) throw new Error("unexpected answer");
         if (link.isConnected) mount(link, base, data);
       })
@@ -243,7 +288,7 @@
     var host = document.createElement("tracker-case");
     host.hidden = true;
     var root = host.attachShadow({ mode: "open" });
-    var card = el("section", "card", null, root);
+    var card = local(el("section", "card", null, root));
     card.className = "card";
     var body = el("div", null, null, card);
     var foot = el("p", null, null, card);
@@ -272,7 +317,7 @@
 
     styles(root, link.getAttribute("data-theme") || tenant.theme, function () {
       host.hidden = false;
-    });
+    }, webUrl(tenant.brand_css));
     link.parentNode.insertBefore(host, link);
     link.setAttribute("data-tracker", "card");
     link.setAttribute("part", "link");
@@ -305,8 +350,12 @@
     holder.setAttribute("data-tracker", "lookup");
     var tenant = holder.getAttribute("data-tenant");
     if (!tenant) return warn("a tracker-lookup needs data-tenant=\"YOUR-TENANT\"");
+    words().then(guard(function () { lookupForm(holder, tenant); }));
+  }
+
+  function lookupForm(holder, tenant) {
     var root = holder.attachShadow({ mode: "open" });
-    var form = el("form", "lookup", null, root);
+    var form = local(el("form", "lookup", null, root));
     form.hidden = true;
     styles(root, holder.getAttribute("data-theme"), function () { form.hidden = false; });
     var field = function (label, name, type, autocomplete) {
@@ -344,8 +393,7 @@
           var wait = parseInt(response.headers.get("Retry-After"), 10);
           return say(TEXT.tooMany + (wait > 90 ? relative.format(Math.ceil(wait / 60), "minute") : TEXT.aMinute) + ".");
         }
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json().then(function (data) {
+        return json(response).then(function (data) {
           var url = data && data.ok && webUrl(data.url);
           if (!url) throw new Error("unexpected answer");
           cards.forEach(function (state) { if (result.contains(state.host)) close(state); });
