@@ -90,6 +90,8 @@ changes = st.fixed_dictionaries({}, optional={
     "waiting_on": st.sampled_from(WAITING_ON),
     "title": st.text(max_size=5),
     "progress": st.none() | st.integers(0, 100),
+    "expected_by": st.none() | st.integers(0, 3).map(lambda d: T0 + timedelta(days=d)),
+    "expected_reason": st.none() | st.sampled_from(["bank", "vendor"]),
     "next_steps": st.lists(st.builds(NextStep, st.text(max_size=3), st.sampled_from(["company", "customer"]),
                                      st.booleans()), max_size=2).map(tuple),
 })

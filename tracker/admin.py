@@ -37,10 +37,17 @@ TENANT_OPTIONS = {
     "webhook_url": "where tracker sends the company's events (gone quiet, the customer's word), "
                    "signed the Standard Webhooks way",
     "webhook_secret": "the whsec_ secret those events are signed with (generated when webhook_url is set)",
+    "promise_hours": "the longest a customer waits for a public update before the page says the case has "
+                     "gone quiet and the company is reminded (default 24)",
+    "show_activity": "yes or no: show how many internal actions the team took (times only, never content); "
+                     "default yes",
+    "confirm_days": "days after which a resolved case closes for the customer if they have not answered "
+                    "(default 7)",
 }
 ORIGIN = re.compile(r"^https?://[^/\s]+$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 HTTPS_URL = re.compile(r"^https://[^\s\"'<>]+$")
+POSITIVE_NUMBER = re.compile(r"^(?!0+(\.0*)?$)\d+(\.\d+)?$")
 WEB_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
@@ -86,6 +93,11 @@ def check_tenant_options(options: Mapping[str, str]) -> None:
             raise ConfigError(f"{key}: give an https:// URL, not {options[key]!r}.")
     if options.get("webhook_url") and not WEB_URL.match(options["webhook_url"]):
         raise ConfigError(f"webhook_url: give an http:// or https:// URL, not {options['webhook_url']!r}.")
+    for key in ("promise_hours", "confirm_days"):
+        if options.get(key) and not POSITIVE_NUMBER.match(options[key]):
+            raise ConfigError(f"{key}: give a positive number, not {options[key]!r}.")
+    if options.get("show_activity") not in (None, "", "yes", "no"):
+        raise ConfigError("show_activity: yes or no.")
     if options.get("webhook_secret") and not options["webhook_secret"].startswith("whsec_"):
         raise ConfigError("webhook_secret: a Standard Webhooks secret starts with whsec_ (omit it to get one).")
 

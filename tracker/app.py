@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from tracker.config import Settings
 from tracker.errors import TooManyRequests, TrackerError, error_body
+from tracker.estimate import Estimator
 from tracker.i18n import choose_language
 from tracker.outbound import Deliverer
 from tracker.pubsub import open_hub
@@ -25,11 +26,13 @@ from tracker.web.badge import badge_json, badge_svg
 from tracker.web.brand import brand_css
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, widget_js
+from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.lookup import Lookup, lookup_case
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.share import make_private, make_public
 from tracker.web.stream import Streams
 from tracker.web.templates import Templates, theme_folder, theme_names
+from tracker.web.verdict import give_verdict
 from tracker.web.webhooks import receive_webhook
 from tracker.web.widget_text import widget_text
 
@@ -48,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.signer = Signer(await load_keys(settings.secret_keys, store))
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
         app.state.deliverer = deliverer = Deliverer(store)
+        app.state.estimator = Estimator(store)
         streams.start()
         deliverer.start()
         try:
@@ -66,11 +70,16 @@ def create_app(settings: Settings) -> Starlette:
         Route("/c/{token}/events", case_events, name="case_events"),
         Route("/c/{token}/public", make_public, methods=["POST"], name="make_public"),
         Route("/c/{token}/private", make_private, methods=["POST"], name="make_private"),
+        Route("/c/{token}/verdict", give_verdict, methods=["POST"], name="verdict"),
+        Route("/c/{token}/feed.atom", case_feed, name="case_feed"),
+        Route("/c/{token}/case.ics", case_calendar, name="case_calendar"),
         Route("/p/{public_id}", public_page, name="public_page"),
         Route("/p/{public_id}/case.json", public_json, name="public_json"),
         Route("/p/{public_id}/events", public_events, name="public_events"),
         Route("/p/{public_id}/badge.svg", badge_svg, name="badge_svg"),
         Route("/p/{public_id}/badge.json", badge_json, name="badge_json"),
+        Route("/p/{public_id}/feed.atom", public_feed, name="public_feed"),
+        Route("/p/{public_id}/case.ics", public_calendar, name="public_calendar"),
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/oembed", oembed, name="oembed"),

@@ -17,11 +17,14 @@ STAGES = ("received", "in_progress", "resolved", "closed")
 WAITING_ON = ("company", "customer", "third_party")
 OWNERS = ("company", "customer", "third_party")
 EXPECTED_SOURCES = ("helpdesk", "sla", "estimate")
+VERDICTS = ("solved", "not_solved")
+MAX_INTERNAL_MARKS = 200  # internal activity kept per case: only times, for "3 internal actions today"
 
 # Fields an event may set; a key absent from Event.changes leaves the field as it is.
 CASE_FIELDS = (
     "title", "stage", "status_label", "waiting_on", "progress", "expected_by",
     "expected_source", "next_steps", "requester_email", "requester_name",
+    "priority", "expected_reason", "customer_verdict", "customer_rating", "customer_comment",
 )
 
 # (occurred_at, helpdesk sequence, stage rank, delivery id): later stamps win.
@@ -43,6 +46,24 @@ class Update:
     at: datetime
     body: str
     author_display: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedMark:
+    """One event that set `expected_by`: when, to what, from which source, and why."""
+
+    at: datetime
+    delivery_id: str
+    expected_by: datetime | None
+    source: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageMark:
+    at: datetime
+    delivery_id: str
+    stage: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +108,21 @@ class Case:
     next_steps: tuple[NextStep, ...] = ()
     requester_email: str | None = None
     requester_name: str | None = None
+    priority: str | None = None
+    expected_reason: str | None = None  # why the expected time is what it is ("waiting on the bank")
+    customer_verdict: str | None = None  # the customer's word on a resolved case: solved / not_solved
+    customer_rating: int | None = None  # 1..5
+    customer_comment: str | None = None
     updates: tuple[Update, ...] = ()  # oldest first
     created_at: datetime | None = None
     updated_at: datetime | None = None
     stamps: Mapping[str, Stamp] = field(default_factory=dict)
+    # Histories, each a set of marks keyed by delivery id and sorted by time, so that they too
+    # depend only on the set of events: every expected time ever given, every stage entered,
+    # and the times (never the content) of internal activity.
+    expected_history: tuple[ExpectedMark, ...] = ()
+    stage_history: tuple[StageMark, ...] = ()
+    internal_times: tuple[tuple[datetime, str], ...] = ()
 
 
 def check_values(changes: Mapping[str, Any]) -> None:
@@ -107,6 +139,11 @@ def check_values(changes: Mapping[str, Any]) -> None:
     for step in changes.get("next_steps") or ():
         if not isinstance(step, NextStep) or step.owner not in OWNERS:
             raise ValueError(f"next step owners must be one of {OWNERS}")
+    if changes.get("customer_verdict") not in (None, *VERDICTS):
+        raise ValueError(f"customer_verdict must be one of {VERDICTS}")
+    rating = changes.get("customer_rating")
+    if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
+        raise ValueError("customer_rating must be a whole number from 1 to 5")
 
 
 def new_case(case_id: str) -> Case:
@@ -125,15 +162,37 @@ def apply(case: Case, event: Event) -> Case:
             stamps[name] = stamp
             new_values[name] = value
     updates = case.updates if event.update is None else merge_update(case.updates, event.update)
+    histories = _merge_histories(case, event)
     at = event.occurred_at
     created_at = at if case.created_at is None else min(case.created_at, at)
     updated_at = case.updated_at
     if event.changes or event.update is not None:
         updated_at = at if updated_at is None else max(updated_at, at)
     return replace(
-        case, **new_values, updates=updates, stamps=stamps,
+        case, **new_values, **histories, updates=updates, stamps=stamps,
         created_at=created_at, updated_at=updated_at,
     )
+
+
+def _merge_histories(case: Case, event: Event) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    changes, at, delivery = event.changes, event.occurred_at, event.delivery_id
+    if "expected_by" in changes:
+        mark = ExpectedMark(at, delivery, changes["expected_by"], changes.get("expected_source"),
+                            changes.get("expected_reason"))
+        merged["expected_history"] = _add_mark(case.expected_history, mark)
+    if "stage" in changes:
+        merged["stage_history"] = _add_mark(case.stage_history, StageMark(at, delivery, changes["stage"]))
+    if event.internal and (at, delivery) not in case.internal_times:
+        merged["internal_times"] = tuple(sorted({*case.internal_times, (at, delivery)}))[-MAX_INTERNAL_MARKS:]
+    return merged
+
+
+def _add_mark(marks: tuple[Any, ...], mark: Any) -> tuple[Any, ...]:
+    """Add `mark` unless its delivery is already there; sorted by (time, delivery id)."""
+    if any(m.delivery_id == mark.delivery_id for m in marks):
+        return marks
+    return tuple(sorted((*marks, mark), key=lambda m: (m.at, m.delivery_id)))
 
 
 def merge_update(updates: tuple[Update, ...], update: Update) -> tuple[Update, ...]:
@@ -192,25 +251,39 @@ def _changes_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def case_to_dict(case: Case) -> dict[str, Any]:
     values = {name: getattr(case, name) for name in CASE_FIELDS}
     return {
         "case_id": case.case_id,
         **_changes_to_dict(values),
         "updates": [_update_to_dict(u) for u in case.updates],
-        "created_at": None if case.created_at is None else case.created_at.isoformat(),
-        "updated_at": None if case.updated_at is None else case.updated_at.isoformat(),
+        "created_at": _iso(case.created_at),
+        "updated_at": _iso(case.updated_at),
         "stamps": {k: list(v) for k, v in case.stamps.items()},
+        "expected_history": [[m.at.isoformat(), m.delivery_id, _iso(m.expected_by), m.source, m.reason]
+                             for m in case.expected_history],
+        "stage_history": [[m.at.isoformat(), m.delivery_id, m.stage] for m in case.stage_history],
+        "internal_times": [[at.isoformat(), delivery] for at, delivery in case.internal_times],
     }
 
 
 def case_from_dict(d: Mapping[str, Any]) -> Case:
-    values = _changes_from_dict({name: d[name] for name in CASE_FIELDS})
+    # .get: a case stored by an older release lacks the fields added since.
+    values = _changes_from_dict({name: d.get(name) for name in CASE_FIELDS if name in d})
     return Case(
         case_id=d["case_id"], **values,
         updates=tuple(_update_from_dict(u) for u in d["updates"]),
         created_at=_time(d["created_at"]), updated_at=_time(d["updated_at"]),
         stamps={k: (v[0], v[1], v[2], v[3]) for k, v in d["stamps"].items()},
+        expected_history=tuple(ExpectedMark(datetime.fromisoformat(at), delivery, _time(expected), source, reason)
+                               for at, delivery, expected, source, reason in d.get("expected_history", ())),
+        stage_history=tuple(StageMark(datetime.fromisoformat(at), delivery, stage)
+                            for at, delivery, stage in d.get("stage_history", ())),
+        internal_times=tuple((datetime.fromisoformat(at), delivery) for at, delivery in d.get("internal_times", ())),
     )
 
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tracker.cases import STAGES, Case, Update
+from tracker.policy import DEFAULT, Policy
 from tracker.storage.base import StoredEvent
+
+View = Callable[[StoredEvent], dict[str, Any]]
+OPEN_STAGES = ("received", "in_progress")
 
 
 def _time(value: datetime | None) -> str | None:
@@ -27,12 +31,16 @@ def update_view(update: Update) -> dict[str, Any]:
             "author_display": update.author_display}
 
 
-def case_view(case: Case, revision: int) -> dict[str, Any]:
-    """The customer's view: no requester details, no field stamps, updates newest first."""
+def case_view(case: Case, revision: int, policy: Policy = DEFAULT, now: datetime | None = None,
+              estimate: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The customer's view: no requester details, no field stamps, updates newest first; with
+    what the company promised (gone quiet, the customer's word) judged at `now`."""
+    now = now or datetime.now(UTC)
     return {
         "case_id": case.case_id,
         "title": case.title,
-        "stage": case.stage,
+        "stage": stage_for_customer(case, policy, now),
+        "helpdesk_stage": case.stage,
         "stages": list(STAGES),
         "status_label": case.status_label,
         "waiting_on": case.waiting_on,
@@ -44,7 +52,74 @@ def case_view(case: Case, revision: int) -> dict[str, Any]:
         "created_at": _time(case.created_at),
         "updated_at": _time(case.updated_at),
         "revision": revision,
+        "expected_moves": expected_moves(case),
+        "estimate": estimate if case.expected_by is None and case.stage in OPEN_STAGES else None,
+        "quiet": quiet(case, policy, now),
+        "activity": activity(case, now) if policy.show_activity else None,
+        "verdict": {"value": case.customer_verdict, "rating": case.customer_rating,
+                    "comment": case.customer_comment} if case.customer_verdict else None,
+        "awaiting_verdict": case.stage == "resolved" and case.customer_verdict is None
+                            and stage_for_customer(case, policy, now) == "resolved",
     }
+
+
+def stage_for_customer(case: Case, policy: Policy, now: datetime) -> str:
+    """A resolved case is closed for the customer once they confirm it, or after the tenant's
+    timeout; until then they are asked."""
+    if case.stage != "resolved":
+        return case.stage
+    if case.customer_verdict == "solved":
+        return "closed"
+    resolved_at = _entered(case, "resolved")
+    if resolved_at is not None and now - resolved_at > timedelta(days=policy.confirm_days) \
+            and case.customer_verdict is None:
+        return "closed"
+    return "resolved"
+
+
+def _entered(case: Case, stage: str) -> datetime | None:
+    """When the case last entered `stage`."""
+    times = [m.at for m in case.stage_history if m.stage == stage]
+    return max(times) if times else None
+
+
+def expected_moves(case: Case) -> list[dict[str, Any]]:
+    """Every time the expected time moved, newest first: from, to, when, why, and whose figure."""
+    moves = []
+    previous = None
+    for mark in case.expected_history:
+        if previous is not None and mark.expected_by is not None and previous.expected_by is not None \
+                and mark.expected_by != previous.expected_by:
+            moves.append({"at": mark.at.isoformat(), "from": previous.expected_by.isoformat(),
+                          "to": mark.expected_by.isoformat(), "reason": mark.reason, "source": mark.source})
+        if mark.expected_by is not None:
+            previous = mark
+    return list(reversed(moves))
+
+
+def last_public_update(case: Case) -> datetime | None:
+    return case.updates[-1].at if case.updates else case.created_at
+
+
+def quiet(case: Case, policy: Policy, now: datetime) -> dict[str, Any] | None:
+    """Set when an open case has had no public update for longer than the company promised."""
+    since = last_public_update(case)
+    if case.stage not in OPEN_STAGES or since is None:
+        return None
+    silent = now - since
+    if silent <= timedelta(hours=policy.promise_hours):
+        return None
+    return {"since": since.isoformat(), "hours": int(silent.total_seconds() // 3600),
+            "promise_hours": policy.promise_hours}
+
+
+def activity(case: Case, now: datetime) -> dict[str, Any] | None:
+    """How much the team did behind the scenes in the last 24 hours: counts and times only."""
+    day_ago = now - timedelta(hours=24)
+    recent = [at for at, _ in case.internal_times if day_ago <= at <= now]
+    if not recent:
+        return None
+    return {"count": len(recent), "last_at": max(recent).isoformat()}
 
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -73,13 +148,17 @@ def first_name(author: str) -> str:
     return name[0] if name and mask(name[0]) == name[0] else ""
 
 
-def public_case_view(case: Case, revision: int, public_title: str | None = None) -> dict[str, Any]:
-    """What anyone with the public id may see."""
-    view = case_view(case, revision)
+def public_case_view(case: Case, revision: int, public_title: str | None = None, policy: Policy = DEFAULT,
+                     now: datetime | None = None, estimate: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What anyone with the public id may see: no verdict comment or rating, reasons masked."""
+    view = case_view(case, revision, policy, now, estimate)
     view["title"] = public_title or mask(case.title)
     view["status_label"] = case.status_label and mask(case.status_label)
     view["next_steps"] = [{**step, "text": mask(step["text"])} for step in view["next_steps"]]
     view["updates"] = [public_update(u) for u in view["updates"]]
+    view["expected_moves"] = [{**m, "reason": m["reason"] and mask(m["reason"])} for m in view["expected_moves"]]
+    view["verdict"] = view["verdict"] and {"value": view["verdict"]["value"], "rating": None, "comment": None}
+    view["awaiting_verdict"] = False  # only the customer answers
     return view
 
 
@@ -87,23 +166,31 @@ def public_update(update: dict[str, Any]) -> dict[str, Any]:
     return {**update, "body": mask(update["body"]), "author_display": first_name(update["author_display"])}
 
 
-def public_event_view(public_title: str | None) -> Callable[[StoredEvent], dict[str, Any]]:
+def customer_event_view(policy: Policy = DEFAULT) -> View:
+    """One live change for the customer: the case after it and the public update it brought."""
     def view(stored: StoredEvent) -> dict[str, Any]:
-        change = event_view(stored)
+        update = stored.event.update
+        return {
+            "seq": stored.seq,
+            "case": case_view(stored.case_after, stored.seq, policy),
+            "update": None if update is None or stored.event.internal else update_view(update),
+        }
+
+    return view
+
+
+def public_event_view(public_title: str | None, policy: Policy = DEFAULT) -> View:
+    customer = customer_event_view(policy)
+
+    def view(stored: StoredEvent) -> dict[str, Any]:
+        change = customer(stored)
         return {
             "seq": change["seq"],
-            "case": public_case_view(stored.case_after, stored.seq, public_title),
+            "case": public_case_view(stored.case_after, stored.seq, public_title, policy),
             "update": None if change["update"] is None else public_update(change["update"]),
         }
 
     return view
 
 
-def event_view(stored: StoredEvent) -> dict[str, Any]:
-    """One live change: the case after it and the public update it brought, if any."""
-    update = stored.event.update
-    return {
-        "seq": stored.seq,
-        "case": case_view(stored.case_after, stored.seq),
-        "update": None if update is None or stored.event.internal else update_view(update),
-    }
+event_view = customer_event_view()

@@ -94,7 +94,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list
 
 def _changes(case: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    for name in ("title", "status_label", "requester_email", "requester_name"):
+    for name in ("title", "status_label", "requester_email", "requester_name", "priority", "expected_reason"):
         if name in case:
             changes[name] = _text(case[name], f"case.{name}", nullable=name != "title")
     _choice(case, changes, "stage", STAGES)

@@ -11,7 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.errors import NotFound
-from tracker.public import case_view, event_view, public_case_view, public_event_view
+from tracker.estimate import Estimator
+from tracker.policy import policy_of
+from tracker.public import case_view, customer_event_view, public_case_view, public_event_view
 from tracker.storage.base import Store, StoredCase, Tenant
 from tracker.web.case_link import open_case_link
 from tracker.web.cors import cors_headers
@@ -29,6 +31,19 @@ async def open_public_case(request: Request) -> StoredCase:
 async def tenant_of(request: Request, stored: StoredCase) -> Tenant | None:
     store: Store = request.app.state.store
     return await store.get_tenant(stored.tenant)
+
+
+async def customer_case(request: Request, stored: StoredCase, tenant: Tenant | None) -> dict[str, Any]:
+    """The customer's view of a stored case, with the tenant's policy and tracker's estimate."""
+    estimator: Estimator = request.app.state.estimator
+    return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None),
+                     estimate=await estimator.estimate(stored))
+
+
+async def public_case(request: Request, stored: StoredCase, tenant: Tenant | None) -> dict[str, Any]:
+    estimator: Estimator = request.app.state.estimator
+    return public_case_view(stored.case, stored.seq, stored.public_title, policy_of(tenant.options if tenant else None),
+                            estimate=await estimator.estimate(stored))
 
 
 def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:
@@ -50,17 +65,19 @@ async def case_json(request: Request) -> Response:
     stored, _ = await open_case_link(request)
     tenant = await tenant_of(request, stored)
     headers = {"Cache-Control": "private, no-cache", **cors_headers(request, tenant)}
-    body = document(request, case_view(stored.case, stored.seq), tenant, f"/c/{request.path_params['token']}")
+    body = document(request, await customer_case(request, stored, tenant), tenant,
+                    f"/c/{request.path_params['token']}")
     return JSONResponse(body, headers=headers)
 
 
 async def case_events(request: Request) -> Response:
     streams: Streams = request.app.state.streams
     stored, _ = await open_case_link(request)
-    headers = cors_headers(request, await tenant_of(request, stored))
-    view = case_view(stored.case, stored.seq)
+    tenant = await tenant_of(request, stored)
+    headers = cors_headers(request, tenant)
+    view = await customer_case(request, stored, tenant)
     return streams.response(
-        stored, last_event_id(request), "customer", event_view,
+        stored, last_event_id(request), "customer", customer_event_view(policy_of(tenant.options if tenant else None)),
         case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
     )
 
@@ -69,7 +86,7 @@ async def public_json(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
     headers = {"Cache-Control": "no-cache", **cors_headers(request, tenant)}
-    view = public_case_view(stored.case, stored.seq, stored.public_title)
+    view = await public_case(request, stored, tenant)
     return JSONResponse(document(request, view, tenant, f"/p/{stored.public_id}"), headers=headers)
 
 
@@ -78,14 +95,16 @@ async def public_events(request: Request) -> Response:
     store: Store = request.app.state.store
     stored = await open_public_case(request)
     public_id = stored.public_id
-    headers = cors_headers(request, await tenant_of(request, stored))
-    view = public_case_view(stored.case, stored.seq, stored.public_title)
+    tenant = await tenant_of(request, stored)
+    headers = cors_headers(request, tenant)
+    view = await public_case(request, stored, tenant)
 
     async def still_public() -> bool:
         return await store.get_public_case(str(public_id)) is not None
 
     return streams.response(
-        stored, last_event_id(request), f"public:{public_id}", public_event_view(stored.public_title),
+        stored, last_event_id(request), f"public:{public_id}",
+        public_event_view(stored.public_title, policy_of(tenant.options if tenant else None)),
         case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
         guard=still_public,
     )

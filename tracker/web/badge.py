@@ -14,9 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker.public import public_case_view
 from tracker.storage.base import Tenant
-from tracker.web.api import open_public_case, tenant_of
+from tracker.web.api import open_public_case, public_case, tenant_of
 from tracker.web.brand import accent, contrast_on_white
 from tracker.web.cors import cors_headers
 from tracker.web.templates import Templates
@@ -84,9 +83,9 @@ def text_width(text: str) -> float:
 
 async def badge_svg(request: Request) -> Response:
     stored = await open_public_case(request)
-    view = public_case_view(stored.case, stored.seq, stored.public_title)
-    label, message, colour = badge_values(view)
-    label_colour = label_colour_of(await tenant_of(request, stored))
+    tenant = await tenant_of(request, stored)
+    label, message, colour = badge_values(await public_case(request, stored, tenant))
+    label_colour = label_colour_of(tenant)
     label_width = round(text_width(label) + 12)
     message_width = round(text_width(message) + 12)
     templates: Templates = request.app.state.templates
@@ -100,8 +99,8 @@ async def badge_svg(request: Request) -> Response:
 async def badge_json(request: Request) -> Response:
     """shields.io's endpoint schema, for people who prefer their badges from shields."""
     stored = await open_public_case(request)
-    label, message, colour = badge_values(public_case_view(stored.case, stored.seq, stored.public_title))
     tenant = await tenant_of(request, stored)
+    label, message, colour = badge_values(await public_case(request, stored, tenant))
     headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}",
                **cors_headers(request, tenant)}
     body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),

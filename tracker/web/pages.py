@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from tracker.i18n import choose_language
-from tracker.public import case_view, public_case_view
 from tracker.signing import Signer
 from tracker.storage.base import Store, StoredCase, Tenant
-from tracker.web.api import open_public_case, tenant_of
+from tracker.web.api import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import frame_ancestors, origin_of
 from tracker.web.templates import Templates
@@ -79,7 +78,7 @@ async def case_page(request: Request) -> Response:
     if html is None:
         stored, _ = await open_case_link(request)
         page_path = f"/c/{request.path_params['token']}"
-        view = case_view(stored.case, stored.seq)
+        view = await customer_case(request, stored, tenant)
         html = render(request, tenant, language, view, page_path, share=share_context(request, stored, page_path))
         cache.put(("c", stored.key, stored.seq, stored.public_id, language, look, minute), html)
     return HTMLResponse(html, headers=headers)
@@ -100,7 +99,7 @@ async def public_page(request: Request) -> Response:
     key = ("p", stored.key, stored.seq, stored.public_id, language, look, minute)
     html = cache.get(key)
     if html is None:
-        view = public_case_view(stored.case, stored.seq, stored.public_title)
+        view = await public_case(request, stored, tenant)
         html = render(request, tenant, language, view, f"/p/{stored.public_id}", share=None)
         cache.put(key, html)
     return HTMLResponse(html, headers=headers)
@@ -115,6 +114,7 @@ def render(request: Request, tenant: Tenant | None, language: str, view: dict[st
         tenant.theme if tenant else "default", "case.html", language,
         case=view, tenant_name=tenant.name if tenant else "", brand=brand(tenant), page_url=page_url,
         page_path=page_path, public=share is None,
+        follow={"feed": page_path + "/feed.atom", "calendar": page_path + "/case.ics"},
         share=share,
         oembed_url=f"{base_url}/oembed?url={quote(page_url, safe='')}&format=json",
     )
@@ -139,6 +139,9 @@ def share_context(request: Request, stored: StoredCase, page_path: str) -> dict[
         "make_private": page_path + "/private",
         "public_token": signer.sign_action(stored.key, stored.link_version, "public"),
         "private_token": signer.sign_action(stored.key, stored.link_version, "private"),
+        "verdict": page_path + "/verdict",
+        "verdict_token": signer.sign_action(stored.key, stored.link_version, "verdict"),
+
         "public_url": None,
     }
     if stored.public_id is not None:

@@ -88,3 +88,25 @@
   source.onopen = function () { if (badge) badge.hidden = false; };
   source.onerror = function () { if (badge) badge.hidden = true; };
 })();
+
+// "Share or copy the link": the phone's share sheet where there is one, else the clipboard.
+(function () {
+  "use strict";
+  var button = document.querySelector("button.copy-link");
+  if (!button || !(navigator.share || (navigator.clipboard && navigator.clipboard.writeText))) return;
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    var url = button.dataset.copy;
+    var done = function () {
+      var region = document.querySelector("[data-announce]");
+      if (region) region.textContent = button.dataset.copiedText;
+    };
+    var copy = function () { return navigator.clipboard.writeText(url).then(done); };
+    var shared = navigator.share ? navigator.share({ title: document.title, url: url }) : copy();
+    shared.catch(function (error) {
+      if (error && error.name === "AbortError") return;  // the reader closed the share sheet
+      if (navigator.share && navigator.clipboard) return copy();
+      console.warn("[tracker] could not share the link:", error);
+    });
+  });
+})();

@@ -1,0 +1,55 @@
+"""The customer's word on a resolved case: solved or not yet, a rating and a short comment.
+
+It is stored as an event of the case (so it is in the log, ordered and deduplicated like any
+other), shown on the page at once, and sent to the company as an outbound webhook.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tracker.cases import VERDICTS, Event
+from tracker.errors import BadRequest
+from tracker.outbound import Deliverer, queue_webhook
+from tracker.pubsub.base import Hub
+from tracker.signing import Signer
+from tracker.storage.base import Store
+from tracker.web.case_link import open_case_link
+from tracker.web.share import read_form
+
+MAX_COMMENT_CHARS = 500
+VERDICT_EVENT = "case.customer_verdict"
+
+
+async def give_verdict(request: Request) -> Response:
+    store: Store = request.app.state.store
+    signer: Signer = request.app.state.signer
+    stored, _ = await open_case_link(request)
+    form = await read_form(request)
+    signer.check_action(form.get("token", ""), stored.key, stored.link_version, "verdict")
+    verdict = form.get("verdict", "")
+    if verdict not in VERDICTS:
+        raise BadRequest(f"verdict must be one of {', '.join(VERDICTS)}.")
+    if stored.case.stage != "resolved":
+        raise BadRequest("The team has not marked this case as resolved yet.")
+    rating_text = form.get("rating", "")
+    rating = int(rating_text) if rating_text in ("1", "2", "3", "4", "5") else None
+    comment = form.get("comment", "").strip()[:MAX_COMMENT_CHARS] or None
+    event = Event(case_id=stored.case.case_id, delivery_id=f"customer:{uuid.uuid4()}", occurred_at=datetime.now(UTC),
+                  changes={"customer_verdict": verdict, "customer_rating": rating, "customer_comment": comment})
+    appended = await store.ingest(stored.tenant, stored.source, [event])
+    hub: Hub = request.app.state.hub
+    for item in appended:
+        await hub.publish(item.case_key, item.seq)
+    tenant = await store.get_tenant(stored.tenant)
+    if tenant is not None:
+        data = {"source": stored.source, "case_id": stored.case.case_id, "verdict": verdict, "rating": rating,
+                "comment": comment}
+        if await queue_webhook(store, tenant, VERDICT_EVENT, stored.key, data) is not None:
+            deliverer: Deliverer = request.app.state.deliverer
+            deliverer.wake()
+    return RedirectResponse(f"/c/{request.path_params['token']}#verdict", status_code=303)
