@@ -53,6 +53,7 @@ def test_the_page_says_when_and_why_the_expected_time_moved(client: TestClient):
 
 
 def test_a_quiet_case_says_so_and_an_active_one_counts_its_hidden_work(client: TestClient):
+    configure(client, webhook_url="http://127.0.0.1:9/hook")  # so the team is reminded
     post(client, {**generic_payload(stage="in_progress"), "occurred_at": ago(days=3),
                   "message": {"id": "m1", "body": "Looking into it", "public": True}})
     for n in range(3):
@@ -64,6 +65,8 @@ def test_a_quiet_case_says_so_and_an_active_one_counts_its_hidden_work(client: T
     assert "3 actions by the team in the last 24 hours" in page and NOTE not in page
     body = client.get(url + "/case.json").json()
     assert body["quiet"]["hours"] >= 72 and body["activity"]["count"] == 3
+    configure(client, webhook_url="")
+    assert "We have reminded the team." not in text_of(client.get(url).text)
     configure(client, promise_hours="100", show_activity="no")
     page = text_of(client.get(url).text)
     assert "No update for" not in page and "actions by the team" not in page

@@ -30,6 +30,8 @@ async def test_tenants_and_sources_round_trip_with_their_options(store: Store):
     await store.add_tenant(Tenant("acme", "ACME Inc", "dark", {"embed_origins": "https://a.example"}))
     assert await store.get_tenant("acme") == Tenant("acme", "ACME Inc", "dark", {"embed_origins": "https://a.example"})
     assert await store.get_tenant("nobody") is None
+    await store.add_tenant(Tenant("beta", "Beta"))
+    assert [t.slug for t in await store.list_tenants()] == ["acme", "beta"]
     assert await store.get_source("acme", "generic") == SourceConfig("acme", "generic", "whsec_x", {"k": "v"})
     assert await store.list_sources("acme") == ["generic"]
     await store.set_meta("k", "1")

@@ -19,6 +19,7 @@ from tracker.estimate import Estimator
 from tracker.i18n import choose_language
 from tracker.outbound import Deliverer
 from tracker.pubsub import open_hub
+from tracker.quiet import QuietWatch
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store
 from tracker.web.api import case_events, case_json, public_events, public_json
@@ -52,11 +53,14 @@ def create_app(settings: Settings) -> Starlette:
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
         app.state.deliverer = deliverer = Deliverer(store)
         app.state.estimator = Estimator(store)
+        app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer)
         streams.start()
         deliverer.start()
+        quiet_watch.start()
         try:
             yield
         finally:
+            await quiet_watch.stop()
             await deliverer.stop()
             await streams.stop()
             await hub.close()

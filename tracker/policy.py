@@ -14,6 +14,7 @@ class Policy:
     promise_hours: float = PROMISE_HOURS
     show_activity: bool = True  # "3 internal actions today", from timestamps only
     confirm_days: float = CONFIRM_DAYS
+    reminds: bool = False  # the company has a webhook, so a quiet case reminds the team
 
 
 DEFAULT = Policy()
@@ -26,4 +27,5 @@ def policy_of(options: Mapping[str, str] | None) -> Policy:
         promise_hours=float(options.get("promise_hours") or PROMISE_HOURS),
         show_activity=options.get("show_activity", "yes") != "no",
         confirm_days=float(options.get("confirm_days") or CONFIRM_DAYS),
+        reminds=bool(options.get("webhook_url")),
     )

@@ -110,7 +110,7 @@ def quiet(case: Case, policy: Policy, now: datetime) -> dict[str, Any] | None:
     if silent <= timedelta(hours=policy.promise_hours):
         return None
     return {"since": since.isoformat(), "hours": int(silent.total_seconds() // 3600),
-            "promise_hours": policy.promise_hours}
+            "promise_hours": policy.promise_hours, "reminded": policy.reminds}
 
 
 def activity(case: Case, now: datetime) -> dict[str, Any] | None:

@@ -340,6 +340,10 @@ class SQLiteStore:
         slug, name, theme, options = row
         return Tenant(slug, name, theme, json.loads(options))
 
+    async def list_tenants(self) -> list[Tenant]:
+        rows = await self._all("SELECT slug, name, theme, options FROM tenants ORDER BY slug", ())
+        return [Tenant(slug, name, theme, json.loads(options)) for slug, name, theme, options in rows]
+
     async def get_source(self, tenant: str, source: str) -> SourceConfig | None:
         row = await self._one("SELECT tenant, source, secret, options FROM sources WHERE tenant = ? AND source = ?",
                               (tenant, source))

@@ -1,0 +1,59 @@
+"""Gone quiet: the company's webhook is called once per stretch of silence, never for a case
+that is still within its promise or resolved."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.receiver import receiver
+from tracker.admin import add_tenant
+from tracker.cases import Event, Update
+from tracker.outbound import Deliverer
+from tracker.quiet import QuietWatch
+from tracker.storage.base import SourceConfig, Store
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+NOW = datetime.now(UTC)
+
+
+def replied(case_id: str, hours_ago: float, stage: str = "in_progress") -> Event:
+    at = NOW - timedelta(hours=hours_ago)
+    return Event(case_id, f"{case_id}-{hours_ago}", at, {"stage": stage, "title": f"Case {case_id}"},
+                 update=Update(f"u-{case_id}", at, "We are on it"))
+
+
+async def test_quiet_cases_remind_the_team_once_per_silence(store: Store):
+    with receiver() as hook:
+        await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url, "promise_hours": "24"})
+        await store.add_source(SourceConfig("acme", "generic", "whsec_x"))
+        await store.ingest("acme", "generic", [replied("quiet", 30), replied("fresh", 2),
+                                               replied("done", 50, "resolved")])
+        deliverer = Deliverer(store, timeout_seconds=1)
+        watch = QuietWatch(store, deliverer)
+        try:
+            assert await watch.check(NOW) == 1
+            assert await watch.check(NOW + timedelta(hours=1)) == 0  # reminded already
+            # A day later: another day of silence for one, and the other has now gone quiet too.
+            assert await watch.check(NOW + timedelta(hours=25)) == 2
+            await deliverer.run_once()
+        finally:
+            await deliverer.stop()
+    bodies = [json.loads(r.body) for r in hook.requests]
+    assert [b["type"] for b in bodies] == ["case.quiet"] * 3
+    assert sorted(b["data"]["case_id"] for b in bodies) == ["fresh", "quiet", "quiet"]
+    assert bodies[0]["data"]["promise_hours"] == 24.0
+
+
+async def test_no_webhook_no_reminder(store: Store):
+    await add_tenant(store, "acme", "ACME")
+    await store.add_source(SourceConfig("acme", "generic", "whsec_x"))
+    await store.ingest("acme", "generic", [replied("quiet", 30)])
+    deliverer = Deliverer(store)
+    try:
+        assert await QuietWatch(store, deliverer).check(NOW) == 0
+    finally:
+        await deliverer.stop()

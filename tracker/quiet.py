@@ -1,0 +1,69 @@
+"""Gone quiet: a case with no public update for longer than the company promised reminds the
+team through the company's webhook, once per promise period of silence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from tracker.outbound import Deliverer, queue_webhook
+from tracker.policy import policy_of
+from tracker.public import quiet
+from tracker.storage.base import Store
+
+log = logging.getLogger("tracker.quiet")
+
+QUIET_EVENT = "case.quiet"
+CHECK_SECONDS = 300.0
+
+
+class QuietWatch:
+    def __init__(self, store: Store, deliverer: Deliverer, check_seconds: float = CHECK_SECONDS) -> None:
+        self.store = store
+        self.deliverer = deliverer
+        self.check_seconds = check_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tracker-quiet-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:
+                log.exception("could not check for quiet cases")
+            await asyncio.sleep(self.check_seconds)
+
+    async def check(self, now: datetime | None = None) -> int:
+        """Queue a reminder for every case that has gone quiet since its last one; returns how many."""
+        now = now or datetime.now(UTC)
+        queued = 0
+        for tenant in await self.store.list_tenants():
+            policy = policy_of(tenant.options)
+            if not policy.reminds:
+                continue
+            for stored in await self.store.list_cases(tenant.slug):
+                silence = quiet(stored.case, policy, now)
+                if silence is None:
+                    continue
+                last = await self.store.last_delivery_at(tenant.slug, QUIET_EVENT, stored.key)
+                period_start = max(datetime.fromisoformat(silence["since"]),
+                                   now - timedelta(hours=policy.promise_hours))
+                if last is not None and last > period_start:
+                    continue  # already reminded for this stretch of silence
+                data = {"source": stored.source, "case_id": stored.case.case_id, "title": stored.case.title,
+                        "silent_since": silence["since"], "promise_hours": policy.promise_hours}
+                await queue_webhook(self.store, tenant, QUIET_EVENT, stored.key, data)
+                queued += 1
+        if queued:
+            self.deliverer.wake()
+        return queued
