@@ -40,7 +40,7 @@ def set_embed_origins(client: TestClient, origins: str) -> None:
 
 
 def view(**fields: Any) -> dict[str, Any]:
-    base = {"case_id": "7", "stage": "in_progress", "waiting_on": "company", "created_at": None}
+    base = {"case_id": "7", "stage": "in_progress", "waiting_on": "company", "created_at": None, "quiet": None}
     return {**base, **fields}
 
 
@@ -51,6 +51,7 @@ def view(**fields: Any) -> dict[str, Any]:
     ({"stage": "received", "waiting_on": None}, "received", "#5b6470"),
     ({"stage": "resolved"}, "resolved", "#2f7d32"),
     ({"created_at": "2026-11-20T10:00:00+00:00"}, "in progress · with the team · open 3d", "#1d62b8"),
+    ({"quiet": {"hours": 50}}, "in progress · with the team · no update 2d", "#b42318"),
 ])
 def test_badge_says_stage_whose_move_and_age(fields: dict[str, Any], message: str, colour: str):
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)

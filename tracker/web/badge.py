@@ -8,7 +8,7 @@ escaped; `role="img"` and a `<title>` make it readable to screen readers.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +27,7 @@ COLOURS = {
     "third_party": "#6e4fb0",
     "company": "#1d62b8",
     "received": "#5b6470",
+    "quiet": "#b42318",
 }
 LABEL_COLOUR = "#444d56"
 MIN_CONTRAST = 4.5  # WCAG AA for the badge's white text
@@ -46,7 +47,10 @@ def badge_values(view: dict[str, Any], now: datetime | None = None) -> tuple[str
         if waiting_on in TURN_WORDS:
             parts.append(TURN_WORDS[waiting_on])
         colour = COLOURS.get(waiting_on or "", COLOURS["received"]) if stage != "received" else COLOURS["received"]
-        if view["created_at"]:
+        if view["quiet"]:
+            parts.append("no update " + age(timedelta(hours=view["quiet"]["hours"])))
+            colour = COLOURS["quiet"]
+        elif view["created_at"]:
             parts.append("open " + age((now or datetime.now(UTC)) - datetime.fromisoformat(view["created_at"])))
     return f"case {view['case_id']}", " · ".join(parts), colour
 
