@@ -44,8 +44,16 @@ def test_dockerfile_passes_hadolint():
 def test_readme_lists_every_source_with_its_setup_page():
     from tracker.sources import SOURCES
 
-    listed = set(re.findall(r"^\| `([a-z]+)` \| ", README, flags=re.M))
+    section = README[README.index("### Every supported helpdesk"):README.index("## Architecture")]
+    listed = set(re.findall(r"^\| `([a-z]+)` \| ", section, flags=re.M))
     assert listed == set(SOURCES)
     for name in set(SOURCES) - {"generic"}:
         assert f"](docs/sources/{name}.md)" in README
         assert (ROOT / "docs" / "sources" / f"{name}.md").is_file()
+
+
+def test_readme_lists_every_tenant_option():
+    from tracker.admin import TENANT_OPTIONS
+
+    section = README[README.index("Tenant options"):README.index("A case belongs to a tenant")]
+    assert set(re.findall(r"^\| `([a-z_]+)` \| ", section, flags=re.M)) == set(TENANT_OPTIONS)
