@@ -190,7 +190,7 @@
     var list = function (value) { return Array.isArray(value) ? value : []; };
     var head = el("p", "number", TEXT.caseNo + c.case_id, body);
     if (tenant && tenant.name) head.textContent += " \u00b7 " + tenant.name;
-    el("p", "title", c.title || TEXT.caseNo + c.case_id, body);
+    el("p", "title", c.title || TEXT.caseNo + c.case_id, body).dir = "auto";  // the helpdesk's words, in their own direction
 
     var current = STAGES.indexOf(c.stage);
     var stepper = el("ol", "stage", null, body);
@@ -235,14 +235,16 @@
       var next = el("p", "next-step", null, body);
       el("span", null, TEXT.next + " \u00b7 ", next).className = "label";
       el("strong", null, (TEXT.owners[step.owner] || TEXT.owners.company) + ": ", next);
-      el("span", null, step.text, next);
+      el("span", null, step.text, next).dir = "auto";
     }
 
     var update = list(c.updates)[0];
     if (update) {
       var box = el("div", "update", null, body);
       el("p", null, TEXT.latest, box).className = "label";
-      el("p", null, update.body, box).className = "body";
+      var said = el("p", null, update.body, box);
+      said.className = "body";
+      said.dir = "auto";
       var meta = el("p", null, update.author_display ? update.author_display + " \u00b7 " : "", box);
       meta.className = "meta";
       var at = toDate(update.at);
