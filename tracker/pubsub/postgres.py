@@ -1,8 +1,10 @@
 """PostgreSQL hub: LISTEN/NOTIFY, so every instance hears every other instance's new events.
 
-`publish` sends `pg_notify(CHANNEL, "case_key:seq")` through a small pool; one dedicated
-connection (not from a pool) LISTENs and hands each notification to this process's
-subscribers of that case, as the in-process hub does.
+`publish` sends `pg_notify(CHANNEL, "case_key:seq")`: one sender task takes every publish
+waiting and sends them with one statement (webhooks arrive together, and a statement per event
+would cost the database more than the events themselves). One dedicated connection (not from a
+pool) LISTENs and hands each notification to this process's subscribers of that case, as the
+in-process hub does.
 
 NOTIFY is fire-and-forget: whatever is sent while the listening connection is down is lost.
 So when that connection goes away (a server restart, a failover, a network cut found by a
@@ -26,6 +28,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 CHECK_SECONDS = 30.0  # an idle listener is checked this often (a silently cut connection sends no EOF)
 RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS = 0.1, 2.0
 PUBLISH_ATTEMPTS = 2
+MAX_BATCH_NOTIFICATIONS = 1000
+NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS n (payload, i) ORDER BY i"
 CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 log = logging.getLogger("tracker.pubsub")
@@ -34,7 +38,9 @@ log = logging.getLogger("tracker.pubsub")
 class PostgresHub:
     def __init__(self, url: str, pool: Any) -> None:
         self._url = url
-        self._pool = pool  # for publish
+        self._pool = pool  # for the sender
+        self._outgoing: asyncio.Queue[tuple[str, asyncio.Future[None]]] = asyncio.Queue()
+        self._sender = asyncio.create_task(self._send_loop(), name="tracker-pg-notify")
         self._by_case: dict[int, set[Subscription]] = {}
         self._listener: Any = None  # the LISTEN connection
         self._lost = asyncio.Event()
@@ -44,7 +50,7 @@ class PostgresHub:
 
     @classmethod
     async def open(cls, url: str) -> PostgresHub:
-        pool = await asyncpg.create_pool(url, min_size=0, max_size=4, timeout=CONNECT_TIMEOUT_SECONDS)
+        pool = await asyncpg.create_pool(url, min_size=0, max_size=1, timeout=CONNECT_TIMEOUT_SECONDS)
         hub = cls(url, pool)
         try:
             await hub._listen()
@@ -81,15 +87,30 @@ class PostgresHub:
     # --- across instances ---
 
     async def publish(self, case_key: int, seq: int) -> None:
-        """Tell every instance. The event is stored already, so a failure is logged, not raised: a
-        database that cannot take a NOTIFY has cut the listeners too, and they catch up on reconnect."""
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        """Tell every instance; returns once sent. The event is stored already, so a failure is logged,
+        not raised: a database that cannot take a NOTIFY has cut the listeners too, and they catch up."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outgoing.put_nowait((f"{case_key}:{seq}", done))
+        await done
+
+    async def _send_loop(self) -> None:
+        while True:
+            batch = [await self._outgoing.get()]
+            while not self._outgoing.empty() and len(batch) < MAX_BATCH_NOTIFICATIONS:
+                batch.append(self._outgoing.get_nowait())
+            await self._send([payload for payload, _ in batch])
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _send(self, payloads: list[str]) -> None:
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):  # a second try on a fresh connection
             try:
-                await self._pool.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{case_key}:{seq}")
+                await self._pool.execute(NOTIFY, CHANNEL, payloads)
                 return
             except CONNECTION_ERRORS as exc:
                 if attempt == PUBLISH_ATTEMPTS:
-                    log.warning("could not publish event %d of case %d: %s", seq, case_key, exc)
+                    log.warning("could not publish %d event(s) (%s): %s", len(payloads), ", ".join(payloads[:5]), exc)
 
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         key, _, seq = payload.partition(":")
@@ -153,10 +174,11 @@ class PostgresHub:
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._drop_listener()
         await self._pool.close()
         self._by_case.clear()
