@@ -51,12 +51,16 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
             store = app.state.store
             stored = client.portal.call(store.get_case, "acme", "generic", "4711")
             client.portal.call(store.set_public, stored.key, "pub-4711", "My export")
+            client.portal.call(store.add_api_key, "acme", "zapier", "hash-1")
+            delivery = client.portal.call(store.add_delivery, "acme", "webhook", "case.quiet", stored.key,
+                                          {"method": "POST", "url": "https://hooks.example/x"})
         revoked = urlsplit(ok(tracker(env, "link", "acme", "4711")).strip().splitlines()[-1]).path
         ok(tracker(env, "revoke", "acme", "4711"))
         link = urlsplit(ok(tracker(env, "link", "acme", "generic:4711")).strip().splitlines()[-1]).path
 
         moved = ok(tracker({**env, "TRACKER_DATABASE_URL": new}, "migrate", "--from", old))
-        assert moved.strip() == f"Copied 1 tenant(s), 2 source(s), 2 case(s) and 5 event(s) from {old}."
+        assert moved.strip() == (f"Copied 1 tenant(s), 2 source(s), 2 case(s), 5 event(s), 1 outbound deliveries "
+                                 f"and 1 API key(s) from {old}.")
 
         app = create_app(Settings(database_url=new))
         with TestClient(app) as client:
@@ -80,6 +84,12 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
             assert post(client, generic_payload("4713")).status_code == 202
             keys = [c.key for c in client.portal.call(store.list_cases, "acme")]
             assert len(set(keys)) == 3
+            found = client.portal.call(store.find_api_key, "hash-1")
+            assert found is not None and found.name == "zapier"
+            copied = client.portal.call(store.get_delivery, delivery)
+            assert copied is not None and copied.request["url"] == "https://hooks.example/x"
+            assert copied.case_key == stored.key and copied.status == "pending"
+            assert client.portal.call(store.add_delivery, "acme", "webhook", "case.quiet", None, {}) > delivery
 
         again = tracker({**env, "TRACKER_DATABASE_URL": new}, "migrate", old)
         assert again.returncode == 1 and "already has cases" in again.stderr and again.stderr.count("\n") == 1

@@ -6,8 +6,10 @@ What is copied, in one transaction on the target (all or nothing):
 - tenants and sources, with their secrets and options (the helpdesks need no new secret);
 - cases with their keys, sequence, link version (revoked links stay revoked), public id and
   title (public pages and badges keep their address) and state;
-- the whole event log, so a stream resumes by Last-Event-ID as if nothing had moved.
-The target must have no cases yet; tenants or sources already there are updated.
+- the whole event log, so a stream resumes by Last-Event-ID as if nothing had moved;
+- outbound deliveries (pending ones are sent from the new database) and API keys.
+The target must have no cases, deliveries or API keys yet; tenants or sources already there
+are updated. A SQLite table this module does not know stops the copy before it starts.
 
 This is the one module that knows both schemas: it reads the SQLite file directly (after
 `open_store` has brought it to the newest schema) and writes with PostgreSQL's COPY.
@@ -31,6 +33,18 @@ from tracker.storage import POSTGRES_SCHEMES, open_store, sqlite_path
 from tracker.storage.postgres import where
 
 CHUNK_ROWS = 5000
+# Copied with COPY, ids kept: (table, columns, the columns that are times).
+COPIED = (
+    ("cases", ("id", "tenant", "source", "case_id", "seq", "link_version", "state", "public_id", "public_title",
+               "created_at", "updated_at"), ("created_at", "updated_at")),
+    ("events", ("case_key", "seq", "tenant", "source", "delivery_id", "received_at", "event", "case_after"),
+     ("received_at",)),
+    ("deliveries", ("id", "tenant", "kind", "event_type", "case_key", "request", "status", "attempts",
+                    "next_attempt_at", "last_error", "created_at", "updated_at"),
+     ("next_attempt_at", "created_at", "updated_at")),
+    ("api_keys", ("id", "tenant", "name", "key_hash", "created_at", "revoked_at"), ("created_at", "revoked_at")),
+)
+KNOWN_TABLES = {"meta", "tenants", "sources", *(table for table, _, _ in COPIED)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +54,12 @@ class Copied:
     sources: int
     cases: int
     events: int
+    deliveries: int
+    api_keys: int
 
     def __str__(self) -> str:
-        return (f"{self.tenants} tenant(s), {self.sources} source(s), {self.cases} case(s) "
-                f"and {self.events} event(s)")
+        return (f"{self.tenants} tenant(s), {self.sources} source(s), {self.cases} case(s), {self.events} event(s), "
+                f"{self.deliveries} outbound deliveries and {self.api_keys} API key(s)")
 
 
 def migrate(source_url: str, target_url: str) -> Copied:
@@ -65,11 +81,17 @@ async def _migrate(source_url: str, source_uri: str, target_url: str) -> Copied:
     source = sqlite3.connect(source_uri + "?mode=ro", uri=True)
     target = await asyncpg.connect(target_url)
     try:
+        tables = {name for (name,) in source.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        unknown = sorted(tables - KNOWN_TABLES)
+        if unknown:  # a table added to the SQLite store and not here yet: better no copy than half a copy
+            raise ConfigError(f"This version of tracker migrate cannot copy the table(s) {', '.join(unknown)}.")
         async with target.transaction():
-            await target.execute("LOCK TABLE cases IN EXCLUSIVE MODE")  # no instance ingests meanwhile
-            if await target.fetchval("SELECT EXISTS (SELECT 1 FROM cases)"):
-                raise ConfigError(f"The database at {where(target_url)} already has cases; "
-                                  "copy into an empty one.")
+            await target.execute("LOCK TABLE cases, deliveries, api_keys IN EXCLUSIVE MODE")  # no writes meanwhile
+            for table, _, _ in COPIED:
+                if await target.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+                    raise ConfigError(f"The database at {where(target_url)} already has {table.replace('_', ' ')}; "
+                                      "copy into an empty one.")
             return await _copy(source, target)
     finally:
         await target.close()
@@ -97,18 +119,15 @@ async def _copy(source: sqlite3.Connection, target: Any) -> Copied:
         "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
         sources,
     )
-    case_columns = ["id", "tenant", "source", "case_id", "seq", "link_version", "state", "public_id",
-                    "public_title", "created_at", "updated_at"]
-    cases = await _copy_rows(source, target, "cases", case_columns, times=("created_at", "updated_at"))
-    event_columns = ["case_key", "seq", "tenant", "source", "delivery_id", "received_at", "event", "case_after"]
-    events = await _copy_rows(source, target, "events", event_columns, times=("received_at",))
-    # New cases get keys after the copied ones.
-    await target.execute("SELECT setval(pg_get_serial_sequence('cases', 'id'), greatest(max(id), 1), "
-                         "max(id) IS NOT NULL) FROM cases")
-    return Copied(len(meta), len(tenants), len(sources), cases, events)
+    counts = {table: await _copy_rows(source, target, table, columns, times) for table, columns, times in COPIED}
+    for table in ("cases", "deliveries", "api_keys"):  # new rows get ids after the copied ones
+        await target.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest(max(id), 1), "
+                             f"max(id) IS NOT NULL) FROM {table}")
+    return Copied(len(meta), len(tenants), len(sources), counts["cases"], counts["events"], counts["deliveries"],
+                  counts["api_keys"])
 
 
-async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, columns: list[str],
+async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, columns: tuple[str, ...],
                      times: tuple[str, ...]) -> int:
     """COPY every row of `table` in chunks; `times` are ISO text in SQLite, timestamptz here."""
     positions = [columns.index(name) for name in times]
@@ -118,7 +137,7 @@ async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, column
         for row in rows:
             for i in positions:
                 row[i] = _time(row[i])
-        await target.copy_records_to_table(table, records=rows, columns=columns)
+        await target.copy_records_to_table(table, records=rows, columns=list(columns))
         count += len(rows)
     return count
 
@@ -128,8 +147,10 @@ def _chunks(cursor: sqlite3.Cursor) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _time(text: str) -> datetime:
+def _time(text: str | None) -> datetime | None:
     """SQLite keeps times as ISO text in UTC; the oldest rows of a first-release database may not."""
+    if text is None:
+        return None
     try:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError):
