@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracker.cases import (
+    MAX_HISTORY_MARKS,
     STAGES,
     WAITING_ON,
     Event,
+    ExpectedMark,
     NextStep,
+    StageMark,
     Update,
     apply,
     apply_all,
@@ -116,3 +119,25 @@ def test_shuffled_and_duplicated_streams_end_like_the_sorted_deduplicated_one(st
     arrived = list(stream) + data.draw(st.lists(st.sampled_from(stream), max_size=6) if stream else st.just([]))
     rng.shuffle(arrived)
     assert apply_all(new_case("1"), arrived) == expected
+
+
+def test_histories_keep_the_newest_marks_and_repeats_once():
+    events = [Event("1", f"d{n}", T0 + timedelta(minutes=n), {"stage": STAGES[n % 2]}) for n in range(40)]
+    events += [Event("1", "again", T0 + timedelta(minutes=39), {"stage": STAGES[1]})]  # the same mark again
+    events += [Event("1", f"n{n}", T0 + timedelta(minutes=n), internal=True) for n in range(3)]
+    case = apply_all(new_case("1"), events)
+    assert len(case.stage_history) == MAX_HISTORY_MARKS
+    assert case.stage_history[-1] == StageMark(T0 + timedelta(minutes=39), STAGES[1])
+    assert case.stage_history[0].at == T0 + timedelta(minutes=40 - MAX_HISTORY_MARKS)
+    assert [delivery for _, delivery in case.internal_times] == ["n0", "n1", "n2"]
+
+
+def test_expected_history_records_every_new_time_with_its_reason():
+    tue, thu = T0 + timedelta(days=1), T0 + timedelta(days=3)
+    case = apply_all(new_case("1"), [
+        Event("1", "a", T0, {"expected_by": tue, "expected_source": "helpdesk"}),
+        Event("1", "b", T0 + timedelta(hours=1), {"expected_by": thu, "expected_reason": "bank holiday"}),
+    ])
+    assert case.expected_history == (ExpectedMark(T0, tue, "helpdesk", None),
+                                     ExpectedMark(T0 + timedelta(hours=1), thu, None, "bank holiday"))
+    assert case.expected_by == thu and case.expected_reason == "bank holiday"

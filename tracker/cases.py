@@ -19,6 +19,7 @@ OWNERS = ("company", "customer", "third_party")
 EXPECTED_SOURCES = ("helpdesk", "sla", "estimate")
 VERDICTS = ("solved", "not_solved")
 MAX_INTERNAL_MARKS = 200  # internal activity kept per case: only times, for "3 internal actions today"
+MAX_HISTORY_MARKS = 32  # stage and expected-time marks kept per case, the newest
 
 # Fields an event may set; a key absent from Event.changes leaves the field as it is.
 CASE_FIELDS = (
@@ -50,10 +51,9 @@ class Update:
 
 @dataclass(frozen=True, slots=True)
 class ExpectedMark:
-    """One event that set `expected_by`: when, to what, from which source, and why."""
+    """An event set `expected_by`: when, to what, from which source, and why."""
 
     at: datetime
-    delivery_id: str
     expected_by: datetime | None
     source: str | None
     reason: str | None
@@ -61,8 +61,9 @@ class ExpectedMark:
 
 @dataclass(frozen=True, slots=True)
 class StageMark:
+    """An event set the stage at this time (many events repeat the same stage: one mark)."""
+
     at: datetime
-    delivery_id: str
     stage: str
 
 
@@ -176,23 +177,33 @@ def apply(case: Case, event: Event) -> Case:
 
 def _merge_histories(case: Case, event: Event) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    changes, at, delivery = event.changes, event.occurred_at, event.delivery_id
+    changes, at = event.changes, event.occurred_at
     if "expected_by" in changes:
-        mark = ExpectedMark(at, delivery, changes["expected_by"], changes.get("expected_source"),
-                            changes.get("expected_reason"))
-        merged["expected_history"] = _add_mark(case.expected_history, mark)
+        mark = ExpectedMark(at, changes["expected_by"], changes.get("expected_source"), changes.get("expected_reason"))
+        merged["expected_history"] = _add_mark(case.expected_history, mark, MAX_HISTORY_MARKS)
     if "stage" in changes:
-        merged["stage_history"] = _add_mark(case.stage_history, StageMark(at, delivery, changes["stage"]))
-    if event.internal and (at, delivery) not in case.internal_times:
-        merged["internal_times"] = tuple(sorted({*case.internal_times, (at, delivery)}))[-MAX_INTERNAL_MARKS:]
+        merged["stage_history"] = _add_mark(case.stage_history, StageMark(at, changes["stage"]), MAX_HISTORY_MARKS)
+    if event.internal:
+        merged["internal_times"] = _add_mark(case.internal_times, (at, event.delivery_id), MAX_INTERNAL_MARKS)
     return merged
 
 
-def _add_mark(marks: tuple[Any, ...], mark: Any) -> tuple[Any, ...]:
-    """Add `mark` unless its delivery is already there; sorted by (time, delivery id)."""
-    if any(m.delivery_id == mark.delivery_id for m in marks):
+def _add_mark(marks: tuple[Any, ...], mark: Any, keep: int) -> tuple[Any, ...]:
+    """The newest `keep` of a set of marks, sorted. Taking the newest of a set gives the same
+    result whatever order the marks arrive in, so histories obey the rule of `apply()` too."""
+    if mark in marks:
         return marks
-    return tuple(sorted((*marks, mark), key=lambda m: (m.at, m.delivery_id)))
+    return tuple(sorted((*marks, mark), key=_mark_order))[-keep:]
+
+
+def _mark_order(mark: Any) -> tuple[Any, ...]:
+    """Marks sort by time, then by their other fields (an unset one first), so ties are ordered too."""
+    if isinstance(mark, ExpectedMark):
+        return (mark.at, mark.expected_by is not None, mark.expected_by or mark.at, mark.source or "",
+                mark.reason or "")
+    if isinstance(mark, StageMark):
+        return (mark.at, mark.stage)
+    return tuple(mark)
 
 
 def merge_update(updates: tuple[Update, ...], update: Update) -> tuple[Update, ...]:
@@ -264,9 +275,9 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
         "stamps": {k: list(v) for k, v in case.stamps.items()},
-        "expected_history": [[m.at.isoformat(), m.delivery_id, _iso(m.expected_by), m.source, m.reason]
+        "expected_history": [[m.at.isoformat(), _iso(m.expected_by), m.source, m.reason]
                              for m in case.expected_history],
-        "stage_history": [[m.at.isoformat(), m.delivery_id, m.stage] for m in case.stage_history],
+        "stage_history": [[m.at.isoformat(), m.stage] for m in case.stage_history],
         "internal_times": [[at.isoformat(), delivery] for at, delivery in case.internal_times],
     }
 
@@ -279,10 +290,9 @@ def case_from_dict(d: Mapping[str, Any]) -> Case:
         updates=tuple(_update_from_dict(u) for u in d["updates"]),
         created_at=_time(d["created_at"]), updated_at=_time(d["updated_at"]),
         stamps={k: (v[0], v[1], v[2], v[3]) for k, v in d["stamps"].items()},
-        expected_history=tuple(ExpectedMark(datetime.fromisoformat(at), delivery, _time(expected), source, reason)
-                               for at, delivery, expected, source, reason in d.get("expected_history", ())),
-        stage_history=tuple(StageMark(datetime.fromisoformat(at), delivery, stage)
-                            for at, delivery, stage in d.get("stage_history", ())),
+        expected_history=tuple(ExpectedMark(datetime.fromisoformat(at), _time(expected), source, reason)
+                               for at, expected, source, reason in d.get("expected_history", ())),
+        stage_history=tuple(StageMark(datetime.fromisoformat(at), stage) for at, stage in d.get("stage_history", ())),
         internal_times=tuple((datetime.fromisoformat(at), delivery) for at, delivery in d.get("internal_times", ())),
     )
 
