@@ -171,7 +171,7 @@ class SQLiteStore:
         self._thread = thread  # the only thread that touches `writer`
         self._reader = reader
         # Point lookups by primary key answer in microseconds; a hand-off to the reader thread
-        # costs far more than that, so the one lookup on every page view runs on the loop.
+        # costs far more than that, so the one lookup on every page view (and webhook) runs on the loop.
         self._lookup = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # WAL readers are not blocked by the writer; if the file is busy anyway (recovery),
         # fail fast rather than stall every request on the loop.
@@ -345,8 +345,10 @@ class SQLiteStore:
         return [Tenant(slug, name, theme, json.loads(options)) for slug, name, theme, options in rows]
 
     async def get_source(self, tenant: str, source: str) -> SourceConfig | None:
-        row = await self._one("SELECT tenant, source, secret, options FROM sources WHERE tenant = ? AND source = ?",
-                              (tenant, source))
+        # On the loop, like get_case_head: every webhook does this primary-key read first.
+        row = self._lookup.execute(
+            "SELECT tenant, source, secret, options FROM sources WHERE tenant = ? AND source = ?", (tenant, source)
+        ).fetchone()
         if row is None:
             return None
         tenant_slug, name, secret, options = row
