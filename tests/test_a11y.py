@@ -35,6 +35,7 @@ RTL = "ar"
 NARROW = {"width": 320, "height": 640}
 WIDE = {"width": 1024, "height": 768}
 LONG_WORD = "Rechnungsexportschnittstellenkonfigurationsfehlerprotokollierungsdatei"
+PAGES = ["case", "private", "solved", "public", "gone", "widget"]
 LONG_URL = "https://files.example.com/exports/2026/11/invoice-export-with-a-really-rather-long-file-name-4711.csv"
 
 
@@ -44,6 +45,7 @@ class Pages:
 
     case: str  # the customer's page of a public case: the share snippets with their long URLs
     private: str  # the customer's page of a private case: the form to make it public
+    solved: str  # the customer's page of a resolved case: the verdict form
     public: str
     gone: str  # a revoked link: 410
     widget: str
@@ -81,9 +83,11 @@ def rich_case(case_id: str) -> list[dict[str, Any]]:
                 ("m2", "Engineering reproduced it with an export of 2,000 lines.", True),
                 ("n1", "Internal: customer is on the old plan.", False),
                 ("m3", f"Please send us the file, or upload it here:\n{LONG_URL}", True)]
+    moved = generic_payload(case_id, expected_by=(now + timedelta(days=3)).isoformat(),
+                            expected_reason="The bank needs a day longer")
     return [case, *({"type": "case.updated", "case": {"id": case_id},
                      "message": {"id": m, "body": body, "public": public, "author": "Dana"}}
-                    for m, body, public in messages)]
+                    for m, body, public in messages), moved]
 
 
 def quiet_case(case_id: str) -> list[dict[str, Any]]:
@@ -93,6 +97,12 @@ def quiet_case(case_id: str) -> list[dict[str, Any]]:
                             expected_by=expected, expected_source="estimate",
                             next_steps=[{"text": "The identity provider resets the account", "owner": "third_party",
                                          "done": False}])]
+
+
+def solved_case(case_id: str) -> list[dict[str, Any]]:
+    """Resolved: the customer is asked whether it is solved."""
+    return [{**generic_payload(case_id, title="Printer jams", stage="resolved"),
+             "message": {"id": "s1", "body": "A new fuser fixed it.", "public": True, "author": "Dana"}}]
 
 
 async def set_up_tenant(store: Store, theme: str) -> None:
@@ -120,7 +130,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         for theme in THEMES:
             slug = tenant_of(theme)
             live.call(set_up_tenant(store, theme))
-            for payload in [*rich_case("4711"), *quiet_case("4712"), *quiet_case("4713"), *quiet_case("5001")]:
+            for payload in [*rich_case("4711"), *quiet_case("4712"), *quiet_case("4713"), *solved_case("4714"),
+                            *quiet_case("5001")]:
                 assert post(http, payload, tenant=slug).status_code == 202
             stored = live.call(store.get_case(slug, "generic", "4711"))
             live.call(store.set_public(stored.key, f"pub-{theme}", None))
@@ -130,14 +141,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             embed = snippet(live.url, [case, private], tenant=slug).replace(
                 "data-tenant=", f'data-theme="{theme}" data-tenant=')
             built.tenants[theme] = Pages(
-                case=case, private=private, public=f"{live.url}/p/pub-{theme}", gone=gone,
+                case=case, private=private, solved=link(slug, "4714"), public=f"{live.url}/p/pub-{theme}", gone=gone,
                 widget=host.page(f"/{theme}", embed), live=link(slug, "5001"))
             if theme == "default":  # the same, right to left
                 rtl = embed.replace('<a class="tracker-case"', f'<a class="tracker-case" data-lang="{RTL}"', 1)
-                built.tenants[RTL] = Pages(
-                    case=f"{case}?lang={RTL}", private=f"{private}?lang={RTL}",
-                    public=f"{live.url}/p/pub-{theme}?lang={RTL}", gone=f"{gone}?lang={RTL}",
-                    widget=host.page(f"/{theme}-{RTL}", rtl))
+                pages = vars(built.tenants[theme])
+                built.tenants[RTL] = Pages(**{name: f"{pages[name]}?lang={RTL}" for name in PAGES if name != "widget"},
+                                           widget=host.page(f"/{theme}-{RTL}", rtl))
         yield built
     host.close()
 
@@ -230,14 +240,14 @@ def test_no_wcag_violations(browser: Browser, site: Site, look: str, scheme: str
     context = new_context(browser, look, color_scheme=scheme, viewport=WIDE)
     page = context.new_page()
     suffix = f"?lang={RTL}" if look == RTL else ""
-    to_check = {"case": pages.case, "private": pages.private, "public": pages.public, "widget": pages.widget,
-                "404": site.missing + suffix, "410": pages.gone}
+    to_check = {"case": pages.case, "private": pages.private, "solved": pages.solved, "public": pages.public,
+                "widget": pages.widget, "404": site.missing + suffix, "410": pages.gone}
     found = []
     for name, url in to_check.items():
         open_page(page, url)
         if look == RTL and name != "widget":
             assert page.evaluate("document.documentElement.dir") == "rtl", name
-        if shoot and name in ("case", "public", "widget"):
+        if shoot and name in ("case", "solved", "public", "widget"):
             screenshot(page, "-".join(part for part in (name, theme, variant) if part))
         violations = audit(page)
         if violations:
@@ -373,7 +383,7 @@ def test_nothing_overflows_a_320_px_screen(browser: Browser, site: Site, look: s
     page = context.new_page()
     pages = site.tenants[look]
     overflowing = []
-    for name, url in {"case": pages.case, "private": pages.private, "public": pages.public,
+    for name, url in {"case": pages.case, "private": pages.private, "solved": pages.solved, "public": pages.public,
                       "widget": pages.widget}.items():
         open_page(page, url)
         found = page.evaluate(OVERFLOW)
