@@ -171,7 +171,8 @@ class SQLiteStore:
         self._thread = thread  # the only thread that touches `writer`
         self._reader = reader
         # Point lookups by primary key answer in microseconds; a hand-off to the reader thread
-        # costs far more than that, so the one lookup on every page view (and webhook) runs on the loop.
+        # costs far more than that, so the lookups every page view and webhook starts with (case
+        # revision, tenant, source) run on the loop.
         self._lookup = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # WAL readers are not blocked by the writer; if the file is busy anyway (recovery),
         # fail fast rather than stall every request on the loop.
@@ -334,7 +335,7 @@ class SQLiteStore:
         return list(await self._reader.execute_fetchall(sql, params))  # one hand-off, not two
 
     async def get_tenant(self, slug: str) -> Tenant | None:
-        row = await self._one("SELECT slug, name, theme, options FROM tenants WHERE slug = ?", (slug,))
+        row = self._lookup.execute("SELECT slug, name, theme, options FROM tenants WHERE slug = ?", (slug,)).fetchone()
         if row is None:
             return None
         slug, name, theme, options = row
