@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tracker.config import Settings
-from tracker.errors import TooManyRequests, TrackerError, error_body
+from tracker.errors import BearerRequired, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
 from tracker.outbound import Deliverer
@@ -22,6 +22,7 @@ from tracker.pubsub import open_hub
 from tracker.quiet import QuietWatch
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store
+from tracker.web.admin_api import create_link, get_case, list_cases, openapi_json, revoke_links
 from tracker.web.api import case_events, case_json, public_events, public_json
 from tracker.web.badge import badge_json, badge_svg
 from tracker.web.brand import brand_css
@@ -89,6 +90,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/oembed", oembed, name="oembed"),
         Route("/brand/{tenant}.css", brand_css, name="brand_css"),
         Route("/widget/text.json", widget_text, name="widget_text"),
+        Route("/api/v1/openapi.json", openapi_json, name="openapi"),
+        Route("/api/v1/cases", list_cases, name="api_cases"),
+        Route("/api/v1/cases/{source}/{case_id:path}/links", create_link, methods=["POST"], name="api_link"),
+        Route("/api/v1/cases/{source}/{case_id:path}/revoke", revoke_links, methods=["POST"], name="api_revoke"),
+        Route("/api/v1/cases/{source}/{case_id:path}", get_case, name="api_case"),
         *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(
@@ -131,6 +137,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         headers = {"Access-Control-Allow-Origin": "*"}
         if isinstance(exc, TooManyRequests):
             headers["Retry-After"] = str(exc.retry_after_seconds)
+        if isinstance(exc, BearerRequired):
+            headers["WWW-Authenticate"] = 'Bearer realm="tracker"'
         return JSONResponse(error_body(status, message), status_code=status, headers=headers)
     templates: Templates = request.app.state.templates
     gone = exc if isinstance(exc, LinkGone) else None

@@ -1,4 +1,5 @@
-"""The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, settings.
+"""The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries, apikey,
+settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from tracker import admin, sources
+from tracker import admin, apikeys, sources
 from tracker.config import SETTINGS, Settings
 from tracker.errors import ConfigError, TrackerError
 from tracker.outbound import redeliver
@@ -98,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     deliveries.add_argument("--redeliver", type=positive_int, metavar="ID", help="send delivery ID again now")
     deliveries.set_defaults(run=with_store(deliveries_command))
+
+    apikey = commands.add_parser("apikey", help="keys for the admin API (/api/v1)").add_subparsers(
+        required=True, metavar="ACTION")
+    apikey_add = apikey.add_parser("add", help="make a key for a tenant; prints it once")
+    apikey_add.add_argument("tenant")
+    apikey_add.add_argument("--name", default="default", help="what the key is for (default: default)")
+    apikey_add.set_defaults(run=with_store(apikey_add_command))
+    apikey_list = apikey.add_parser("list", help="a tenant's keys by name (never the keys themselves)")
+    apikey_list.add_argument("tenant")
+    apikey_list.set_defaults(run=with_store(apikey_list_command))
+    apikey_revoke = apikey.add_parser("revoke", help="stop a key at once")
+    apikey_revoke.add_argument("tenant")
+    apikey_revoke.add_argument("name")
+    apikey_revoke.set_defaults(run=with_store(apikey_revoke_command))
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(run=settings_command)
@@ -190,6 +205,29 @@ async def deliveries_command(settings: Settings, store: Store, args: argparse.Na
         when = d.created_at.strftime("%Y-%m-%d %H:%M:%S")
         error = f"  {d.last_error}" if d.last_error and d.status != "delivered" else ""
         print(f"{d.id:>6}  {when}  {d.status:<9}  {d.attempts} tries  {d.kind:<18}  {d.event_type}{error}")
+
+
+async def apikey_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    key = await apikeys.add_key(store, args.tenant, args.name)
+    print(f"API key {args.name!r} for tenant '{args.tenant}'. It is shown only now: store it in your automation's "
+          f"secrets and send it as 'Authorization: Bearer KEY' to {settings.base_url}/api/v1/ "
+          f"(revoke it with: tracker apikey revoke {args.tenant} {args.name}).")
+    print(key)
+
+
+async def apikey_list_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    for key in await store.list_api_keys(args.tenant):
+        made = key.created_at.strftime("%Y-%m-%d %H:%M")
+        state = "active" if key.revoked_at is None else "revoked " + key.revoked_at.strftime("%Y-%m-%d %H:%M")
+        print(f"{key.name:<24}  made {made}  {state}")
+
+
+async def apikey_revoke_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    await apikeys.revoke_key(store, args.tenant, args.name)
+    print(f"API key {args.name!r} of tenant '{args.tenant}' is revoked: requests with it now answer 401.")
 
 
 def settings_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -23,6 +23,10 @@ class Unauthorized(TrackerError):
     status = 401
 
 
+class BearerRequired(Unauthorized):
+    """A 401 of the admin API: the answer names the scheme in `WWW-Authenticate: Bearer`."""
+
+
 class Forbidden(TrackerError):
     status = 403
 

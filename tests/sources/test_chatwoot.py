@@ -190,7 +190,7 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     with client.stream("GET", url + "/events?last_event_id=0") as stream:
         replayed = sse_events(stream.iter_lines(), 4)
     page, data = client.get(url).text, client.get(url + "/case.json").json()
-    assert data["stage"] == "resolved" and data["status_label"] == "Resolved"
+    assert data["helpdesk_stage"] == "resolved" and data["status_label"] == "Resolved"
     assert [u["body"] for u in data["updates"]] == ["Thanks, Douglas! We have found your order and it ships tomorrow."]
     assert "ships tomorrow" in page
     assert replayed[-1]["data"]["seq"] == data["revision"]  # four events stored

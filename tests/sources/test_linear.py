@@ -219,7 +219,7 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
         replayed = sse_events(stream.iter_lines(), 3)
     page, data = client.get(url).text, client.get(url + "/case.json").json()
     assert data["title"] == "Very small font in tooltip" and "Very small font in tooltip" in page
-    assert data["stage"] == "resolved" and data["status_label"] == "Done"
+    assert data["helpdesk_stage"] == "resolved" and data["status_label"] == "Done"
     assert data["updates"] == []
     assert replayed[-1]["data"]["seq"] == data["revision"]
     assert [e["data"]["update"] for e in replayed] == [None, None, None]

@@ -1,0 +1,259 @@
+"""The OpenAPI 3.1 document of the admin API and the webhook endpoint (GET /api/v1/openapi.json).
+
+Written by hand beside the routes it describes; a test walks the app's routes under /api/v1 and
+/hooks and fails when a path or method is missing here, or described here but not served.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker import __version__
+from tracker.cases import EXPECTED_SOURCES, OWNERS, STAGES, WAITING_ON
+from tracker.sources import SOURCES
+
+DESCRIPTION = """\
+Live, signed case pages for any helpdesk.
+
+The admin API lets a tenant's own automation mint and revoke the customer's case link and read
+cases. Authenticate with `Authorization: Bearer trk_...`, a key made with
+`tracker apikey add TENANT` (shown once; revoke it with `tracker apikey revoke TENANT NAME`).
+A key reaches its own tenant's cases only.
+
+A case is named by its source (the helpdesk, e.g. `zendesk`) and the helpdesk's own id,
+percent-encoded in the path: GitHub's `octo/app#12` is `octo%2Fapp%2312`.
+
+Errors are JSON: `{"ok": false, "status": N, "error": "what went wrong and what to do"}`.
+"""
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def answer(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def error(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+CASE_PARAMETERS = [{"$ref": "#/components/parameters/source"}, {"$ref": "#/components/parameters/case_id"}]
+AUTHENTICATED: list[dict[str, list[str]]] = [{"apiKey": []}]
+CASE_ERRORS = {"401": error("Unauthorized"), "404": error("NotFound")}
+
+TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["ok", "status", "error"],
+        "properties": {
+            "ok": {"const": False},
+            "status": {"type": "integer", "description": "the HTTP status again"},
+            "error": {"type": "string", "description": "the problem and the next step"},
+        },
+    },
+    "LinkRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "expires_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650,
+                             "description": "the link stops working after this many days; omitted or null: "
+                                            "it works until the case's links are revoked"},
+        },
+    },
+    "Link": {
+        "type": "object",
+        "required": ["url", "link_version", "expires_at"],
+        "properties": {
+            "url": {"type": "string", "format": "uri", "description": "the signed case page, for the customer"},
+            "link_version": {"type": "integer"},
+            "expires_at": TIME,
+        },
+    },
+    "LinkVersion": {
+        "type": "object",
+        "required": ["link_version"],
+        "properties": {"link_version": {"type": "integer", "description": "links signed before now carry an "
+                                                                          "older version and answer 410"}},
+    },
+    "LinkState": {
+        "type": "object",
+        "required": ["source", "link_version", "public"],
+        "properties": {
+            "source": {"type": "string"},
+            "link_version": {"type": "integer"},
+            "public": {"type": "boolean", "description": "whether the customer has made the case public (the "
+                                                         "public id is theirs to share and is not given out)"},
+        },
+    },
+    "NextStep": {
+        "type": "object",
+        "required": ["text", "owner", "done"],
+        "properties": {"text": {"type": "string"}, "owner": {"enum": list(OWNERS)}, "done": {"type": "boolean"}},
+    },
+    "Update": {
+        "type": "object",
+        "required": ["id", "at", "body", "author_display"],
+        "properties": {"id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                       "body": {"type": "string"}, "author_display": {"type": "string"}},
+    },
+    "CaseSummary": {
+        "allOf": [
+            ref("LinkState"),
+            {
+                "type": "object",
+                "required": ["case_id", "title", "stage", "waiting_on", "revision"],
+                "properties": {
+                    "case_id": {"type": "string", "description": "the helpdesk's own id"},
+                    "title": {"type": "string"},
+                    "stage": {"enum": list(STAGES)},
+                    "status_label": {"type": ["string", "null"], "description": "the helpdesk's own wording"},
+                    "waiting_on": {"enum": list(WAITING_ON), "description": "whose move it is"},
+                    "progress": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+                    "expected_by": TIME,
+                    "updated_at": TIME,
+                    "revision": {"type": "integer", "description": "sequence of the newest change"},
+                },
+            },
+        ],
+    },
+    "Case": {
+        "description": "what the customer sees on the case page, and the link state",
+        "allOf": [
+            ref("CaseSummary"),
+            {
+                "type": "object",
+                "required": ["next_steps", "updates"],
+                "properties": {
+                    "stages": {"type": "array", "items": {"enum": list(STAGES)}},
+                    "expected_source": {"enum": [*EXPECTED_SOURCES, None]},
+                    "next_steps": {"type": "array", "items": ref("NextStep")},
+                    "updates": {"type": "array", "items": ref("Update"), "description": "public updates, newest first"},
+                    "created_at": TIME,
+                },
+            },
+        ],
+    },
+    "CaseList": {
+        "type": "object",
+        "required": ["cases", "limit"],
+        "properties": {"cases": {"type": "array", "items": ref("CaseSummary")}, "limit": {"type": "integer"}},
+    },
+    "WebhookAccepted": {
+        "type": "object",
+        "required": ["ok", "stored", "duplicates"],
+        "properties": {
+            "ok": {"const": True},
+            "stored": {"type": "integer", "description": "events stored by this delivery"},
+            "duplicates": {"type": "integer", "description": "events already stored by an earlier delivery"},
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+        },
+    },
+    "/api/v1/cases": {
+        "get": {
+            "operationId": "listCases",
+            "summary": "The tenant's cases, newest first",
+            "security": AUTHENTICATED,
+            "parameters": [{"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}],
+            "responses": {"200": answer("the cases", "CaseList"), "400": error("BadRequest"),
+                          "401": error("Unauthorized")},
+        },
+    },
+    "/api/v1/cases/{source}/{case_id}": {
+        "get": {
+            "operationId": "getCase",
+            "summary": "One case as its customer sees it, with its link state",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "responses": {"200": answer("the case", "Case"), **CASE_ERRORS},
+        },
+    },
+    "/api/v1/cases/{source}/{case_id}/links": {
+        "post": {
+            "operationId": "createLink",
+            "summary": "Mint a signed link to the case page, for the customer",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": ref("LinkRequest")}}},
+            "responses": {"201": answer("the link", "Link"), "400": error("BadRequest"), **CASE_ERRORS},
+        },
+    },
+    "/api/v1/cases/{source}/{case_id}/revoke": {
+        "post": {
+            "operationId": "revokeLinks",
+            "summary": "Stop every link to the case issued so far",
+            "description": "Old links answer 410 with a page that tells the customer what to do; mint a new one.",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "responses": {"200": answer("the new link version", "LinkVersion"), **CASE_ERRORS},
+        },
+    },
+    "/hooks/{tenant}/{source}": {
+        "post": {
+            "operationId": "receiveWebhook",
+            "summary": "A helpdesk's webhook delivery",
+            "description": "Verified by the source's own scheme (signature header or shared token, see "
+                           "`tracker source add`), then stored in one transaction; answered only after the "
+                           "events are durably stored. A repeated delivery is stored once.",
+            "security": [],
+            "parameters": [
+                {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"$ref": "#/components/parameters/source"},
+            ],
+            "requestBody": {"required": True, "description": "the helpdesk's own JSON body",
+                            "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "202": answer("stored", "WebhookAccepted"),
+                "400": error("BadRequest"),
+                "401": {"description": "bad or missing signature",
+                        "content": {"application/json": {"schema": ref("Error")}}},
+                "404": error("NotFound"),
+                "413": {"description": "larger than TRACKER_MAX_BODY_BYTES",
+                        "content": {"application/json": {"schema": ref("Error")}}},
+            },
+        },
+    },
+}
+
+
+def document(base_url: str) -> dict[str, Any]:
+    error_content = {"application/json": {"schema": ref("Error")}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tracker", "version": __version__, "description": DESCRIPTION},
+        "servers": [{"url": base_url}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+                                           "description": "a key made with `tracker apikey add TENANT`"}},
+            "parameters": {
+                "source": {"name": "source", "in": "path", "required": True,
+                           "schema": {"enum": sorted(SOURCES)}, "description": "the helpdesk"},
+                "case_id": {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "the helpdesk's own case id, percent-encoded (octo%2Fapp%2312)"},
+            },
+            "responses": {
+                "BadRequest": {"description": "malformed request", "content": error_content},
+                "Unauthorized": {"description": "no API key, or an unknown or revoked one",
+                                 "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                                 "content": error_content},
+                "NotFound": {"description": "no such case for this key's tenant, or an unknown source",
+                             "content": error_content},
+            },
+            "schemas": SCHEMAS,
+        },
+    }

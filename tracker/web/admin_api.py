@@ -1,0 +1,138 @@
+"""The admin API under /api/v1: a tenant's automation mints and revokes case links and reads cases.
+
+Every route but the OpenAPI document needs `Authorization: Bearer trk_...`, a key made with
+`tracker apikey add TENANT`. A key reaches its own tenant's cases only: another tenant's case
+answers the same 404 as a case that does not exist, so a key cannot probe for cases.
+
+A case is named as on the command line, by source and the helpdesk's own id, percent-encoded
+in the path (GitHub's `octo/app#12` is `/api/v1/cases/github/octo%2Fapp%2312`). The case
+data is the customer's view (`public.case_view`) plus the link state: `link_version` and
+`public`, whether the customer has made the case public. The public id itself is not given
+out: where the public page is shared is the customer's choice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tracker import apikeys, openapi, sources
+from tracker.admin import case_url
+from tracker.errors import BadRequest, BearerRequired, NotFound
+from tracker.public import case_view
+from tracker.signing import Signer
+from tracker.storage.base import Store, StoredCase
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_EXPIRES_DAYS = 3650
+SUMMARY_FIELDS = ("case_id", "title", "stage", "status_label", "waiting_on", "progress", "expected_by",
+                  "updated_at", "revision")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def api_tenant(request: Request) -> str:
+    """The tenant whose key the request carries, or 401."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise BearerRequired("Send an API key as `Authorization: Bearer trk_...`; make one with "
+                             "`tracker apikey add TENANT`.")
+    store: Store = request.app.state.store
+    found = await apikeys.find_key(store, key)
+    if found is None:
+        raise BearerRequired("This API key is unknown or revoked. See the tenant's keys with "
+                             "`tracker apikey list TENANT`, or make a new one with `tracker apikey add TENANT`.")
+    return found.tenant
+
+
+async def open_case(request: Request, tenant: str) -> StoredCase:
+    store: Store = request.app.state.store
+    source, case_id = request.path_params["source"], request.path_params["case_id"]
+    sources.get(source)  # an unknown source: the error names the known ones
+    stored = await store.get_case(tenant, source, case_id)
+    if stored is None:
+        raise NotFound(f"No case {source}:{case_id} for this key's tenant. List the cases with GET /api/v1/cases "
+                       f"(percent-encode / and # in a case id: octo%2Fapp%2312).")
+    return stored
+
+
+def link_state(stored: StoredCase) -> dict[str, Any]:
+    return {"source": stored.source, "link_version": stored.link_version, "public": stored.public_id is not None}
+
+
+async def create_link(request: Request) -> Response:
+    """POST /api/v1/cases/{source}/{case_id}/links {"expires_days": N}: a signed case URL."""
+    stored = await open_case(request, await api_tenant(request))
+    days = expires_days(await request.body())
+    expires_at = None if days is None else datetime.now(UTC) + timedelta(days=days)
+    signer: Signer = request.app.state.signer
+    url = case_url(request.app.state.settings.base_url, signer, stored, expires_at)
+    return JSONResponse({"url": url, "link_version": stored.link_version,
+                         "expires_at": None if expires_at is None else expires_at.isoformat()},
+                        status_code=201, headers=NO_STORE)
+
+
+def expires_days(body: bytes) -> int | None:
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}. Send {{}} or {{\"expires_days\": 30}}.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object, e.g. {\"expires_days\": 30}.")
+    unknown = sorted(set(data) - {"expires_days"})
+    if unknown:
+        raise BadRequest(f"Unknown field {', '.join(unknown)}; the only field is expires_days.")
+    days = data.get("expires_days")
+    if days is None:
+        return None
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXPIRES_DAYS:
+        raise BadRequest(f"expires_days must be a whole number from 1 to {MAX_EXPIRES_DAYS}, or null for a link "
+                         "that does not expire.")
+    return days
+
+
+async def revoke_links(request: Request) -> Response:
+    """POST /api/v1/cases/{source}/{case_id}/revoke: every link issued so far stops working."""
+    stored = await open_case(request, await api_tenant(request))
+    store: Store = request.app.state.store
+    version = await store.bump_link_version(stored.key)
+    return JSONResponse({"link_version": version}, headers=NO_STORE)
+
+
+async def list_cases(request: Request) -> Response:
+    """GET /api/v1/cases?limit=N: the tenant's cases, newest first, as summaries."""
+    tenant = await api_tenant(request)
+    limit = query_limit(request.query_params.get("limit"))
+    store: Store = request.app.state.store
+    found = (await store.list_cases(tenant))[:limit]
+    cases = []
+    for stored in found:
+        view = case_view(stored.case, stored.seq)
+        cases.append({**{name: view[name] for name in SUMMARY_FIELDS}, **link_state(stored)})
+    return JSONResponse({"cases": cases, "limit": limit}, headers=NO_STORE)
+
+
+def query_limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {text[:20]!r}.")
+    return int(text)
+
+
+async def get_case(request: Request) -> Response:
+    """GET /api/v1/cases/{source}/{case_id}: what the customer sees, and the link state."""
+    stored = await open_case(request, await api_tenant(request))
+    return JSONResponse({**case_view(stored.case, stored.seq), **link_state(stored)}, headers=NO_STORE)
+
+
+async def openapi_json(request: Request) -> Response:
+    """GET /api/v1/openapi.json: the admin API and the webhook endpoint, OpenAPI 3.1."""
+    return JSONResponse(openapi.document(request.app.state.settings.base_url))
