@@ -453,3 +453,18 @@ def test_a_card_wears_its_tenants_brand_colour(live: LiveServer, host: HostSite,
     assert sheets == [f"{live.url}/themes/default/widget.css", f"{live.url}/brand/acme.css"]
     assert card.evaluate("c => getComputedStyle(c).getPropertyValue('--tracker-accent').trim()") == "#6b2fb3"
     tab.assert_polite()
+
+
+@pytest.mark.browser
+def test_a_quiet_case_says_so_on_its_card(live: LiveServer, host: HostSite, tab: Tab):
+    two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    send(live, {**generic_payload(title="Quiet one", stage="in_progress"), "occurred_at": two_days_ago,
+                "message": {"id": "m1", "body": "Looking into it", "public": True}})
+    page = tab.page
+    page.goto(host.page("/quiet", snippet(live.url, [live_link(live)])))
+    card = page.locator("tracker-case")
+    expect(card.locator("[part=quiet]")).to_have_text("No public update for a while.")
+    live.call(add_tenant(live.app.state.store, "acme", None, None, {"webhook_url": "http://127.0.0.1:9/hook"}))
+    page.reload()
+    expect(card.locator("[part=quiet]")).to_have_text("No public update for a while. We have reminded the team.")
+    tab.assert_polite()

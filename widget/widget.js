@@ -22,6 +22,8 @@
     next: "Next step",
     latest: "Latest update",
     updated: "Last update: ",
+    quiet: "No public update for a while.",
+    reminded: " We have reminded the team.",
     open: "Open the case page",
     caseNo: "Case ",
     announce: "Case updated: ",
@@ -211,6 +213,7 @@
     if (turn[0] === "you") el("span", null, " " + TEXT.youDetail, turnNode);
 
     if (c.status_label) el("p", "status", TEXT.status + c.status_label, body);
+    if (c.quiet) el("p", "quiet", TEXT.quiet + (c.quiet.reminded ? TEXT.reminded : ""), body);
 
     var percent = Number(c.progress);
     if (c.progress != null && isFinite(percent)) {

@@ -37,6 +37,8 @@ TEXT: dict[str, Any] = {
     "next": N_("Next step"),
     "latest": N_("Latest update"),
     "updated": N_("Last update: "),
+    "quiet": N_("No public update for a while."),
+    "reminded": N_(" We have reminded the team."),
     "open": N_("Open the case page"),
     "caseNo": N_("Case "),
     "announce": N_("Case updated: "),
