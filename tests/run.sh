@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check on a fresh machine: installs what the tests need (Debian's Chromium and
-# PostgreSQL server; the tests start their own throwaway PostgreSQL),
-# a virtualenv with the package and its test tools, then ruff, mypy and the whole pytest suite.
+# Runs every check on a fresh machine: installs what the tests need (Debian's Chromium,
+# PostgreSQL server and npm; the tests start their own throwaway PostgreSQL, axe-core comes from
+# npm), a virtualenv with the package and its test tools, then ruff, mypy and the whole pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,11 @@ fi
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+
+if ! command -v npm >/dev/null; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null
 fi
 
 python3 -m venv .venv
