@@ -140,3 +140,23 @@ def test_apikey_add_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         done = cli(*args)
         assert done.returncode == 1 and reason in done.stderr and done.stderr.count("\n") == 1
 
+
+def test_source_add_refuses_write_back_settings_that_cannot_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]):
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return in_process(tmp_path, monkeypatch, capsys, *args)
+
+    assert cli("tenant", "add", "acme").returncode == 0
+    for args, reason in [
+        (("zendesk", "--option", "api_token=t"), "also needs the option api_base, api_email, link_field_id"),
+        (("zendesk", "--option", "api_token=t", "--option", "api_base=https://acme.zendesk.com", "--option",
+          "api_email=a@acme.example", "--option", "link_field_id=cf_x"), "link_field_id: expected the ticket field"),
+        (("helpscout", "--option", "app_id=x"), "needs app_id and app_secret; add app_secret"),
+        (("github", "--option", "api_token=t", "--option", "api_base=api.github.com"), "api_base: give an http"),
+        (("github", "--option", "api_token=t", "--option", "link_text=no link"), "write {url}"),
+        (("zendesk", "--option", "link_text=x {url}"), "Source 'zendesk' has no option link_text"),
+    ]:
+        done = cli("source", "add", "acme", *args)
+        assert done.returncode == 1 and reason in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    fine = cli("source", "add", "acme", "github", "--secret", "s", "--option", "api_token=ghp_x")
+    assert fine.returncode == 0 and "Option:      api_token=ghp_x" in fine.stdout

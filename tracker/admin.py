@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from tracker import sources
+from tracker import sources, writeback
 from tracker.errors import ConfigError
 from tracker.i18n import languages
 from tracker.signing import Signer
@@ -112,6 +112,7 @@ async def add_source(
     if unknown:
         offered = ", ".join(f"{k} ({v})" for k, v in known.items()) or "none"
         raise ConfigError(f"Source '{source}' has no option {', '.join(unknown)}. Its options: {offered}.")
+    writeback.check_options(source, options or {})
     await require_tenant(store, tenant)
     config = SourceConfig(tenant, source, secret or new_secret(), dict(options or {}))
     await store.add_source(config)

@@ -37,6 +37,7 @@ from tracker.web.templates import Templates, theme_folder, theme_names
 from tracker.web.verdict import give_verdict
 from tracker.web.webhooks import receive_webhook
 from tracker.web.widget_text import widget_text
+from tracker.writeback import authenticators
 
 
 async def healthz(request: Request) -> Response:
@@ -52,7 +53,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.hub = hub
         app.state.signer = Signer(await load_keys(settings.secret_keys, store))
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
-        app.state.deliverer = deliverer = Deliverer(store)
+        app.state.deliverer = deliverer = Deliverer(store, authenticators=authenticators())
         app.state.estimator = Estimator(store)
         app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer)
         streams.start()

@@ -33,6 +33,13 @@ from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import NO_OPTIONS, Headers, Options, check_timestamp, equal, parse_time, require_header
 
 NAME = "chatwoot"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: an agent's access token; each new conversation then gets a private note with its "
+                 "case link",
+    "account_id": "write-back: the number after /app/accounts/ in Chatwoot's address bar",
+    "api_base": "write-back: your Chatwoot address when self-hosted (default https://app.chatwoot.com)",
+    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+}
 TOLERANCE_SECONDS = 5 * 60
 
 # Conversation status -> (stage, waiting_on).

@@ -42,6 +42,11 @@ from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, text_of
 
 NAME = "freshdesk"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: an agent's Freshdesk API key; each new ticket then gets its case link in link_field",
+    "api_base": "write-back: your Freshdesk address, e.g. https://acme.freshdesk.com",
+    "link_field": "write-back: the API name of the custom ticket field for the link, e.g. cf_case_link",
+}
 _TOKEN_HEADER = "x-tracker-token"
 
 # {{ticket.status}} names (and the numbers in triggered_event) -> (stage, waiting_on).

@@ -46,6 +46,12 @@ from tracker.sources.base import (
 )
 
 NAME = "github"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: a GitHub token that may comment on issues; each new issue then gets a comment "
+                 "with its case link",
+    "api_base": "write-back: https://HOST/api/v3 for GitHub Enterprise Server (default https://api.github.com)",
+    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+}
 
 # Label names, normalised by _label_key, that say whose move it is.
 _LABEL_WAITING_ON = {

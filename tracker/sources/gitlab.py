@@ -42,6 +42,12 @@ from tracker.sources.base import (
 )
 
 NAME = "gitlab"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: an access token with the api scope (Reporter or above); each new issue then gets "
+                 "a comment with its case link",
+    "api_base": "write-back: https://HOST/api/v4 for self-managed GitLab (default https://gitlab.com/api/v4)",
+    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+}
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:

@@ -32,6 +32,13 @@ from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, parse_time, plain_text, require_header, text_of
 
 NAME = "helpscout"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "app_id": "write-back: a private app's App ID (Your Profile > My Apps); with app_secret, each new "
+              "conversation gets a note with its case link",
+    "app_secret": "write-back: that app's App Secret",
+    "api_base": "write-back: the API address (default https://api.helpscout.net)",
+    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+}
 
 _STATUSES: dict[str, tuple[str, str | None]] = {
     "active": ("in_progress", "company"),

@@ -36,6 +36,14 @@ from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, require_header, text_of
 
 NAME = "intercom"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: your Intercom app's access token; each new conversation then gets an internal "
+                 "note with its case link",
+    "admin_id": "write-back: the id of the teammate the note is written as",
+    "api_base": "write-back: https://api.eu.intercom.io or https://api.au.intercom.io outside the US "
+                "(default https://api.intercom.io)",
+    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+}
 
 # Parts a teammate writes that the customer receives (an assignment can carry a reply).
 _PUBLIC_PARTS = ("comment", "assignment", "open", "close", "snoozed")

@@ -42,6 +42,12 @@ from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_object
 
 NAME = "jira"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: an Atlassian API token; each new issue then gets its case link in link_field",
+    "api_email": "write-back: the e-mail address of the Atlassian account the token belongs to",
+    "api_base": "write-back: your Jira site, e.g. https://acme.atlassian.net",
+    "link_field": "write-back: the custom field (URL type) for the link, e.g. customfield_10050",
+}
 
 _ISSUE_EVENTS = ("jira:issue_created", "jira:issue_updated")
 _COMMENT_EVENTS = ("comment_created", "comment_updated")

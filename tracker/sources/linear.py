@@ -40,7 +40,13 @@ from tracker.sources.base import (
 )
 
 NAME = "linear"
-OPTIONS = {"public_comments": "yes: show Linear comments to the customer as updates"}
+OPTIONS = {
+    "public_comments": "yes: show Linear comments to the customer as updates",
+    "api_token": "write-back: a personal API key (lin_api_...); each new issue then gets a comment with its "
+                 "case link",
+    "api_base": "write-back: the API address (default https://api.linear.app)",
+    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+}
 TOLERANCE_SECONDS = 60  # what Linear's own SDK allows
 
 _STAGE_BY_STATE_TYPE = {

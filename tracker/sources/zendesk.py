@@ -42,6 +42,12 @@ from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_header, text_of
 
 NAME = "zendesk"
+OPTIONS = {  # tracker source add ... --option KEY=VALUE
+    "api_token": "write-back: a Zendesk API token; each new ticket then gets its case link in link_field_id",
+    "api_email": "write-back: the e-mail address of the agent the token acts for",
+    "api_base": "write-back: your Zendesk address, e.g. https://acme.zendesk.com",
+    "link_field_id": "write-back: the id (a number) of the text ticket field for the link",
+}
 _TOLERANCE_SECONDS = 5 * 60  # Zendesk documents none; Standard Webhooks' choice
 
 # {{ticket.status}} as rendered, lower-cased, "-" as a space -> (stage, waiting_on or None).

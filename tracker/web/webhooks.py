@@ -1,4 +1,6 @@
-"""POST /hooks/{tenant}/{source}: size cap -> verify -> parse -> store -> publish -> 202."""
+"""POST /hooks/{tenant}/{source}: size cap -> verify -> parse -> store -> publish -> 202.
+
+A case's first delivery also queues the write-back of its link into the helpdesk (writeback/)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tracker.config import Settings
 from tracker.errors import BadRequest, NotFound, PayloadTooLarge
 from tracker.pubsub.base import Hub
 from tracker.storage.base import Store
+from tracker.writeback.queue import queue_new_case_links
 
 
 async def receive_webhook(request: Request) -> JSONResponse:
@@ -41,6 +44,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
+    if await queue_new_case_links(store, request.app.state.signer, settings.base_url, config, events, appended,
+                                  payload):
+        request.app.state.deliverer.wake()
     return JSONResponse({"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)},
                         status_code=202)
 

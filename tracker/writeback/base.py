@@ -1,0 +1,84 @@
+"""The Writer protocol every helpdesk's write-back module follows, and what they share.
+
+A writer turns a new case into one request on the helpdesk's own API that puts the case's
+signed link into the ticket (a custom field, or a note the agent sees), and adds the
+credentials to it at send time, so no token sits in the delivery log.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tracker.outbound import DeliveryError
+
+Options = Mapping[str, str]  # the source's options, set with `tracker source add --option`
+Request = dict[str, str]  # {"method", "url", "body"}: what a delivery sends
+
+WEB_URL = re.compile(r"^https?://[^\s\"'<>/]+(/[^\s\"'<>]*)?$")
+# Notes for agents, and public comments on GitHub and GitLab, where the issue's author is the customer.
+NOTE_TEXT = ("Live case page for the customer: {url}\n"
+             "Paste this link into your reply: it shows the case's stage, whose move it is, updates and "
+             "next steps, live. (Added by tracker.)")
+COMMENT_TEXT = "You can follow this issue live, with its stage and next steps, here: {url}"
+LINK_TEXT_OPTION = "link_text"
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    tenant: str
+    source: str
+    case_id: str  # as the source's parse() names it
+    url: str  # the signed case link
+    options: Options
+    payload: Any  # the webhook body that created the case (for ids the case id does not carry)
+
+
+class Writer(Protocol):
+    """CREDENTIALS switch write-back on: with all of them set, REQUIRED must be set too, and
+    every option named in FORMATS must match its pattern (the hint says how)."""
+
+    CREDENTIALS: tuple[str, ...]
+    REQUIRED: tuple[str, ...]
+    FORMATS: Mapping[str, tuple[str, str]]  # option -> (regular expression, hint)
+
+    def link_request(self, case: NewCase) -> Request | None:
+        """The request that writes the link, or None when this case cannot be written back."""
+        ...
+
+    async def headers(self, options: Options, cache: dict[str, Any]) -> dict[str, str]:
+        """Credentials for one attempt; `cache` lives as long as the deliverer (tokens)."""
+        ...
+
+
+def json_request(method: str, url: str, body: Any) -> Request:
+    return {"method": method, "url": url, "body": json.dumps(body)}
+
+
+def api_base(options: Options, default: str | None = None) -> str:
+    base = options.get("api_base") or default
+    if not base:  # check_options refuses this at `tracker source add`
+        raise ValueError("api_base is required")
+    return base.rstrip("/")
+
+
+def link_text(case: NewCase, default: str) -> str:
+    return (case.options.get(LINK_TEXT_OPTION) or default).replace("{url}", case.url)
+
+
+def option(options: Options, name: str, source: str) -> str:
+    """A credential at send time; its absence (removed since the link was queued) fails the attempt."""
+    value = options.get(name)
+    if not value:
+        raise DeliveryError(f"source '{source}' has no {name} option: write-back needs it. Set it with "
+                            f"`tracker source add TENANT {source} --secret SECRET --option {name}=...` (with the "
+                            "source's other options again).")
+    return value
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
