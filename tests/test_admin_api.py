@@ -12,11 +12,13 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import SECRET, generic_payload, post
+from tests.conftest import BACKENDS, SECRET, generic_payload, post
 from tests.test_share import make_public
 from tracker import apikeys
 from tracker.admin import add_source, add_tenant
 from tracker.config import Settings
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 
 
 def make_key(client: TestClient, tenant: str = "acme", name: str = "ci") -> str:

@@ -28,6 +28,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from tests.conftest import BACKENDS
 from tests.receiver import Received, Receiver, receiver
 from tracker import sources, writeback
 from tracker.admin import add_source, add_tenant
@@ -38,6 +39,7 @@ from tracker.web.webhooks import with_delivery_ids
 from tracker.writeback.queue import queue_new_case_links
 
 FIXTURES = Path(__file__).parent / "fixtures"
+on_every_backend = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 SECRET = "writeback-test-secret-5d2e"
 FAST = (0.0, 0.0, 0.0)
 WAIT_SECONDS = 5.0
@@ -217,6 +219,7 @@ def deliveries(client: TestClient) -> list[Any]:
     return list(client.portal.call(app_of(client).state.store.list_deliveries, "acme", 100))
 
 
+@on_every_backend
 @pytest.mark.parametrize("helpdesk", HELPDESKS, ids=[h.source for h in HELPDESKS])
 def test_a_new_case_gets_its_link_written_into_the_helpdesk(client: TestClient, helpdesk: Helpdesk, api: Receiver):
     script = [200, helpdesk.status] if helpdesk.source == "helpscout" else [helpdesk.status]
@@ -252,6 +255,7 @@ def test_a_new_case_gets_its_link_written_into_the_helpdesk(client: TestClient, 
         assert not [name for name in credentials if helpdesk.options[name] in logged]
 
 
+@on_every_backend
 def test_only_the_first_delivery_of_a_case_writes_back(client: TestClient, api: Receiver):
     github = BY_SOURCE["github"]
     with scripted(api, 201):
@@ -263,6 +267,7 @@ def test_only_the_first_delivery_of_a_case_writes_back(client: TestClient, api: 
         wait_for(api, 1)
 
 
+@on_every_backend
 def test_nothing_is_written_back_without_credentials(client: TestClient):
     zendesk = BY_SOURCE["zendesk"]
     client.portal.call(add_source, app_of(client).state.store, "acme", "zendesk", SECRET, {})
@@ -271,6 +276,7 @@ def test_nothing_is_written_back_without_credentials(client: TestClient):
     assert client.portal.call(app_of(client).state.store.get_case, "acme", "zendesk", "7") is not None
 
 
+@on_every_backend
 def test_a_delivery_that_does_not_name_the_ticket_as_the_api_needs_queues_nothing(client: TestClient,
                                                                                  api: Receiver):
     zammad = BY_SOURCE["zammad"]
@@ -312,6 +318,7 @@ async def due_now(store: Store) -> None:
                                         datetime.now(UTC) - timedelta(seconds=1), delivery.last_error)
 
 
+@on_every_backend
 async def test_a_write_back_is_retried_through_rate_limits_and_errors(store: Store, api: Receiver):
     zendesk = BY_SOURCE["zendesk"]
     with scripted(api, 429, 503, 200):
@@ -332,6 +339,7 @@ async def test_a_write_back_is_retried_through_rate_limits_and_errors(store: Sto
     assert len({r.body for r in api.requests}) == 1  # the same link on every attempt
 
 
+@on_every_backend
 async def test_a_refused_write_back_fails_after_the_last_retry_with_the_helpdesks_answer(store: Store, api: Receiver):
     with scripted(api, 401, 401, 401, 401):
         await new_case(store, "github", BY_SOURCE["github"].options, api.url)
@@ -348,6 +356,7 @@ async def test_a_refused_write_back_fails_after_the_last_retry_with_the_helpdesk
     assert delivery.last_error is not None and delivery.last_error.startswith("HTTP 401")
 
 
+@on_every_backend
 async def test_credentials_are_read_when_sent(store: Store, api: Receiver):
     """A token removed after the link was queued fails the attempt and names the option; set again, the
     next attempt carries the new one."""
@@ -372,6 +381,7 @@ async def test_credentials_are_read_when_sent(store: Store, api: Receiver):
     assert (await store.list_deliveries("acme"))[0].status == "delivered"
 
 
+@on_every_backend
 async def test_help_scout_keeps_its_access_token_and_reports_refused_app_credentials(store: Store, api: Receiver):
     helpscout = BY_SOURCE["helpscout"]
     with scripted(api, 200, 201, 201):
