@@ -31,7 +31,8 @@ from starlette.testclient import TestClient
 from tests.conftest import BACKENDS
 from tests.receiver import Received, Receiver, receiver
 from tracker import sources, writeback
-from tracker.admin import add_source, add_tenant
+from tracker.admin import add_source, add_tenant, case_url
+from tracker.cases import Event
 from tracker.outbound import Deliverer
 from tracker.signing import Signer
 from tracker.storage.base import SourceConfig, Store
@@ -429,3 +430,34 @@ def test_each_helpdesk_page_says_how_the_link_gets_to_the_customer():
         assert section, name
         for option in writeback.option_names(name):
             assert f"`{option}" in section, (name, option)
+
+
+@pytest.mark.parametrize("source", ["github", "gitlab"])
+def test_the_customers_word_becomes_a_comment_on_the_issue(client: TestClient, api: Receiver, source: str):
+    helpdesk = BY_SOURCE[source]
+    with scripted(api, helpdesk.status, helpdesk.status):
+        connect(client, helpdesk, api.url)
+        deliver(client, helpdesk)
+        wait_for(api, 1)
+        store = app_of(client).state.store
+        [stored] = client.portal.call(store.list_cases, "acme")
+        resolved = Event(stored.case.case_id, "resolved-1", datetime.now(UTC), {"stage": "resolved"})
+        client.portal.call(store.ingest, "acme", source, [resolved])
+        link = client.portal.call(_link, client, stored.case.case_id, source)
+        page = client.get(link).text
+        token = re.search(r'/verdict">\s*<input type="hidden" name="token" value="([^"]+)"', page)
+        assert token, "no verdict form on a resolved case"
+        client.post(link + "/verdict", data={"token": token.group(1), "verdict": "not_solved", "rating": "2",
+                                             "comment": "Still crashes on start"})
+        comment = wait_for(api, 2)[1]
+    assert (comment.method, comment.path) == (helpdesk.method, helpdesk.path)
+    assert {k: comment.headers.get(k) for k in helpdesk.auth} == helpdesk.auth
+    text = json.loads(comment.body)["body"]
+    assert "The customer says it is not solved yet. Rating: 2/5." in text and "> Still crashes on start" in text
+    assert "/c/" not in text  # the signed link is not repeated in a public comment
+
+
+async def _link(client: TestClient, case_id: str, source: str) -> str:
+    app = app_of(client)
+    stored = await app.state.store.get_case("acme", source, case_id)
+    return case_url("", app.state.signer, stored)

@@ -20,9 +20,9 @@ from tracker.signing import Signer
 from tracker.storage.base import Store
 from tracker.web.case_link import open_case_link
 from tracker.web.share import read_form
+from tracker.writeback.queue import VERDICT_EVENT, queue_verdict_comment
 
 MAX_COMMENT_CHARS = 500
-VERDICT_EVENT = "case.customer_verdict"
 
 
 async def give_verdict(request: Request) -> Response:
@@ -46,10 +46,16 @@ async def give_verdict(request: Request) -> Response:
     for item in appended:
         await hub.publish(item.case_key, item.seq)
     tenant = await store.get_tenant(stored.tenant)
+    config = await store.get_source(stored.tenant, stored.source)
+    queued = False
     if tenant is not None:
         data = {"source": stored.source, "case_id": stored.case.case_id, "verdict": verdict, "rating": rating,
                 "comment": comment}
-        if await queue_webhook(store, tenant, VERDICT_EVENT, stored.key, data) is not None:
-            deliverer: Deliverer = request.app.state.deliverer
-            deliverer.wake()
+        queued = await queue_webhook(store, tenant, VERDICT_EVENT, stored.key, data) is not None
+    if config is not None:
+        queued = await queue_verdict_comment(store, config, stored.case.case_id, stored.key, verdict, rating,
+                                             comment) or queued
+    if queued:
+        deliverer: Deliverer = request.app.state.deliverer
+        deliverer.wake()
     return RedirectResponse(f"/c/{request.path_params['token']}#verdict", status_code=303)

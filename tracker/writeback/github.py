@@ -23,13 +23,17 @@ API_VERSION = "2022-11-28"
 
 
 def link_request(case: NewCase) -> Request | None:
+    return comment_request(case, link_text(case, COMMENT_TEXT))
+
+
+def comment_request(case: NewCase, text: str) -> Request | None:
+    """A comment on the issue the case is (also used for the customer's verdict)."""
     repository, sep, number = case.case_id.rpartition("#")  # OWNER/REPO#NUMBER
     owner, slash, repo = repository.partition("/")
     if not sep or not slash or not owner or not repo or not number.isdigit():
         return None
     path = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/issues/{number}/comments"
-    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path,
-                        {"body": link_text(case, COMMENT_TEXT)})
+    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path, {"body": text})
 
 
 async def headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:

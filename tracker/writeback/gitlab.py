@@ -22,12 +22,16 @@ DEFAULT_API_BASE = "https://gitlab.com/api/v4"  # self-managed: https://HOST/api
 
 
 def link_request(case: NewCase) -> Request | None:
+    return comment_request(case, link_text(case, COMMENT_TEXT))
+
+
+def comment_request(case: NewCase, text: str) -> Request | None:
+    """A note on the issue the case is (also used for the customer's verdict)."""
     project, sep, iid = case.case_id.rpartition("#")  # GROUP/PROJECT#IID
     if not sep or not project or not iid.isdigit():
         return None
     path = f"/projects/{quote(project, safe='')}/issues/{iid}/notes"
-    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path,
-                        {"body": link_text(case, COMMENT_TEXT)})
+    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path, {"body": text})
 
 
 async def headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:

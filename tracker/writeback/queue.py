@@ -46,3 +46,28 @@ async def queue_new_case_links(store: Store, signer: Signer, base_url: str, conf
         log.exception("queueing the write-back of a new case's link failed (tenant %s, source %s)",
                       config.tenant, config.source)
     return queued
+
+
+VERDICT_EVENT = "case.customer_verdict"
+VERDICT_WORDS = {"solved": "confirmed it is solved", "not_solved": "says it is not solved yet"}
+
+
+async def queue_verdict_comment(store: Store, config: SourceConfig, case_id: str, case_key: int,
+                                verdict: str, rating: int | None, comment: str | None) -> bool:
+    """Tell the issue the customer's word, where the helpdesk takes comments through its API
+    (GitHub and GitLab); other helpdesks hear it through the company's webhook only."""
+    writer = WRITERS.get(config.source)
+    comment_request = getattr(writer, "comment_request", None)
+    if comment_request is None or not enabled(config.source, config.options):
+        return False
+    text = f"The customer {VERDICT_WORDS[verdict]}."
+    if rating is not None:
+        text += f" Rating: {rating}/5."
+    if comment:
+        text += "\n\n> " + "\n> ".join(comment.splitlines())
+    request = comment_request(NewCase(config.tenant, config.source, case_id, "", config.options, None),
+                              text + "\n\n(Added by tracker.)")
+    if request is None:
+        return False
+    await store.add_delivery(config.tenant, KIND_PREFIX + config.source, VERDICT_EVENT, case_key, request)
+    return True
