@@ -21,6 +21,9 @@ def private_details_case(http: httpx.Client | TestClient) -> None:
         status_label="Call +49 30 1234567", requester_email="ann@example.com", requester_name="Ann Privatename",
         next_steps=[{"text": "Mail the log to support@acme.example", "owner": "customer"}]),
         "message": {"id": "m1", "body": "Reach me on (555) 123-4567 please", "public": True, "author": "Dana Surname"}})
+    # A signed link that came back in a public comment (write-back on GitHub, say).
+    post(http, {**generic_payload(), "message": {"id": "m2", "public": True, "author": "bot",
+                                                 "body": "Follow it here: http://t.example/c/WyJhY21lIl0.abc.def"}})
     post(http, {**generic_payload(), "message": {"id": "n1", "body": NOTE, "public": False}})
 
 
@@ -62,7 +65,7 @@ def test_public_surfaces_are_redacted(client: TestClient):
     for name, text in surfaces.items():
         assert "4711" in text, name
         for secret in ("ann@example.com", "Privatename", "Surname", "1234567", "123-4567", "support@acme.example",
-                       NOTE, "INTERNAL-9c1e"):
+                       NOTE, "INTERNAL-9c1e", "/c/WyJhY21lIl0"):
             assert secret not in text, f"{secret!r} leaked into the public {name}"
     page = surfaces["page"]
     assert "Dana" in page and "[phone number hidden]" in page and "[e-mail hidden]" in page

@@ -123,6 +123,8 @@ def activity(case: Case, now: datetime) -> dict[str, Any] | None:
 
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A signed case link (one written back into a public GitHub comment, say) opens the private page.
+CASE_LINK = re.compile(r"https?://[^\s/]+(?:/[^\s/]+)*?/c/[\w.-]+")
 # A run of digits with the separators phone numbers are written with; judged by `_phone`.
 PHONE_LIKE = re.compile(r"\+?\(?\d[\d ().\-/]{6,}\d")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -138,8 +140,8 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def mask(text: str) -> str:
-    """Text with e-mail addresses and phone numbers masked."""
-    return PHONE_LIKE.sub(_phone, EMAIL.sub("[e-mail hidden]", text))
+    """Text with private case links, e-mail addresses and phone numbers masked."""
+    return PHONE_LIKE.sub(_phone, EMAIL.sub("[e-mail hidden]", CASE_LINK.sub("[private link hidden]", text)))
 
 
 def first_name(author: str) -> str:
