@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,10 @@ import pytest
 
 from tests.conftest import SECRET, free_port, generic_payload, sse_events
 from tests.postgres_server import PostgresServer
+from tracker.cases import Event, apply, case_to_dict, event_to_dict, new_case
 from tracker.demo import signed_request
 from tracker.storage import open_store
+from tracker.storage.base import SourceConfig, Tenant
 from tracker.storage.postgres import MIGRATIONS
 
 INSTANCES = 3
@@ -198,3 +203,40 @@ async def test_instances_starting_together_migrate_the_schema_once(database_url:
     finally:
         await connection.close()
     assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_duplicate_committed_while_waiting_for_the_case_lock_is_stored_once(
+    database_url: str, caplog: pytest.LogCaptureFixture,
+):
+    """Another instance holds the case's lock and stores the same delivery; this instance's batch
+    waits, then meets the unique delivery key, retries, and reports the delivery as a duplicate."""
+    store = await open_store(database_url)
+    other = await asyncpg.connect(database_url)
+    try:
+        await store.add_tenant(Tenant("acme", "ACME"))
+        await store.add_source(SourceConfig("acme", "generic", SECRET))
+        first, second = (Event(case_id="1", delivery_id=f"d{n}", occurred_at=datetime.now(UTC),
+                               changes={"progress": n}) for n in (1, 2))
+        [stored] = await store.ingest("acme", "generic", [first])
+        after = apply(apply(new_case("1"), first), second)
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SELECT 1 FROM cases WHERE id = $1 FOR UPDATE", stored.case_key)
+        await other.execute(
+            "INSERT INTO events VALUES ($1, 2, 'acme', 'generic', 'd2', now(), $2, $3)",
+            stored.case_key, json.dumps(event_to_dict(second)), json.dumps(case_to_dict(after)))
+        await other.execute("UPDATE cases SET seq = 2, state = $2 WHERE id = $1", stored.case_key,
+                            json.dumps(case_to_dict(after)))
+        with caplog.at_level(logging.INFO, "tracker.storage"):
+            waiting = asyncio.create_task(store.ingest("acme", "generic", [second]))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # blocked on the case's lock
+            await transaction.commit()
+            assert await waiting == []
+        assert "retrying an ingest transaction (UniqueViolationError)" in caplog.text
+        case = await store.get_case("acme", "generic", "1")
+        assert case is not None and case.seq == 2 and case.case.progress == 2
+    finally:
+        await other.close()
+        await store.close()

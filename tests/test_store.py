@@ -166,3 +166,11 @@ async def test_api_keys_are_found_by_hash_and_revoked_by_name(store: Store):
     revoked = await store.find_api_key("hash-1")
     assert revoked is not None and revoked.revoked_at is not None
     assert [k.name for k in await store.list_api_keys("acme")] == ["zapier"]
+
+
+async def test_a_delivery_id_stored_under_one_case_is_a_duplicate_for_any_other(store: Store):
+    await acme(store)
+    await store.ingest("acme", "generic", [event(1, "1", title="A")])
+    assert await store.ingest("acme", "generic", [event(1, "2", title="B")]) == []
+    assert await store.get_case("acme", "generic", "2") is None  # no empty case left behind
+    assert [c.case.case_id for c in await store.list_cases("acme")] == ["1"]

@@ -1,15 +1,17 @@
 """PostgreSQL storage: an asyncpg pool, group commit per process, safe for several instances at once.
 
 Several `tracker serve` processes ingest into one database, possibly for the same case at the
-same moment. Each `ingest` batch runs in one transaction that
-    1. creates the cases it has not seen yet (INSERT ... ON CONFLICT DO NOTHING, in key order),
-    2. locks every case row it touches (SELECT ... ORDER BY id FOR UPDATE), so per-case sequence
-       numbers are assigned by one transaction at a time, always in the same lock order,
-    3. only then looks up which deliveries are stored already (after the lock, a concurrent
-       delivery of the same event has committed and is seen), and
-    4. inserts the new events and updates the cases, each with one statement over arrays.
-A deadlock or a unique violation (the same delivery id for two cases at once) rolls back and
-retries; nothing is acknowledged before its commit.
+same moment. Each `ingest` batch is one transaction of four round trips:
+    1. BEGIN;
+    2. lock every case row the batch touches (SELECT ... ORDER BY id FOR UPDATE: one transaction
+       at a time numbers a case's events, and every transaction locks in the same order), and in
+       the same statement find the deliveries stored already;
+    3. insert the new events and update their cases, one statement over arrays;
+    4. COMMIT, and only then answer the webhooks.
+A batch with a case not stored yet starts over and first creates it (INSERT ... ON CONFLICT DO
+NOTHING, before taking any lock). The unique delivery key is the real guard against duplicates:
+a duplicate committed by another instance while we waited for a lock violates it, and the
+transaction is retried (as after a deadlock); the retry sees it stored.
 
 As in the SQLite store, concurrent `ingest` calls of one process are queued and written by one
 writer task, a whole queue per transaction: one commit for many webhooks.
@@ -126,28 +128,39 @@ INSERT_CASES = """
     SELECT t, s, c, 0, '{}', now(), now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u (t, s, c)
     ON CONFLICT (tenant, source, case_id) DO NOTHING
 """
-LOCK_CASES = """
-    SELECT c.id, c.tenant, c.source, c.case_id, c.seq, c.state FROM cases c
-    JOIN unnest($1::text[], $2::text[], $3::text[]) AS u (t, s, i)
-      ON c.tenant = u.t AND c.source = u.s AND c.case_id = u.i
-    ORDER BY c.id FOR UPDATE OF c
+# Locks the batch's cases (in key order) and finds its deliveries stored already, in one round trip.
+# The lookup shares the statement's snapshot: a duplicate committed while we waited for a lock is
+# not seen, its insert then violates the unique delivery key, and the transaction is retried.
+LOCK_CASES_AND_FIND_STORED = """
+    WITH locked AS (
+        SELECT c.id, c.tenant, c.source, c.case_id, c.seq, c.state FROM cases c
+        JOIN unnest($1::text[], $2::text[], $3::text[]) AS u (t, s, i)
+          ON c.tenant = u.t AND c.source = u.s AND c.case_id = u.i
+        ORDER BY c.id FOR UPDATE OF c
+    ), stored AS (
+        SELECT e.tenant, e.source, e.delivery_id FROM events e
+        JOIN unnest($4::text[], $5::text[], $6::text[]) AS u (t, s, d)
+          ON e.tenant = u.t AND e.source = u.s AND e.delivery_id = u.d
+    )
+    SELECT id, tenant, source, case_id, seq, state FROM locked
+    UNION ALL SELECT NULL, tenant, source, delivery_id, NULL, NULL FROM stored
 """
-STORED_DELIVERIES = """
-    SELECT e.tenant, e.source, e.delivery_id FROM events e
-    JOIN unnest($1::text[], $2::text[], $3::text[]) AS u (t, s, d)
-      ON e.tenant = u.t AND e.source = u.s AND e.delivery_id = u.d
-"""
-INSERT_EVENTS = """
-    INSERT INTO events (case_key, seq, tenant, source, delivery_id, received_at, event, case_after)
-    SELECT k, q, t, s, d, now(), e, a
-    FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-      AS u (k, q, t, s, d, e, a)
-"""
-UPDATE_CASES = """
+# The new events and the cases after them, in one statement.
+WRITE_EVENTS_AND_CASES = """
+    WITH new_events AS (
+        INSERT INTO events (case_key, seq, tenant, source, delivery_id, received_at, event, case_after)
+        SELECT k, q, t, s, d, now(), e, a
+        FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+          AS u (k, q, t, s, d, e, a)
+    )
     UPDATE cases SET seq = u.q, state = u.st, updated_at = now()
-    FROM unnest($1::bigint[], $2::integer[], $3::jsonb[]) AS u (k, q, st) WHERE cases.id = u.k
+    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[]) AS u (k, q, st) WHERE cases.id = u.k
 """
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.UniqueViolationError)
+
+
+class _NewCases(Exception):
+    """The batch has cases not stored yet: start over, creating them before taking any lock."""
 
 
 @dataclass
@@ -188,7 +201,7 @@ def where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
-def _columns(rows: Sequence[tuple[str, ...]]) -> list[list[str]]:
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     """[(a, b, c), ...] -> [[a, ...], [b, ...], [c, ...]]: arrays for unnest()."""
     return [list(column) for column in zip(*rows, strict=True)]
 
@@ -454,26 +467,41 @@ class PostgresStore:
                 item.done.set_result(appended)
 
     async def _transaction_with_retries(self, batch: list[_Pending]) -> list[list[Appended]]:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        # Most batches touch existing cases only and skip the INSERT. One with a new case starts
+        # over and inserts first: inserting while holding row locks could deadlock with an
+        # instance that inserted the same case and waits for one of those locks.
+        create_cases, attempt = False, 1
+        while True:
             try:
                 async with self._pool.acquire() as connection, connection.transaction():
-                    return await self._apply_batch(connection, batch)
+                    return await self._apply_batch(connection, batch, create_cases)
+            except _NewCases:
+                create_cases = True
             except RETRYABLE as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise
                 log.info("retrying an ingest transaction (%s)", type(exc).__name__)
                 await asyncio.sleep(0.01 * attempt)
-        raise AssertionError("unreachable")
+                attempt += 1
 
-    async def _apply_batch(self, db: Any, batch: list[_Pending]) -> list[list[Appended]]:
+    async def _apply_batch(self, db: Any, batch: list[_Pending], create_cases: bool) -> list[list[Appended]]:
         idents = sorted({(i.tenant, i.source, e.case_id) for i in batch for e in i.events})
-        await db.execute(INSERT_CASES, *_columns(idents))
-        cases: dict[tuple[str, str, str], _CaseRow] = {}
-        for key, tenant, source, case_id, seq, state in await db.fetch(LOCK_CASES, *_columns(idents)):
-            case = case_from_dict(json.loads(state)) if seq else new_case(case_id)
-            cases[(tenant, source, case_id)] = _CaseRow(key, seq, case)
         deliveries = sorted({(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events})
-        seen = {tuple(r) for r in await db.fetch(STORED_DELIVERIES, *_columns(deliveries))}
+        if create_cases:
+            await db.execute(INSERT_CASES, *_columns(idents))
+        cases: dict[tuple[str, str, str], _CaseRow] = {}
+        seen: set[tuple[str, str, str]] = set()
+        for key, tenant, source, ident, seq, state in await db.fetch(LOCK_CASES_AND_FIND_STORED, *_columns(idents),
+                                                                     *_columns(deliveries)):
+            if key is None:
+                seen.add((tenant, source, ident))
+            else:
+                case = case_from_dict(json.loads(state)) if seq else new_case(ident)
+                cases[(tenant, source, ident)] = _CaseRow(key, seq, case)
+        if len(cases) < len(idents):
+            if create_cases:
+                raise AssertionError("a case inserted in this transaction is missing")
+            raise _NewCases
         event_rows: list[tuple[Any, ...]] = []
         results: list[list[Appended]] = []
         for item in batch:
@@ -492,9 +520,8 @@ class PostgresStore:
                 appended.append(Appended(entry.key, entry.seq))
             results.append(appended)
         if event_rows:
-            await db.execute(INSERT_EVENTS, *(list(column) for column in zip(*event_rows, strict=True)))
             changed = [(row.key, row.seq, json.dumps(case_to_dict(row.case))) for row in cases.values() if row.changed]
-            await db.execute(UPDATE_CASES, *(list(column) for column in zip(*changed, strict=True)))
+            await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed))
         empty = [row.key for row in cases.values() if row.seq == 0]
         if empty:  # created above, but every event of theirs was stored before (under another case)
             await db.execute("DELETE FROM cases WHERE id = ANY($1::bigint[]) AND seq = 0", empty)
