@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import Browser
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from tests.browser import chromium
 from tests.postgres_server import PostgresServer
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
@@ -182,3 +184,10 @@ def sse_events(lines: Iterator[str], count: int) -> list[dict[str, Any]]:
             field, _, value = line.partition(":")
             current[field] = value.removeprefix(" ")
     raise AssertionError(f"stream ended after {len(events)} of {count} events")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium per test module."""
+    with chromium() as launched:
+        yield launched

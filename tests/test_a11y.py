@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.browser import HostSite
 from tests.conftest import KEY, ROOT, SECRET, LiveServer, free_port, generic_payload, post
-from tests.test_e2e import CHROMIUM_ARGS
-from tests.test_widget import HostSite, snippet
+from tests.test_widget import snippet
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
 from tracker.config import Settings
@@ -150,14 +150,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                            widget=host.page(f"/{theme}-{RTL}", rtl))
         yield built
     host.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def new_context(browser: Browser, variant: str = "", **options: Any) -> BrowserContext:

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from tests.browser import chromium
 from tests.conftest import SECRET, free_port, generic_payload, post, sse_events
-
-CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic"]
 
 
 def tracker(env: dict[str, str], *args: str) -> str:
@@ -64,8 +62,7 @@ def test_case_page_updates_live_in_chromium(served: tuple[str, dict[str, str]]):
                     ).status_code == 202
         link = tracker(env, "link", "acme", "4711").strip().splitlines()[-1]
         assert link.startswith(url + "/c/")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        with chromium() as browser:
             page = browser.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -80,7 +77,6 @@ def test_case_page_updates_live_in_chromium(served: tuple[str, dict[str, str]]):
             expect(page.locator(".timeline li").first).to_contain_text("Please send the CSV file.")
             expect(page.locator('.step[aria-current="step"]')).to_have_text("In progress")
             assert page.evaluate("window.__sameDocument") is True  # changed without a reload
-            browser.close()
         assert errors == []
 
         # The stream resumes after Last-Event-ID with exactly the events missed meanwhile.

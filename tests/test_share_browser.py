@@ -3,18 +3,14 @@ hostile title or update executes on any surface (case page, public page, badge, 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import LiveServer, free_port, generic_payload, live_link, post
-from tests.test_e2e import CHROMIUM_ARGS
+from tests.browser import HostSite
+from tests.conftest import LiveServer, generic_payload, live_link, post
 
 pytestmark = pytest.mark.browser
 NOTE = "INTERNAL-55d2: do not tell the customer about the outage"
@@ -27,40 +23,6 @@ XSS = [
     "javascript:window.__xss=1",
     "{{ 7 * 7 }}",
 ]
-
-
-@contextmanager
-def consumer_site(html: str) -> Iterator[str]:
-    """Another site on loopback (another origin: localhost, another port) serving one page."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{server.server_port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def watched(browser: Browser) -> tuple[Page, list[str]]:
@@ -125,9 +87,12 @@ def test_hostile_text_never_executes_on_any_surface(live: LiveServer, browser: B
         assert page.evaluate("window.__xss") is None, url
         assert ">49<" not in page.content(), url  # no template ran on the text
     expect(page.locator("svg")).to_have_count(1)
-    with consumer_site(f"<!doctype html><html><body>{oembed['html']}</body></html>") as site:
-        page.goto(site)  # a site that pastes the oEmbed html into its page, as consumers do
+    site = HostSite()
+    try:
+        page.goto(site.page("/post", oembed["html"]))  # a site that pastes the oEmbed html, as consumers do
         expect(page.get_by_text("The support team is working on it")).to_be_visible()  # the live card rendered
+    finally:
+        site.close()
     assert page.evaluate("window.__xss") is None
     assert errors == []
     page.close()

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import gzip
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
+from tests.browser import HostSite
 from tests.conftest import ROOT, LiveServer, generic_payload, live_link, post
-from tests.test_e2e import CHROMIUM_ARGS
 from tracker.admin import add_tenant
 from tracker.web.lookup import CASE_ATTEMPTS_PER_MINUTE, CLIENT_ATTEMPTS_PER_MINUTE
 
@@ -106,54 +104,11 @@ def strict_policy(base_url: str) -> str:
             f"img-src {base_url}")
 
 
-class HostSite:
-    """A second origin for the pages that embed the widget: path -> (html, headers)."""
-
-    def __init__(self) -> None:
-        pages = self.pages = dict[str, tuple[str, dict[str, str]]]()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                html, headers = pages.get(self.path, ("", {}))
-                body = html.encode()
-                self.send_response(200 if self.path in pages else 204)  # 204: no favicon, and no console noise
-                for name, value in {"Content-Type": "text/html; charset=utf-8", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def page(self, path: str, body: str, policy: str | None = None) -> str:
-        html = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Support</title></head>' \
-               f"<body><h1>Our support</h1>\n{body}\n</body></html>"
-        self.pages[path] = (html, {"Content-Security-Policy": policy} if policy else {})
-        return self.url + path
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def host() -> Iterator[HostSite]:
     site = HostSite()
     yield site
     site.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 # Before any page script: count the streams the widget opens, and every policy violation.
