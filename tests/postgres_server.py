@@ -100,12 +100,20 @@ class PostgresServer:
 
     # --- databases ---
 
-    def execute(self, sql: str, database: str = "postgres") -> Any:
-        """Run one statement from synchronous code (on its own loop in a thread, so any caller fits)."""
+    def execute(self, sql: str, database: str = "postgres") -> None:
+        """Run SQL (several statements may be separated by semicolons) from synchronous code."""
+        self._run_async(lambda connection: connection.execute(sql), database)
+
+    def fetch(self, sql: str, database: str = "postgres") -> list[Any]:
+        """The rows of one query, from synchronous code."""
+        return list(self._run_async(lambda connection: connection.fetch(sql), database))
+
+    def _run_async(self, action: Any, database: str) -> Any:
+        # On its own loop in a thread, so that any caller fits, inside a running loop or not.
         async def run() -> Any:
             connection = await asyncpg.connect(self.url_for(database))
             try:
-                return await connection.fetch(sql)
+                return await action(connection)
             finally:
                 await connection.close()
 
