@@ -55,7 +55,7 @@ class PostgresHub:
         try:
             await hub._listen()
         except BaseException:
-            await pool.close()
+            await hub.close()
             raise
         hub._task = asyncio.create_task(hub._keep_listening(), name="tracker-pg-listener")
         return hub
