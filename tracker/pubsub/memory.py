@@ -22,9 +22,18 @@ class MemoryHub:
                 del self._by_case[subscription.case_key]
 
     async def publish(self, case_key: int, seq: int) -> None:
+        self.deliver(case_key, seq)
+
+    def deliver(self, case_key: int, seq: int) -> None:
+        """Offer `seq` to this process's subscribers of the case (other hubs fan out through this)."""
         for subscription in list(self._by_case.get(case_key, ())):
             if not subscription.offer(seq):
                 self.unsubscribe(subscription)
+
+    def catch_up_all(self) -> None:
+        for subscribers in list(self._by_case.values()):
+            for subscription in list(subscribers):
+                subscription.catch_up()
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._by_case.values())

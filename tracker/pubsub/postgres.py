@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from tracker.pubsub.base import Subscription
+from tracker.pubsub.memory import MemoryHub
 
 CHANNEL = "tracker_events"
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -41,7 +42,7 @@ class PostgresHub:
         self._pool = pool  # for the sender
         self._outgoing: asyncio.Queue[tuple[str, asyncio.Future[None]]] = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_loop(), name="tracker-pg-notify")
-        self._by_case: dict[int, set[Subscription]] = {}
+        self._local = MemoryHub()  # this process's subscribers, by case
         self._listener: Any = None  # the LISTEN connection
         self._lost = asyncio.Event()
         self._closing = False
@@ -60,29 +61,13 @@ class PostgresHub:
         hub._task = asyncio.create_task(hub._keep_listening(), name="tracker-pg-listener")
         return hub
 
-    # --- local subscriptions, as in the in-process hub ---
+    # --- local subscriptions: the in-process hub's ---
 
     def subscribe(self, case_key: int) -> Subscription:
-        subscription = Subscription(case_key)
-        self._by_case.setdefault(case_key, set()).add(subscription)
-        return subscription
+        return self._local.subscribe(case_key)
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        subscribers = self._by_case.get(subscription.case_key)
-        if subscribers is not None:
-            subscribers.discard(subscription)
-            if not subscribers:
-                del self._by_case[subscription.case_key]
-
-    def _deliver(self, case_key: int, seq: int) -> None:
-        for subscription in list(self._by_case.get(case_key, ())):
-            if not subscription.offer(seq):
-                self.unsubscribe(subscription)
-
-    def _catch_up_all(self) -> None:
-        for subscribers in list(self._by_case.values()):
-            for subscription in list(subscribers):
-                subscription.catch_up()
+        self._local.unsubscribe(subscription)
 
     # --- across instances ---
 
@@ -115,7 +100,7 @@ class PostgresHub:
     def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         key, _, seq = payload.partition(":")
         try:
-            self._deliver(int(key), int(seq))
+            self._local.deliver(int(key), int(seq))
         except ValueError:
             log.warning("ignored a notification on %s that is not 'case_key:seq': %r", channel, payload)
 
@@ -157,7 +142,7 @@ class PostgresHub:
                     delay = min(delay * 2, RECONNECT_MAX_SECONDS)
             self.reconnects += 1
             log.warning("listening again; every open stream catches up from the event log")
-            self._catch_up_all()
+            self._local.catch_up_all()
 
     async def _alive(self) -> bool:
         try:
@@ -181,7 +166,7 @@ class PostgresHub:
                     await task
         await self._drop_listener()
         await self._pool.close()
-        self._by_case.clear()
+        await self._local.close()
 
 
 async def _close(connection: Any) -> None:
