@@ -74,3 +74,12 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+
+
+async def test_two_processes_opening_a_new_file_at_once_both_work(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    first, second = await asyncio.gather(open_store(url), open_store(url))
+    await first.add_tenant(Tenant("acme", "ACME"))
+    assert await second.get_tenant("acme") is not None
+    await first.close()
+    await second.close()
