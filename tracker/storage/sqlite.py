@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -159,9 +160,23 @@ def _connect_writer(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # we BEGIN/COMMIT
     for pragma in PRAGMAS:
         db.execute(pragma)
-    db.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(db)
     _migrate(db)
     return db
+
+
+def _enable_wal(db: sqlite3.Connection, wait_seconds: float = 5.0) -> None:
+    """Switch a new file to WAL. The switch needs the file to itself and SQLite's busy timeout
+    does not cover it, so when another process is opening the same new file, try again."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class SQLiteStore:
