@@ -39,6 +39,7 @@ async def render_cost(env: dict[str, str], samples: int = 300) -> float:
     """Milliseconds for one full render of case.html, outside the server: what a cache miss costs."""
     from tracker.public import case_view
     from tracker.storage import open_store
+    from tracker.web.pages import page_html
     from tracker.web.templates import Templates
 
     store = await open_store(env["TRACKER_DATABASE_URL"])
@@ -46,11 +47,11 @@ async def render_cost(env: dict[str, str], samples: int = 300) -> float:
         stored = await store.get_case("bench", "generic", CASE)
         assert stored is not None
         templates = Templates()
-        templates.render("default", "case.html", case=case_view(stored.case, stored.seq), tenant_name="bench")
+        page_html(templates, "http://bench", None, "en", case_view(stored.case, stored.seq), "/c/bench", None)
         started = time.perf_counter()
         for _ in range(samples):
             # case_view is part of the miss too: the handler builds it before rendering.
-            templates.render("default", "case.html", case=case_view(stored.case, stored.seq), tenant_name="bench")
+            page_html(templates, "http://bench", None, "en", case_view(stored.case, stored.seq), "/c/bench", None)
         return (time.perf_counter() - started) / samples * 1e3
     finally:
         await store.close()

@@ -25,10 +25,11 @@ RIGHT_TO_LEFT = {"ar", "he", "fa", "ur"}
 MAX_ACCEPT_LANGUAGE_CHARS = 500
 
 
-def languages() -> list[str]:
-    """English plus every language with a catalog."""
+@cache
+def languages() -> tuple[str, ...]:
+    """English plus every language with a catalog (found once: asked on every page view)."""
     found = sorted(p.parent.parent.name for p in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-    return [SOURCE_LANGUAGE, *found]
+    return (SOURCE_LANGUAGE, *found)
 
 
 @cache

@@ -107,8 +107,13 @@ async def public_page(request: Request) -> Response:
 
 def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
            share: dict[str, Any] | None) -> str:
-    templates: Templates = request.app.state.templates
-    base_url: str = request.app.state.settings.base_url
+    return page_html(request.app.state.templates, request.app.state.settings.base_url, tenant, language, view,
+                     page_path, share)
+
+
+def page_html(templates: Templates, base_url: str, tenant: Tenant | None, language: str, view: dict[str, Any],
+              page_path: str, share: dict[str, Any] | None) -> str:
+    """The case page (or the public page, without `share`) for one reader's language."""
     page_url = base_url + page_path
     return templates.render(
         tenant.theme if tenant else "default", "case.html", language,
