@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tracker.pubsub.base import Hub
-from tracker.storage.base import Store, StoredCase, StoredEvent
+from tracker.storage.base import CaseHead, Store, StoredCase, StoredEvent
 
 log = logging.getLogger("tracker.stream")
 
@@ -176,7 +176,7 @@ class Streams:
                 else:
                     outbox.put((PING, PING_FRAME))
 
-    def join(self, stored: StoredCase, view_name: str, view: View, guard: Guard | None = None) -> Outbox:
+    def join(self, stored: CaseHead, view_name: str, view: View, guard: Guard | None = None) -> Outbox:
         key = (stored.key, view_name)
         channel = self._channels.get(key)
         if channel is None:
@@ -185,7 +185,7 @@ class Streams:
         channel.outboxes.add(outbox)
         return outbox
 
-    def leave(self, stored: StoredCase, view_name: str, outbox: Outbox) -> None:
+    def leave(self, stored: CaseHead, view_name: str, outbox: Outbox) -> None:
         key = (stored.key, view_name)
         channel = self._channels.get(key)
         if channel is None:
@@ -229,7 +229,8 @@ class EventStream(Response):
         ]
         self.guard = guard
         self.streams = streams
-        self.stored = stored
+        # Only the case's key and revision: a stream lives long, and the whole case is not needed.
+        self.stored = CaseHead(stored.key, stored.seq, stored.link_version)
         self.last_event_id = last_event_id
         self.view_name = view_name
         self.view = view
@@ -277,6 +278,7 @@ class EventStream(Response):
         else:
             await self._send(send, outbox, self.case_frame)
             last = self.stored.seq
+        self.case_frame = b""  # sent (or not needed): not kept for the stream's life
         # Joined before this read, so the log and the queue overlap rather than leave a gap.
         while True:
             frames = await self.streams.frames_after(self.stored.key, last, self.view)
