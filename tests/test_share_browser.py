@@ -96,3 +96,18 @@ def test_hostile_text_never_executes_on_any_surface(live: LiveServer, browser: B
     assert page.evaluate("window.__xss") is None
     assert errors == []
     page.close()
+
+
+def test_the_share_button_copies_the_link_where_there_is_no_share_sheet(live: LiveServer, browser: Browser):
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload(title="Printer jams"))
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    page = context.new_page()
+    page.add_init_script("delete Navigator.prototype.share")  # a desktop browser without a share sheet
+    link = live_link(live)
+    page.goto(link)
+    page.click("text=Share or copy the link")
+    expect(page.locator("[data-announce]")).to_have_text("Link copied")
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    context.close()
