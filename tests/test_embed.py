@@ -67,7 +67,7 @@ def test_badge_svg_is_escaped_accessible_and_cached(client: TestClient):
     assert root.get("role") == "img"
     title = root.find(f"{SVG}title")
     assert title is not None
-    assert title.text == 'case <script>alert(1)</script>"&: in progress · waiting on you · open 0m'
+    assert title.text == 'case <script>alert(1)</script>"&: in progress · waiting on you · open 1m'
     assert "<script>" not in badge.text
     etag = badge.headers["etag"]
     assert "max-age" in badge.headers["cache-control"]
@@ -194,3 +194,12 @@ def test_lookup_links_expire(client: TestClient):
     assert isinstance(app, Starlette)
     link = app.state.signer.read_case_link(url.rsplit("/", 1)[1])
     assert link.expires_at is not None and link.expires_at - datetime.now(UTC) < timedelta(days=8)
+
+
+def test_badge_speaks_the_readers_language(client: TestClient):
+    post(client, generic_payload(stage="in_progress", waiting_on="customer"))
+    path = publish(client)
+    german = client.get(path + "/badge.svg", headers={"Accept-Language": "de"})
+    assert "Anfrage 4711" in german.text and "wartet auf Sie" in german.text
+    assert german.headers["vary"] == "Accept-Language"
+    assert client.get(path + "/badge.json?lang=fr").json()["message"].startswith("en cours")

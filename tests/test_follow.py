@@ -185,3 +185,9 @@ def test_public_feed_and_calendar_are_redacted(client: TestClient):
     feed = client.get("/p/pub-feed/feed.atom").text
     assert "1234567" not in feed and "Surname" not in feed and "[phone number hidden]" in feed
     assert client.get("/p/pub-feed/case.ics").status_code == 200
+
+
+def test_calendar_entry_speaks_the_readers_language(client: TestClient):
+    post(client, generic_payload(title="Drucker", expected_by="2030-01-01T14:00:00Z"))
+    entry = client.get(link_for(client) + "/case.ics", headers={"Accept-Language": "de"}).text
+    assert "SUMMARY:Voraussichtlich: Drucker" in entry and "DESCRIPTION:Anfrage 4711:" in entry

@@ -25,6 +25,11 @@ RIGHT_TO_LEFT = {"ar", "he", "fa", "ur"}
 MAX_ACCEPT_LANGUAGE_CHARS = 500
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated later, in the reader's language."""
+    return message
+
+
 @cache
 def languages() -> tuple[str, ...]:
     """English plus every language with a catalog (found once: asked on every page view)."""

@@ -1,7 +1,7 @@
 """The public case badge: a shields-style SVG, and the same values in shields.io's endpoint schema.
 
-Label "case 4711", message "in progress · waiting on you · open 3d", coloured by stage and by
-whose move it is. Rendered through the autoescaping template environment, so every value is
+Label "case 4711", message "in progress · waiting on you · open 3d" (in the reader's language),
+coloured by stage and by whose move it is. Rendered through the autoescaping template environment, so every value is
 escaped; `role="img"` and a `<title>` make it readable to screen readers.
 """
 
@@ -11,13 +11,17 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from babel.dates import format_timedelta
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tracker import i18n
+from tracker.i18n import N_
 from tracker.storage.base import Tenant
 from tracker.web.api import open_public_case, public_case, tenant_of
 from tracker.web.brand import accent, contrast_on_white
 from tracker.web.cors import cors_headers
+from tracker.web.pages import reader_language
 from tracker.web.templates import Templates
 
 # Dark enough for white text at WCAG AA (4.5:1), unlike shields' brighter defaults.
@@ -32,27 +36,32 @@ COLOURS = {
 LABEL_COLOUR = "#444d56"
 MIN_CONTRAST = 4.5  # WCAG AA for the badge's white text
 CACHE_SECONDS = 60
-STAGE_WORDS = {"received": "received", "in_progress": "in progress", "resolved": "resolved", "closed": "closed"}
-TURN_WORDS = {"customer": "waiting on you", "third_party": "waiting on a third party", "company": "with the team"}
+STAGE_WORDS = {"received": N_("received"), "in_progress": N_("in progress"), "resolved": N_("resolved"),
+               "closed": N_("closed")}
+TURN_WORDS = {"customer": N_("waiting on you"), "third_party": N_("waiting on a third party"),
+              "company": N_("with the team")}
 
 
-def badge_values(view: dict[str, Any], now: datetime | None = None) -> tuple[str, str, str]:
-    """(label, message, colour) of a public case view."""
+def badge_values(view: dict[str, Any], now: datetime | None = None,
+                 language: str = i18n.SOURCE_LANGUAGE) -> tuple[str, str, str]:
+    """(label, message, colour) of a public case view, in `language`."""
+    _ = i18n.translations(language).gettext
     stage = view["stage"]
-    parts = [STAGE_WORDS.get(stage, stage)]
+    parts = [_(STAGE_WORDS[stage]) if stage in STAGE_WORDS else stage]
     if stage in ("resolved", "closed"):
         colour = COLOURS["done"]
     else:
         waiting_on = view["waiting_on"]
         if waiting_on in TURN_WORDS:
-            parts.append(TURN_WORDS[waiting_on])
+            parts.append(_(TURN_WORDS[waiting_on]))
         colour = COLOURS.get(waiting_on or "", COLOURS["received"]) if stage != "received" else COLOURS["received"]
         if view["quiet"]:
-            parts.append("no update " + age(timedelta(hours=view["quiet"]["hours"])))
+            parts.append(_("no update %(age)s") % {"age": age(timedelta(hours=view["quiet"]["hours"]), language)})
             colour = COLOURS["quiet"]
         elif view["created_at"]:
-            parts.append("open " + age((now or datetime.now(UTC)) - datetime.fromisoformat(view["created_at"])))
-    return f"case {view['case_id']}", " · ".join(parts), colour
+            span = (now or datetime.now(UTC)) - datetime.fromisoformat(view["created_at"])
+            parts.append(_("open %(age)s") % {"age": age(span, language)})
+    return _("case %(id)s") % {"id": view["case_id"]}, " · ".join(parts), colour
 
 
 def label_colour_of(tenant: Tenant | None) -> str:
@@ -61,13 +70,10 @@ def label_colour_of(tenant: Tenant | None) -> str:
     return colour if colour and contrast_on_white(colour) >= MIN_CONTRAST else LABEL_COLOUR
 
 
-def age(span: Any) -> str:
-    seconds = max(0, int(span.total_seconds()))
-    if seconds >= 86400:
-        return f"{seconds // 86400}d"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 60}m"
+def age(span: timedelta, language: str = i18n.SOURCE_LANGUAGE) -> str:
+    """'3d', '5h', '30m' in the language's own short units."""
+    whole = max(span, timedelta(minutes=1))
+    return str(format_timedelta(whole, format="narrow", threshold=1.0, locale=language))
 
 
 def text_width(text: str) -> float:
@@ -88,7 +94,8 @@ def text_width(text: str) -> float:
 async def badge_svg(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    label, message, colour = badge_values(await public_case(request, stored, tenant))
+    label, message, colour = badge_values(await public_case(request, stored, tenant), None,
+                                          reader_language(request, tenant))
     label_colour = label_colour_of(tenant)
     label_width = round(text_width(label) + 12)
     message_width = round(text_width(message) + 12)
@@ -104,8 +111,9 @@ async def badge_json(request: Request) -> Response:
     """shields.io's endpoint schema, for people who prefer their badges from shields."""
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    label, message, colour = badge_values(await public_case(request, stored, tenant))
-    headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}",
+    label, message, colour = badge_values(await public_case(request, stored, tenant), None,
+                                          reader_language(request, tenant))
+    headers = {"Vary": "Accept-Language", "Cache-Control": f"public, max-age={CACHE_SECONDS}",
                **cors_headers(request, tenant)}
     body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),
             "labelColor": label_colour_of(tenant).lstrip("#"), "cacheSeconds": CACHE_SECONDS}
@@ -114,7 +122,7 @@ async def badge_json(request: Request) -> Response:
 
 def cached(request: Request, body: str, media_type: str, version: str) -> Response:
     etag = f'"{hashlib.blake2b(version.encode(), digest_size=8).hexdigest()}"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={CACHE_SECONDS}",
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={CACHE_SECONDS}", "Vary": "Accept-Language",
                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tracker.errors import NotFound
+from tracker.i18n import translations
 from tracker.web.api import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_link
+from tracker.web.pages import reader_language
 from tracker.web.templates import Templates
 
 CALENDAR_EVENT_MINUTES = 30
@@ -46,23 +48,26 @@ async def case_calendar(request: Request) -> Response:
     stored, _ = await open_case_link(request)
     tenant = await tenant_of(request, stored)
     return calendar(request, await customer_case(request, stored, tenant), stored.key,
-                    f"/c/{request.path_params['token']}")
+                    f"/c/{request.path_params['token']}", reader_language(request, tenant))
 
 
 async def public_calendar(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    return calendar(request, await public_case(request, stored, tenant), stored.key, f"/p/{stored.public_id}")
+    return calendar(request, await public_case(request, stored, tenant), stored.key, f"/p/{stored.public_id}",
+                    reader_language(request, tenant))
 
 
-def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: str) -> Response:
+def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: str, language: str) -> Response:
     if view["expected_by"] is None:
         raise NotFound("This case has no expected time yet; the calendar entry appears once it has one.")
     base_url: str = request.app.state.settings.base_url
     page_url = base_url + page_path
     start = datetime.fromisoformat(view["expected_by"]).astimezone(UTC)
-    title = view["title"] or f"Case {view['case_id']}"
-    description = f"Case {view['case_id']}: {page_url}"
+    _ = translations(language).gettext
+    case_number = _("Case %(id)s") % {"id": view["case_id"]}
+    summary = _("Expected: %(title)s") % {"title": view["title"] or case_number}
+    description = f"{case_number}: {page_url}"
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tracker//case calendar//EN", "METHOD:PUBLISH",
         "BEGIN:VEVENT",
@@ -72,7 +77,7 @@ def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: s
         f"DTSTAMP:{ics_time(datetime.now(UTC))}",
         f"DTSTART:{ics_time(start)}",
         f"DTEND:{ics_time(start + timedelta(minutes=CALENDAR_EVENT_MINUTES))}",
-        f"SUMMARY:{ics_text('Expected: ' + title)}",
+        f"SUMMARY:{ics_text(summary)}",
         f"DESCRIPTION:{ics_text(description)}",
         f"URL:{ics_text(page_url)}",
         "END:VEVENT", "END:VCALENDAR",

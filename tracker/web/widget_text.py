@@ -11,14 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker.i18n import choose_language, direction, translations
+from tracker.i18n import N_, choose_language, direction, translations
 from tracker.storage.base import Store
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; it is translated when a request asks for it."""
-    return message
-
 
 TEXT: dict[str, Any] = {
     "stages": {"received": N_("Received"), "in_progress": N_("In progress"), "resolved": N_("Resolved"),
