@@ -54,3 +54,11 @@ def test_rotation_old_links_keep_working_until_the_old_key_is_dropped():
     assert Signer([NEW]).read_case_link(new_token).case_id == "4711"  # the last key signs
     with pytest.raises(NotFound):
         Signer([NEW]).read_case_link(old_token)
+
+
+def test_a_verified_link_is_remembered_but_a_tampered_copy_is_still_refused():
+    signer = Signer([NEW])
+    token = signer.sign_case_link("acme", "generic", "4711", 1)
+    assert signer.read_case_link(token) is signer.read_case_link(token)  # verified once
+    with pytest.raises(NotFound):
+        signer.read_case_link(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
