@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import BACKENDS
-from tracker.cases import Event
+from tracker.cases import LOG_UPDATES, Event, Update
 from tracker.storage import open_store
 from tracker.storage.base import Appended, SourceConfig, Store, Tenant
 
@@ -174,3 +174,15 @@ async def test_a_delivery_id_stored_under_one_case_is_a_duplicate_for_any_other(
     assert await store.ingest("acme", "generic", [event(1, "2", title="B")]) == []
     assert await store.get_case("acme", "generic", "2") is None  # no empty case left behind
     assert [c.case.case_id for c in await store.list_cases("acme")] == ["1"]
+
+
+async def test_the_log_keeps_only_the_newest_updates_of_the_case_after_each_event(store: Store):
+    await acme(store)
+    events = [Event("1", f"u{n}", T0 + timedelta(minutes=n), update=Update(f"m{n}", T0 + timedelta(minutes=n), "hi"))
+              for n in range(LOG_UPDATES + 4)]
+    await store.ingest("acme", "generic", events)
+    stored = await store.get_case("acme", "generic", "1")
+    assert stored is not None and len(stored.case.updates) == LOG_UPDATES + 4  # the case itself keeps them all
+    log = await store.events_after(stored.key, 0)
+    assert [len(e.case_after.updates) for e in log][-2:] == [LOG_UPDATES, LOG_UPDATES]
+    assert log[-1].case_after.updates[-1].id == f"m{LOG_UPDATES + 3}"

@@ -20,6 +20,9 @@ EXPECTED_SOURCES = ("helpdesk", "sla", "estimate")
 VERDICTS = ("solved", "not_solved")
 MAX_INTERNAL_MARKS = 200  # internal activity kept per case: only times, for "3 internal actions today"
 MAX_HISTORY_MARKS = 32  # stage and expected-time marks kept per case, the newest
+# The event log keeps the case after each event with only its newest updates: with all of them,
+# a long case's log would grow with the square of its updates. (The full case is the case row.)
+LOG_UPDATES = 3
 
 # Fields an event may set; a key absent from Event.changes leaves the field as it is.
 CASE_FIELDS = (
@@ -91,9 +94,9 @@ class Event:
             raise ValueError("occurred_at must be timezone-aware")
         check_values(self.changes)
 
-    def stamp(self, name: str) -> Stamp:
+    def stamp(self, name: str, at_text: str | None = None) -> Stamp:
         rank = STAGES.index(self.changes["stage"]) if name == "stage" else 0
-        return (self.occurred_at.isoformat(), self.sequence, rank, self.delivery_id)
+        return (at_text or self.occurred_at.isoformat(), self.sequence, rank, self.delivery_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +160,9 @@ def apply(case: Case, event: Event) -> Case:
         raise ValueError(f"event for case {event.case_id!r} applied to case {case.case_id!r}")
     new_values: dict[str, Any] = {}
     stamps = dict(case.stamps)
+    at_text = event.occurred_at.isoformat()  # once, not once per field
     for name, value in event.changes.items():
-        stamp = event.stamp(name)
+        stamp = event.stamp(name, at_text)
         if name not in stamps or stamp > stamps[name]:
             stamps[name] = stamp
             new_values[name] = value
@@ -266,12 +270,14 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def case_to_dict(case: Case) -> dict[str, Any]:
+def case_to_dict(case: Case, max_updates: int | None = None) -> dict[str, Any]:
+    """The case as JSON; with `max_updates`, only that many of the newest updates."""
     values = {name: getattr(case, name) for name in CASE_FIELDS}
+    updates = case.updates if max_updates is None else case.updates[-max_updates:]
     return {
         "case_id": case.case_id,
         **_changes_to_dict(values),
-        "updates": [_update_to_dict(u) for u in case.updates],
+        "updates": [_update_to_dict(u) for u in updates],
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
         "stamps": {k: list(v) for k, v in case.stamps.items()},

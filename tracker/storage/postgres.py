@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from tracker.cases import (
+    LOG_UPDATES,
     Case,
     Event,
     apply,
@@ -516,7 +517,7 @@ class PostgresStore:
                 entry.seq += 1
                 entry.changed = True
                 event_rows.append((entry.key, entry.seq, item.tenant, item.source, event.delivery_id,
-                                   json.dumps(event_to_dict(event)), json.dumps(case_to_dict(entry.case))))
+                                   json.dumps(event_to_dict(event)), json.dumps(case_to_dict(entry.case, LOG_UPDATES))))
                 appended.append(Appended(entry.key, entry.seq))
             results.append(appended)
         if event_rows:
