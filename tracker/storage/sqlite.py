@@ -98,7 +98,6 @@ log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
-WAL_CHECKPOINT_PAGES = 10_000
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
                     "created_at, updated_at")
@@ -163,9 +162,6 @@ def _connect_writer(path: str) -> sqlite3.Connection:
     for pragma in PRAGMAS:
         db.execute(pragma)
     _enable_wal(db)
-    # Checkpoint every ~40 MB of log rather than every 4 MB: each checkpoint syncs the file,
-    # and under a burst of webhooks the default made every tenth commit wait for one.
-    db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     _migrate(db)
     return db
 
