@@ -12,6 +12,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tracker ./tracker
 COPY themes ./themes
+COPY widget ./widget
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin tracker \
     && mkdir -p /data && chown tracker /data

@@ -57,3 +57,13 @@ def test_readme_lists_every_tenant_option():
 
     section = README[README.index("Tenant options"):README.index("A case belongs to a tenant")]
     assert set(re.findall(r"^\| `([a-z_]+)` \| ", section, flags=re.M)) == set(TENANT_OPTIONS)
+
+
+def test_the_image_copies_everything_the_package_is_built_from():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    included = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for folder in ["tracker", *included]:
+        assert f"COPY {folder} ./{folder}" in dockerfile, folder
