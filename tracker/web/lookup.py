@@ -20,7 +20,7 @@ from tracker.errors import BadRequest, NotFound, TooManyRequests
 from tracker.signing import Signer
 from tracker.storage.base import Store
 from tracker.web.cors import cors_headers
-from tracker.web.share import read_form
+from tracker.web.forms import read_form
 
 LINK_DAYS = 7
 CLIENT_ATTEMPTS_PER_MINUTE = 10

@@ -8,7 +8,6 @@ at once, and open public streams are ended.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,23 +17,9 @@ from tracker.pubsub.base import Hub
 from tracker.signing import Signer
 from tracker.storage.base import Store
 from tracker.web.case_link import open_case_link
+from tracker.web.forms import read_form
 
-MAX_FORM_BYTES = 4096
 MAX_TITLE_CHARS = 120
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A small urlencoded form (no multipart parser needed for two fields)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise BadRequest(f"The form is larger than {MAX_FORM_BYTES} bytes.")
-    try:
-        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=10)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("The form could not be read.") from None
-    return {name: values[0] for name, values in fields.items()}
 
 
 async def make_public(request: Request) -> Response:

@@ -19,7 +19,7 @@ from tracker.pubsub.base import Hub
 from tracker.signing import Signer
 from tracker.storage.base import Store
 from tracker.web.case_link import open_case_link
-from tracker.web.share import read_form
+from tracker.web.forms import read_form
 from tracker.writeback.queue import VERDICT_EVENT, queue_verdict_comment
 
 MAX_COMMENT_CHARS = 500

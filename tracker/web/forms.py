@@ -1,0 +1,30 @@
+"""Small urlencoded forms: the customer's share and verdict forms, and the widget's lookup.
+
+Read by hand rather than through Starlette's form parser, which needs python-multipart even
+for urlencoded bodies; these have a handful of fields and a size cap.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+
+from tracker.errors import BadRequest
+
+MAX_FORM_BYTES = 4096
+MAX_FORM_FIELDS = 10
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The form's fields (the first value of each); 400 when too large or unreadable."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise BadRequest(f"The form is larger than {MAX_FORM_BYTES} bytes.")
+    try:
+        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form could not be read.") from None
+    return {name: values[0] for name, values in fields.items()}
