@@ -7,8 +7,14 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import SECRET, generic_payload
 from tracker.cases import Event
-from tracker.storage import open_store
+from tracker.config import Settings
+from tracker.demo import signed_request
+from tracker.storage import open_store, sqlite_path
 from tracker.storage.base import SourceConfig, Tenant
 from tracker.storage.sqlite import MIGRATIONS
 
@@ -83,3 +89,26 @@ async def test_two_processes_opening_a_new_file_at_once_both_work(tmp_path: Path
     assert await second.get_tenant("acme") is not None
     await first.close()
     await second.close()
+
+
+@pytest.fixture
+def client_on_file(client: TestClient, settings: Settings) -> tuple[TestClient, Path]:
+    return client, Path(sqlite_path(settings.database_url))
+
+
+def test_a_locked_database_answers_503_and_the_retry_is_stored_once(client_on_file: tuple[TestClient, Path]):
+    client, path = client_on_file
+    payload = generic_payload(title="Stored after all")
+    body, headers = signed_request(SECRET, payload)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the file (a backup, a migration)
+    try:
+        refused = client.post("/hooks/acme/generic", content=body, headers=headers)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    assert "nothing was stored" in refused.json()["error"]
+    retried = client.post("/hooks/acme/generic", content=body, headers=headers)  # the helpdesk's retry
+    assert retried.status_code == 202 and retried.json()["stored"] == 1
+    assert client.post("/hooks/acme/generic", content=body, headers=headers).json()["duplicates"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,14 +15,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tracker.config import Settings
-from tracker.errors import BearerRequired, TooManyRequests, TrackerError, error_body
+from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
 from tracker.outbound import Deliverer
 from tracker.pubsub import open_hub
 from tracker.quiet import QuietWatch
 from tracker.signing import LinkGone, Signer, load_keys
-from tracker.storage import open_store
+from tracker.storage import open_store, unavailable_errors
 from tracker.web.admin_api import create_link, get_case, list_cases, openapi_json, revoke_links
 from tracker.web.api import case_events, case_json, public_events, public_json
 from tracker.web.badge import badge_json, badge_svg
@@ -39,6 +40,8 @@ from tracker.web.webhooks import receive_webhook
 from tracker.web.widget_text import widget_text
 from tracker.writeback import authenticators
 
+log = logging.getLogger("tracker.app")
+RETRY_AFTER_SECONDS = 5
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
@@ -102,7 +105,11 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(Preflight)],
-        exception_handlers={TrackerError: handle_error, HTTPException: handle_error, Exception: handle_crash},
+        exception_handlers={
+            TrackerError: handle_error, HTTPException: handle_error,
+            **dict.fromkeys(unavailable_errors(), handle_unavailable),
+            Exception: handle_crash,
+        },
     )
     app.state.settings = settings
     app.state.templates = Templates(settings.themes_dir)
@@ -136,7 +143,7 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         # Readable by the widget on other sites: an error says nothing about any case.
         headers = {"Access-Control-Allow-Origin": "*"}
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServiceUnavailable):
             headers["Retry-After"] = str(exc.retry_after_seconds)
         if isinstance(exc, BearerRequired):
             headers["WWW-Authenticate"] = 'Bearer realm="tracker"'
@@ -147,6 +154,14 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     html = templates.render("default", "error.html", language, status=status, message=message,
                             signed_at=gone.link.signed_at if gone else None, gone_reason=gone.reason if gone else None)
     return HTMLResponse(html, status_code=status)
+
+
+async def handle_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: the database is unavailable (%s: %s); answered 503", request.method, request.url.path,
+                type(exc).__name__, exc)
+    retry = ServiceUnavailable("The database is not reachable right now and nothing was stored. "
+                               f"Retry in {RETRY_AFTER_SECONDS} seconds.", RETRY_AFTER_SECONDS)
+    return await handle_error(request, retry)
 
 
 async def handle_crash(request: Request, exc: Exception) -> Response:

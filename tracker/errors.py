@@ -51,6 +51,16 @@ class TooManyRequests(TrackerError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class ServiceUnavailable(TrackerError):
+    """The database cannot be reached just now: nothing was stored, and a retry will do."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ConfigError(TrackerError):
     """Bad configuration or command-line input: the CLI prints it and exits 1."""
 

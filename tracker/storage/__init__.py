@@ -24,6 +24,17 @@ async def open_store(url: str) -> Store:
                       "use sqlite:///path or postgresql://user:pw@host:port/db.")
 
 
+def unavailable_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the database cannot be reached just now (a locked or unreachable
+    database, a restarting server): answered 503 with Retry-After, not as a bug."""
+    import sqlite3
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    return (sqlite3.OperationalError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+            asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, ConnectionError)
+
+
 def sqlite_path(url: str) -> str:
     """`sqlite:///tracker.db` is relative to the working directory, `sqlite:////abs/path` absolute."""
     path = url.removeprefix("sqlite://")
