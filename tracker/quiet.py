@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from datetime import UTC, datetime, timedelta
 
 from tracker.outbound import Deliverer, queue_webhook
@@ -36,6 +37,9 @@ class QuietWatch:
                 await self._task
 
     async def _run(self) -> None:
+        # Instances started together would check at the same moment and remind twice; a random
+        # start spreads them out (they also skip a case reminded since its silence began).
+        await asyncio.sleep(random.uniform(0, self.check_seconds))
         while True:
             try:
                 await self.check()
