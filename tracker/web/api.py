@@ -33,17 +33,21 @@ async def tenant_of(request: Request, stored: StoredCase) -> Tenant | None:
     return await store.get_tenant(stored.tenant)
 
 
-async def customer_case(request: Request, stored: StoredCase, tenant: Tenant | None) -> dict[str, Any]:
-    """The customer's view of a stored case, with the tenant's policy and tracker's estimate."""
+async def customer_case(request: Request, stored: StoredCase, tenant: Tenant | None,
+                        with_estimate: bool = True) -> dict[str, Any]:
+    """The customer's view of a stored case, with the tenant's policy and tracker's estimate
+    (surfaces that never show the estimate skip it: it may scan the tenant's cases)."""
     estimator: Estimator = request.app.state.estimator
-    return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None),
-                     estimate=await estimator.estimate(stored))
+    estimate = await estimator.estimate(stored) if with_estimate else None
+    return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None), estimate=estimate)
 
 
-async def public_case(request: Request, stored: StoredCase, tenant: Tenant | None) -> dict[str, Any]:
+async def public_case(request: Request, stored: StoredCase, tenant: Tenant | None,
+                      with_estimate: bool = True) -> dict[str, Any]:
     estimator: Estimator = request.app.state.estimator
+    estimate = await estimator.estimate(stored) if with_estimate else None
     return public_case_view(stored.case, stored.seq, stored.public_title, policy_of(tenant.options if tenant else None),
-                            estimate=await estimator.estimate(stored))
+                            estimate=estimate)
 
 
 def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def text_width(text: str) -> float:
 async def badge_svg(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    label, message, colour = badge_values(await public_case(request, stored, tenant), None,
+    label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False), None,
                                           reader_language(request, tenant))
     label_colour = label_colour_of(tenant)
     label_width = round(text_width(label) + 12)
@@ -111,7 +111,7 @@ async def badge_json(request: Request) -> Response:
     """shields.io's endpoint schema, for people who prefer their badges from shields."""
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    label, message, colour = badge_values(await public_case(request, stored, tenant), None,
+    label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False), None,
                                           reader_language(request, tenant))
     headers = {"Vary": "Accept-Language", "Cache-Control": f"public, max-age={CACHE_SECONDS}",
                **cors_headers(request, tenant)}

@@ -24,14 +24,14 @@ MAX_ICS_LINE_OCTETS = 75
 async def case_feed(request: Request) -> Response:
     stored, _ = await open_case_link(request)
     tenant = await tenant_of(request, stored)
-    return feed(request, await customer_case(request, stored, tenant), tenant.name if tenant else "",
-                f"/c/{request.path_params['token']}")
+    view = await customer_case(request, stored, tenant, with_estimate=False)
+    return feed(request, view, tenant.name if tenant else "", f"/c/{request.path_params['token']}")
 
 
 async def public_feed(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    return feed(request, await public_case(request, stored, tenant), tenant.name if tenant else "",
+    return feed(request, await public_case(request, stored, tenant, with_estimate=False), tenant.name if tenant else "",
                 f"/p/{stored.public_id}")
 
 
@@ -47,15 +47,15 @@ def feed(request: Request, view: dict[str, Any], tenant_name: str, page_path: st
 async def case_calendar(request: Request) -> Response:
     stored, _ = await open_case_link(request)
     tenant = await tenant_of(request, stored)
-    return calendar(request, await customer_case(request, stored, tenant), stored.key,
+    return calendar(request, await customer_case(request, stored, tenant, with_estimate=False), stored.key,
                     f"/c/{request.path_params['token']}", reader_language(request, tenant))
 
 
 async def public_calendar(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    return calendar(request, await public_case(request, stored, tenant), stored.key, f"/p/{stored.public_id}",
-                    reader_language(request, tenant))
+    view = await public_case(request, stored, tenant, with_estimate=False)
+    return calendar(request, view, stored.key, f"/p/{stored.public_id}", reader_language(request, tenant))
 
 
 def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: str, language: str) -> Response:
