@@ -15,6 +15,8 @@ from tracker.errors import BadRequest, Unauthorized
 Headers = Mapping[str, str]  # lower-case names
 Options = Mapping[str, str]  # per tenant and source, set with `tracker source add --option`
 NO_OPTIONS: Options = {}
+# The one write-back option every helpdesk that takes notes or comments offers.
+LINK_TEXT_HELP = "write-back: your own wording of the note or comment, with {url} where the link goes"
 
 
 class Source(Protocol):

@@ -30,7 +30,16 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, check_timestamp, equal, parse_time, require_header
+from tracker.sources.base import (
+    LINK_TEXT_HELP,
+    NO_OPTIONS,
+    Headers,
+    Options,
+    check_timestamp,
+    equal,
+    parse_time,
+    require_header,
+)
 
 NAME = "chatwoot"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
@@ -38,7 +47,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
                  "case link",
     "account_id": "write-back: the number after /app/accounts/ in Chatwoot's address bar",
     "api_base": "write-back: your Chatwoot address when self-hosted (default https://app.chatwoot.com)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 TOLERANCE_SECONDS = 5 * 60
 

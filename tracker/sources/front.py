@@ -31,14 +31,23 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, require_header, require_object
+from tracker.sources.base import (
+    LINK_TEXT_HELP,
+    NO_OPTIONS,
+    Headers,
+    Options,
+    equal,
+    plain_text,
+    require_header,
+    require_object,
+)
 
 NAME = "front"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: a Front API token with the comments scope; each new conversation then gets a "
                  "comment with its case link",
     "api_base": "write-back: the API address (default https://api2.frontapp.com)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 
 _MESSAGE_EVENTS = ("inbound", "outbound", "out_reply")

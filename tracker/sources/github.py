@@ -35,6 +35,7 @@ from typing import Any
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import (
+    LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
     Options,
@@ -50,7 +51,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: a GitHub token that may comment on issues; each new issue then gets a comment "
                  "with its case link",
     "api_base": "write-back: https://HOST/api/v3 for GitHub Enterprise Server (default https://api.github.com)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 
 # Label names, normalised by _label_key, that say whose move it is.

@@ -31,6 +31,7 @@ from typing import Any
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import (
+    LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
     Options,
@@ -46,7 +47,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an access token with the api scope (Reporter or above); each new issue then gets "
                  "a comment with its case link",
     "api_base": "write-back: https://HOST/api/v4 for self-managed GitLab (default https://gitlab.com/api/v4)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 
 

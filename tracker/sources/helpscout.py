@@ -29,7 +29,17 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, parse_time, plain_text, require_header, text_of
+from tracker.sources.base import (
+    LINK_TEXT_HELP,
+    NO_OPTIONS,
+    Headers,
+    Options,
+    equal,
+    parse_time,
+    plain_text,
+    require_header,
+    text_of,
+)
 
 NAME = "helpscout"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
@@ -37,7 +47,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
               "conversation gets a note with its case link",
     "app_secret": "write-back: that app's App Secret",
     "api_base": "write-back: the API address (default https://api.helpscout.net)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 
 _STATUSES: dict[str, tuple[str, str | None]] = {

@@ -33,7 +33,16 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, require_header, text_of
+from tracker.sources.base import (
+    LINK_TEXT_HELP,
+    NO_OPTIONS,
+    Headers,
+    Options,
+    equal,
+    plain_text,
+    require_header,
+    text_of,
+)
 
 NAME = "intercom"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
@@ -42,7 +51,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "admin_id": "write-back: the id of the teammate the note is written as",
     "api_base": "write-back: https://api.eu.intercom.io or https://api.au.intercom.io outside the US "
                 "(default https://api.intercom.io)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 
 # Parts a teammate writes that the customer receives (an assignment can carry a reply).

@@ -28,6 +28,7 @@ from typing import Any
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources.base import (
+    LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
     Options,
@@ -45,7 +46,7 @@ OPTIONS = {
     "api_token": "write-back: a personal API key (lin_api_...); each new issue then gets a comment with its "
                  "case link",
     "api_base": "write-back: the API address (default https://api.linear.app)",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 TOLERANCE_SECONDS = 60  # what Linear's own SDK allows
 

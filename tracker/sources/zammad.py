@@ -34,14 +34,23 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, parse_time, plain_text, require_header
+from tracker.sources.base import (
+    LINK_TEXT_HELP,
+    NO_OPTIONS,
+    Headers,
+    Options,
+    equal,
+    parse_time,
+    plain_text,
+    require_header,
+)
 
 NAME = "zammad"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an access token with ticket.agent; each new ticket then gets an internal note with "
                  "its case link",
     "api_base": "write-back: your Zammad address, e.g. https://support.example.com",
-    "link_text": "write-back: your own wording of the note or comment, with {url} where the link goes",
+    "link_text": LINK_TEXT_HELP,
 }
 
 # Zammad's default ticket states -> (stage, waiting_on); waiting_on None leaves it as it is.
