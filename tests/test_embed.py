@@ -203,3 +203,13 @@ def test_badge_speaks_the_readers_language(client: TestClient):
     assert "Anfrage 4711" in german.text and "wartet auf Sie" in german.text
     assert german.headers["vary"] == "Accept-Language"
     assert client.get(path + "/badge.json?lang=fr").json()["message"].startswith("en cours")
+
+
+def test_lookup_refuses_oversized_and_unreadable_forms(client: TestClient):
+    post(client, generic_payload(requester_email="ann@example.com"))
+    too_big = client.post("/api/lookup/acme", content=b"case=4711&email=" + b"a" * 5000,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert too_big.status_code == 400 and "larger than" in too_big.json()["error"]
+    unreadable = client.post("/api/lookup/acme", content=b"case=\xff\xfe",
+                             headers={"content-type": "application/x-www-form-urlencoded"})
+    assert unreadable.status_code == 400 and unreadable.json()["error"] == "The form could not be read."
