@@ -21,6 +21,14 @@ from tracker.storage.sqlite import MIGRATIONS
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 
+EVENTS_V4 = """CREATE TABLE events (
+    case_key INTEGER NOT NULL REFERENCES cases(id), seq INTEGER NOT NULL,
+    tenant TEXT NOT NULL, source TEXT NOT NULL, delivery_id TEXT NOT NULL,
+    received_at TEXT NOT NULL, event TEXT NOT NULL, case_after TEXT NOT NULL,
+    PRIMARY KEY (case_key, seq), UNIQUE (tenant, source, delivery_id)
+) WITHOUT ROWID"""
+
+
 def event(n: int, case_id: str = "1", **changes: object) -> Event:
     return Event(case_id=case_id, delivery_id=f"d{n}", occurred_at=T0, changes=changes)
 
@@ -79,7 +87,38 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
     await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+
+
+async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_path: Path):
+    path = tmp_path / "v4.db"
+    store = await open_store(f"sqlite:///{path}")
+    await store.add_tenant(Tenant("acme", "ACME"))
+    await store.ingest("acme", "generic", [event(1, title="First"), event(2, progress=20)])
+    await store.close()
+    with sqlite3.connect(path) as db:  # put the log back the way schema 4 kept it
+        db.executescript(f"ALTER TABLE events RENAME TO old; {EVENTS_V4}; INSERT INTO events "
+                         "SELECT case_key, seq, tenant, source, delivery_id, received_at, event, case_after FROM old; "
+                         "DROP TABLE old; PRAGMA user_version = 4;")
+    store = await open_store(f"sqlite:///{path}")
+    [case] = await store.find_cases("acme", "1")
+    assert [e.event.delivery_id for e in await store.events_after(case.key, 0)] == ["d1", "d2"]
+    assert await store.ingest("acme", "generic", [event(2, progress=20)]) == []  # still a duplicate
+    [appended] = await store.ingest("acme", "generic", [event(3, progress=30)])
+    assert appended.seq == 3
+    await store.close()
+
+
+async def test_a_case_written_by_another_process_is_read_again_not_taken_from_the_cache(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first, second = await open_store(url), await open_store(url)  # two processes on one file
+    await first.ingest("acme", "generic", [event(1, title="Refund")])
+    await second.ingest("acme", "generic", [event(2, progress=50)])
+    await first.ingest("acme", "generic", [event(3, status_label="Approved")])
+    [case] = await first.find_cases("acme", "1")
+    assert (case.seq, case.case.title, case.case.progress, case.case.status_label) == (3, "Refund", 50, "Approved")
+    await first.close()
+    await second.close()
 
 
 async def test_two_processes_opening_a_new_file_at_once_both_work(tmp_path: Path):

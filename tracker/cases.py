@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 STAGES = ("received", "in_progress", "resolved", "closed")
 WAITING_ON = ("company", "customer", "third_party")
 OWNERS = ("company", "customer", "third_party")
@@ -30,6 +32,8 @@ CASE_FIELDS = (
     "expected_source", "next_steps", "requester_email", "requester_name",
     "priority", "expected_reason", "customer_verdict", "customer_rating", "customer_comment",
 )
+
+CASE_FIELD_SET = frozenset(CASE_FIELDS)
 
 # (occurred_at, helpdesk sequence, stage rank, delivery id): later stamps win.
 Stamp = tuple[str, int, int, str]
@@ -87,7 +91,7 @@ class Event:
     sequence: int = 0
 
     def __post_init__(self) -> None:
-        unknown = set(self.changes) - set(CASE_FIELDS)
+        unknown = self.changes.keys() - CASE_FIELD_SET
         if unknown:
             raise ValueError(f"unknown case fields: {sorted(unknown)}")
         if self.occurred_at.tzinfo is None:
@@ -230,6 +234,24 @@ def apply_all(case: Case, events: list[Event]) -> Case:
 
 
 # --- JSON form, as stored (storage keeps cases and events as JSON documents) ---
+# orjson rather than json: every webhook writes a case and an event, and json's encoder was
+# a fifth of the writer's time.
+
+def dump_case(case: Case, max_updates: int | None = None) -> str:
+    return orjson.dumps(case_to_dict(case, max_updates)).decode()
+
+
+def load_case(text: str | bytes) -> Case:
+    return case_from_dict(orjson.loads(text))
+
+
+def dump_event(event: Event) -> str:
+    return orjson.dumps(event_to_dict(event)).decode()
+
+
+def load_event(text: str | bytes) -> Event:
+    return event_from_dict(orjson.loads(text))
+
 
 def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)

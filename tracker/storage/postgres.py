@@ -35,10 +35,10 @@ from tracker.cases import (
     Case,
     Event,
     apply,
-    case_from_dict,
-    case_to_dict,
-    event_from_dict,
-    event_to_dict,
+    dump_case,
+    dump_event,
+    load_case,
+    load_event,
     new_case,
 )
 from tracker.errors import ConfigError
@@ -182,7 +182,7 @@ class _Pending:
 
 def _stored_case(row: Any) -> StoredCase:
     key, tenant, source, state, seq, link_version, public_id, public_title = row
-    return StoredCase(key, tenant, source, case_from_dict(json.loads(state)), seq, link_version, public_id,
+    return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id,
                       public_title)
 
 
@@ -429,7 +429,7 @@ class PostgresStore:
             case_key, seq, limit,
         )
         return [
-            StoredEvent(case_key, s, event_from_dict(json.loads(e)), case_from_dict(json.loads(c)), r)
+            StoredEvent(case_key, s, load_event(e), load_case(c), r)
             for s, e, c, r in rows
         ]
 
@@ -497,7 +497,7 @@ class PostgresStore:
             if key is None:
                 seen.add((tenant, source, ident))
             else:
-                case = case_from_dict(json.loads(state)) if seq else new_case(ident)
+                case = load_case(state) if seq else new_case(ident)
                 cases[(tenant, source, ident)] = _CaseRow(key, seq, case)
         if len(cases) < len(idents):
             if create_cases:
@@ -517,11 +517,11 @@ class PostgresStore:
                 entry.seq += 1
                 entry.changed = True
                 event_rows.append((entry.key, entry.seq, item.tenant, item.source, event.delivery_id,
-                                   json.dumps(event_to_dict(event)), json.dumps(case_to_dict(entry.case, LOG_UPDATES))))
+                                   dump_event(event), dump_case(entry.case, LOG_UPDATES)))
                 appended.append(Appended(entry.key, entry.seq))
             results.append(appended)
         if event_rows:
-            changed = [(row.key, row.seq, json.dumps(case_to_dict(row.case))) for row in cases.values() if row.changed]
+            changed = [(row.key, row.seq, dump_case(row.case)) for row in cases.values() if row.changed]
             await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed))
         empty = [row.key for row in cases.values() if row.seq == 0]
         if empty:  # created above, but every event of theirs was stored before (under another case)

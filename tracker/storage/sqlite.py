@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,10 +30,10 @@ from tracker.cases import (
     Case,
     Event,
     apply,
-    case_from_dict,
-    case_to_dict,
-    event_from_dict,
-    event_to_dict,
+    dump_case,
+    dump_event,
+    load_case,
+    load_event,
     new_case,
 )
 from tracker.storage.base import (
@@ -92,12 +93,27 @@ MIGRATIONS = (
         key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT
     );
     """,
+    # The event log as a rowid table: its rows are several KB, and in a WITHOUT ROWID table
+    # ordered by case every insert lands mid-tree and splits pages; here inserts append.
+    """
+    CREATE TABLE events_v5 (
+        id INTEGER PRIMARY KEY, case_key INTEGER NOT NULL REFERENCES cases(id), seq INTEGER NOT NULL,
+        tenant TEXT NOT NULL, source TEXT NOT NULL, delivery_id TEXT NOT NULL,
+        received_at TEXT NOT NULL, event TEXT NOT NULL, case_after TEXT NOT NULL,
+        UNIQUE (case_key, seq), UNIQUE (tenant, source, delivery_id)
+    );
+    INSERT INTO events_v5 (case_key, seq, tenant, source, delivery_id, received_at, event, case_after)
+        SELECT case_key, seq, tenant, source, delivery_id, received_at, event, case_after FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v5 RENAME TO events;
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
+CACHED_CASES = 2_000  # parsed cases the writer keeps between batches (a few KB each)
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
                     "created_at, updated_at")
@@ -109,6 +125,32 @@ class _CaseRow:
     seq: int
     case: Case
     changed: bool = False
+
+
+class _CaseCache:
+    """The writer's parsed copy of recently written cases, each with the seq it was parsed at.
+
+    Parsing a case's JSON costs more than the rest of applying an event to it, and the cases a
+    batch touches are mostly the ones the last batches touched. A copy is used only while the
+    row's seq still matches, so a write by another process just means parsing again."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._cases: OrderedDict[int, tuple[int, Case]] = OrderedDict()
+
+    def get(self, key: int, seq: int) -> Case | None:
+        cached = self._cases.get(key)
+        if cached is None or cached[0] != seq:
+            return None
+        self._cases.move_to_end(key)
+        return cached[1]
+
+    def put(self, rows: Iterable[_CaseRow]) -> None:
+        for row in rows:
+            self._cases[row.key] = (row.seq, row.case)
+            self._cases.move_to_end(row.key)
+        while len(self._cases) > self._size:
+            self._cases.popitem(last=False)
 
 
 @dataclass
@@ -125,7 +167,7 @@ def _now() -> str:
 
 def _stored_case(row: Iterable[Any]) -> StoredCase:
     key, tenant, source, state, seq, link_version, public_id, public_title = row
-    return StoredCase(key, tenant, source, case_from_dict(json.loads(state)), seq, link_version, public_id,
+    return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id,
                       public_title)
 
 
@@ -194,6 +236,7 @@ class SQLiteStore:
         # fail fast rather than stall every request on the loop.
         self._lookup.execute("PRAGMA busy_timeout = 50")
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._cases = _CaseCache(CACHED_CASES)  # used on the writer thread only
         self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
 
     @classmethod
@@ -413,7 +456,7 @@ class SQLiteStore:
             (case_key, seq, limit),
         )
         return [
-            StoredEvent(case_key, s, event_from_dict(json.loads(e)), case_from_dict(json.loads(c)),
+            StoredEvent(case_key, s, load_event(e), load_case(c),
                         datetime.fromisoformat(r))
             for s, e, c, r in rows
         ]
@@ -454,23 +497,20 @@ class SQLiteStore:
         db = self._writer
         db.execute("BEGIN IMMEDIATE")
         try:
-            results = self._apply_batch(batch)
+            results, written = self._apply_batch(batch)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._cases.put(written)  # only once committed: a rolled-back case must be parsed again
         return results
 
-    def _apply_batch(self, batch: list[_Pending]) -> list[list[Appended]]:
+    def _apply_batch(self, batch: list[_Pending]) -> tuple[list[list[Appended]], list[_CaseRow]]:
         db = self._writer
         deliveries = [(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events]
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
         seen = set(_select_in(db, "SELECT tenant, source, delivery_id FROM events", "delivery_id", deliveries))
-        cases: dict[tuple[str, str, str], _CaseRow] = {}
-        for key, tenant, source, case_id, seq, state in _select_in(
-            db, "SELECT id, tenant, source, case_id, seq, state FROM cases", "case_id", list(case_ids)
-        ):
-            cases[(tenant, source, case_id)] = _CaseRow(key, seq, case_from_dict(json.loads(state)))
+        cases = self._load_cases(list(case_ids))
         now = _now()
         event_rows: list[tuple[Any, ...]] = []
         results: list[list[Appended]] = []
@@ -495,16 +535,30 @@ class SQLiteStore:
                 entry.changed = True
                 event_rows.append((
                     entry.key, entry.seq, item.tenant, item.source, event.delivery_id, now,
-                    json.dumps(event_to_dict(event)), json.dumps(case_to_dict(entry.case, LOG_UPDATES)),
+                    dump_event(event), dump_case(entry.case, LOG_UPDATES),
                 ))
                 appended.append(Appended(entry.key, entry.seq))
             results.append(appended)
-        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
         db.executemany(
-            "UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
-            [(row.seq, json.dumps(case_to_dict(row.case)), now, row.key) for row in cases.values() if row.changed],
-        )
-        return results
+            "INSERT INTO events (case_key, seq, tenant, source, delivery_id, received_at, event, case_after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
+        written = [row for row in cases.values() if row.changed]
+        db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
+                       [(row.seq, dump_case(row.case), now, row.key) for row in written])
+        return results, written
+
+    def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], _CaseRow]:
+        """The stored cases among `idents`, parsed, or taken from the cache when unchanged since."""
+        heads = _select_in(self._writer, "SELECT id, tenant, source, case_id, seq FROM cases", "case_id", idents)
+        cases = {(tenant, source, case_id): (key, seq, self._cases.get(key, seq))
+                 for key, tenant, source, case_id, seq in heads}
+        stale = [key for key, _, cached in cases.values() if cached is None]
+        states: dict[int, str] = {}
+        if stale:
+            marks = ", ".join("?" * len(stale))
+            states = dict(self._writer.execute(f"SELECT id, state FROM cases WHERE id IN ({marks})", stale))
+        return {ident: _CaseRow(key, seq, cached or load_case(states[key]))
+                for ident, (key, seq, cached) in cases.items()}
 
 
 def _select_in(db: sqlite3.Connection, select: str, column: str, keys: list[tuple[str, str, str]]) -> list[Any]:

@@ -5,12 +5,12 @@ A case's first delivery also queues the write-back of its link into the helpdesk
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from tracker import sources
 from tracker.cases import Event
@@ -21,7 +21,7 @@ from tracker.storage.base import Store
 from tracker.writeback.queue import queue_new_case_links
 
 
-async def receive_webhook(request: Request) -> JSONResponse:
+async def receive_webhook(request: Request) -> Response:
     store: Store = request.app.state.store
     hub: Hub = request.app.state.hub
     settings: Settings = request.app.state.settings
@@ -37,8 +37,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     body = await read_body(request, settings.max_body_bytes)
     source.verify(request.headers, body, config.secret, datetime.now(UTC))
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     events = with_delivery_ids(source.parse(payload, request.headers, config.options), body)
     appended = await store.ingest(tenant, name, events)
@@ -47,8 +47,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if await queue_new_case_links(store, request.app.state.signer, settings.base_url, config, events, appended,
                                   payload):
         request.app.state.deliverer.wake()
-    return JSONResponse({"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)},
-                        status_code=202)
+    answer = {"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)}
+    return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 
 
 def with_delivery_ids(events: list[Event], body: bytes) -> list[Event]:
