@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,11 @@ from tracker.cases import (
     apply_all,
     case_from_dict,
     case_to_dict,
+    dump_case,
+    dump_event,
+    event_to_dict,
+    load_case,
+    load_event,
     new_case,
 )
 
@@ -86,6 +92,10 @@ def test_json_round_trip():
               update=Update("m1", T0, "body", "Dana"))
     case = apply(new_case("1"), e)
     assert case_from_dict(case_to_dict(case)) == case
+    assert load_case(dump_case(case)) == case
+    # Events are stored as orjson writes the dataclass, which must be event_to_dict's form.
+    assert json.loads(dump_event(e)) == event_to_dict(e)
+    assert load_event(dump_event(e)) == e
 
 
 changes = st.fixed_dictionaries({}, optional={

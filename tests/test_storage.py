@@ -16,7 +16,7 @@ from tracker.config import Settings
 from tracker.demo import signed_request
 from tracker.storage import open_store, sqlite_path
 from tracker.storage.base import SourceConfig, Tenant
-from tracker.storage.sqlite import MIGRATIONS
+from tracker.storage.sqlite import MIGRATIONS, SOURCE_CACHE_SECONDS
 
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
@@ -151,3 +151,53 @@ def test_a_locked_database_answers_503_and_the_retry_is_stored_once(client_on_fi
     retried = client.post("/hooks/acme/generic", content=body, headers=headers)  # the helpdesk's retry
     assert retried.status_code == 202 and retried.json()["stored"] == 1
     assert client.post("/hooks/acme/generic", content=body, headers=headers).json()["duplicates"] == 1
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_without_blocking_the_loop(tmp_path: Path):
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    ingest = asyncio.create_task(store.ingest("acme", "generic", [event(1)]))
+    await asyncio.sleep(0.3)
+    assert not ingest.done() and ticks >= 10  # waiting, and the loop still runs
+    holder.execute("COMMIT")
+    [appended] = await asyncio.wait_for(ingest, 2)
+    assert appended.seq == 1
+    ticker.cancel()
+    holder.close()
+    await store.close()
+
+
+async def test_the_wal_file_is_checkpointed_and_started_over_as_events_arrive(tmp_path: Path):
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    body = "An update of about two kilobytes. " * 60
+    for start in range(0, 3000, 100):
+        await asyncio.gather(*(store.ingest("acme", "generic", [event(n, str(n % 50), title=body)])
+                               for n in range(start, start + 100)))
+    # 3,000 events of ~6 KB (event, log copy, case row) would be ~20 MB of WAL never started over.
+    assert (tmp_path / "s.db-wal").stat().st_size < 8_000_000
+    await store.close()
+
+
+async def test_a_changed_source_applies_at_once_here_and_within_a_second_from_another_process(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store, cli = await open_store(url), await open_store(url)
+    await store.add_tenant(Tenant("acme", "ACME"))
+    await store.add_source(SourceConfig("acme", "generic", "first"))
+    assert (await store.get_source("acme", "generic")).secret == "first"  # type: ignore[union-attr]
+    await store.add_source(SourceConfig("acme", "generic", "second"))
+    assert (await store.get_source("acme", "generic")).secret == "second"  # type: ignore[union-attr]
+    await cli.add_source(SourceConfig("acme", "generic", "third"))
+    await asyncio.sleep(SOURCE_CACHE_SECONDS + 0.1)
+    assert (await store.get_source("acme", "generic")).secret == "third"  # type: ignore[union-attr]
+    await cli.close()
+    await store.close()

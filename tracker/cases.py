@@ -246,7 +246,7 @@ def load_case(text: str | bytes) -> Case:
 
 
 def dump_event(event: Event) -> str:
-    return orjson.dumps(event_to_dict(event)).decode()
+    return orjson.dumps(event).decode()  # the dataclass as orjson writes it is event_to_dict's form
 
 
 def load_event(text: str | bytes) -> Event:

@@ -1,12 +1,15 @@
-"""SQLite storage: WAL, one writer thread with group commit, reads through aiosqlite.
+"""SQLite storage: WAL, one writer with group commit, reads through aiosqlite.
 
 Webhooks arrive concurrently, and a commit per webhook caps ingest at about 2k/s here. So
 `ingest` puts its events on a queue and awaits its future; one writer task takes whatever is
 queued, applies it in one transaction, commits once, and only then resolves every future. Each
 caller is still acknowledged only after its own rows are committed.
 
-The writer runs each whole transaction as one call on its own thread (plain sqlite3): through
-aiosqlite every statement is a separate hand-off between threads, and a batch needs several.
+The writer task runs each transaction on the event loop itself (plain sqlite3). On a thread
+of its own it spent half its time waiting to win the GIL back from the busy loop after every
+SQLite call, and a batch took twice its CPU time. What does wait for the disk, the WAL
+checkpoint, runs on a thread between batches (see `_checkpoint`). Small writes (tenants,
+deliveries, keys) run on that thread too, through a connection of their own.
 """
 
 from __future__ import annotations
@@ -113,6 +116,11 @@ log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
+CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
+# Every webhook starts by reading its source's secret; a change made by another process (the
+# CLI) applies within this long, one made through this store at once.
+SOURCE_CACHE_SECONDS = 1.0
+LOCKED_WAIT_SECONDS = 5.0  # as long as a busy_timeout: then the webhook gets a 503 and is retried
 CACHED_CASES = 2_000  # parsed cases the writer keeps between batches (a few KB each)
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
@@ -125,6 +133,7 @@ class _CaseRow:
     seq: int
     case: Case
     changed: bool = False
+    document: str | None = None  # the case as JSON, when already written for the log
 
 
 class _CaseCache:
@@ -208,6 +217,16 @@ def _connect_writer(path: str) -> sqlite3.Connection:
     return db
 
 
+def _connect_ingest(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # we BEGIN/COMMIT
+    for pragma in PRAGMAS:
+        db.execute(pragma)
+    db.execute("PRAGMA busy_timeout = 0")  # on the loop, never sleep in SQLite: `_begin` waits instead
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # `_checkpoint` does it, off the loop
+    db.execute("PRAGMA cache_size = -32768")  # 32 MB: the indexes of a large event log stay in memory
+    return db
+
+
 def _enable_wal(db: sqlite3.Connection, wait_seconds: float = 5.0) -> None:
     """Switch a new file to WAL. The switch needs the file to itself and SQLite's busy timeout
     does not cover it, so when another process is opening the same new file, try again."""
@@ -225,9 +244,12 @@ def _enable_wal(db: sqlite3.Connection, wait_seconds: float = 5.0) -> None:
 class SQLiteStore:
     def __init__(self, writer: sqlite3.Connection, thread: ThreadPoolExecutor, reader: aiosqlite.Connection,
                  path: str) -> None:
-        self._writer = writer
+        self._writer = writer  # small writes and checkpoints
         self._thread = thread  # the only thread that touches `writer`
         self._reader = reader
+        self._ingest_db = _connect_ingest(path)  # the batches, on the loop
+        self._unchecked_events = 0  # written since the last checkpoint
+        self._sources: dict[tuple[str, str], tuple[float, SourceConfig | None]] = {}  # (until, config)
         # Point lookups by primary key answer in microseconds; a hand-off to the reader thread
         # costs far more than that, so the lookups every page view and webhook starts with (case
         # revision, tenant, source) run on the loop.
@@ -236,7 +258,7 @@ class SQLiteStore:
         # fail fast rather than stall every request on the loop.
         self._lookup.execute("PRAGMA busy_timeout = 50")
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._cases = _CaseCache(CACHED_CASES)  # used on the writer thread only
+        self._cases = _CaseCache(CACHED_CASES)  # the writer task's
         self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
 
     @classmethod
@@ -253,6 +275,7 @@ class SQLiteStore:
             pass
         await self._reader.close()
         self._lookup.close()
+        self._ingest_db.close()
         await self._on_writer(self._writer.close)
         self._thread.shutdown()
 
@@ -288,6 +311,7 @@ class SQLiteStore:
             "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
             (config.tenant, config.source, config.secret, _now(), json.dumps(dict(config.options))),
         )
+        self._sources.pop((config.tenant, config.source), None)
 
     async def bump_link_version(self, case_key: int) -> int:
         def bump() -> Any:
@@ -405,7 +429,16 @@ class SQLiteStore:
         return [Tenant(slug, name, theme, json.loads(options)) for slug, name, theme, options in rows]
 
     async def get_source(self, tenant: str, source: str) -> SourceConfig | None:
-        # On the loop, like get_case_head: every webhook does this primary-key read first.
+        now = time.monotonic()
+        until, config = self._sources.get((tenant, source), (0.0, None))
+        if until < now:
+            config = self._read_source(tenant, source)
+            if config is not None:  # a source added a moment ago by the CLI works at once
+                self._sources[(tenant, source)] = (now + SOURCE_CACHE_SECONDS, config)
+        return config
+
+    def _read_source(self, tenant: str, source: str) -> SourceConfig | None:
+        # On the loop, like get_case_head: a primary-key read.
         row = self._lookup.execute(
             "SELECT tenant, source, secret, options FROM sources WHERE tenant = ? AND source = ?", (tenant, source)
         ).fetchone()
@@ -480,7 +513,7 @@ class SQLiteStore:
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         try:
-            results = await self._on_writer(self._transaction, batch)
+            results = await self._transaction(batch)
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
@@ -493,9 +526,9 @@ class SQLiteStore:
             if not item.done.done():
                 item.done.set_result(appended)
 
-    def _transaction(self, batch: list[_Pending]) -> list[list[Appended]]:
-        db = self._writer
-        db.execute("BEGIN IMMEDIATE")
+    async def _transaction(self, batch: list[_Pending]) -> list[list[Appended]]:
+        db = self._ingest_db
+        await self._begin()
         try:
             results, written = self._apply_batch(batch)
             db.execute("COMMIT")
@@ -503,10 +536,37 @@ class SQLiteStore:
             db.execute("ROLLBACK")
             raise
         self._cases.put(written)  # only once committed: a rolled-back case must be parsed again
+        self._unchecked_events += sum(len(r) for r in results)
+        if self._unchecked_events >= CHECKPOINT_EVENTS:
+            await self._checkpoint()
         return results
 
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting without blocking the loop while another process (or our own
+        small writes) holds the write lock; after LOCKED_WAIT_SECONDS the error goes up (a 503)."""
+        deadline = time.monotonic() + LOCKED_WAIT_SECONDS
+        while True:
+            try:
+                self._ingest_db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.005)
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database on the writer thread, while the loop goes on parsing the
+        next webhooks. The writer task waits for it: a checkpoint that no commit overtakes lets
+        the next transaction start the WAL file over, so it stays a few MB. (Checkpoints left to
+        run beside the commits never caught up, and the WAL grew by 60 MB a second.)"""
+        def checkpoint() -> None:
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        await self._on_writer(checkpoint)
+        self._unchecked_events = 0
+
     def _apply_batch(self, batch: list[_Pending]) -> tuple[list[list[Appended]], list[_CaseRow]]:
-        db = self._writer
+        db = self._ingest_db
         deliveries = [(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events]
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
         seen = set(_select_in(db, "SELECT tenant, source, delivery_id FROM events", "delivery_id", deliveries))
@@ -533,9 +593,11 @@ class SQLiteStore:
                 entry.case = apply(entry.case, event)
                 entry.seq += 1
                 entry.changed = True
+                after = dump_case(entry.case, LOG_UPDATES)
+                # While the case has no more updates than the log keeps, its row is this document.
+                entry.document = after if len(entry.case.updates) <= LOG_UPDATES else None
                 event_rows.append((
-                    entry.key, entry.seq, item.tenant, item.source, event.delivery_id, now,
-                    dump_event(event), dump_case(entry.case, LOG_UPDATES),
+                    entry.key, entry.seq, item.tenant, item.source, event.delivery_id, now, dump_event(event), after,
                 ))
                 appended.append(Appended(entry.key, entry.seq))
             results.append(appended)
@@ -544,19 +606,19 @@ class SQLiteStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
         written = [row for row in cases.values() if row.changed]
         db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
-                       [(row.seq, dump_case(row.case), now, row.key) for row in written])
+                       [(row.seq, row.document or dump_case(row.case), now, row.key) for row in written])
         return results, written
 
     def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], _CaseRow]:
         """The stored cases among `idents`, parsed, or taken from the cache when unchanged since."""
-        heads = _select_in(self._writer, "SELECT id, tenant, source, case_id, seq FROM cases", "case_id", idents)
+        heads = _select_in(self._ingest_db, "SELECT id, tenant, source, case_id, seq FROM cases", "case_id", idents)
         cases = {(tenant, source, case_id): (key, seq, self._cases.get(key, seq))
                  for key, tenant, source, case_id, seq in heads}
         stale = [key for key, _, cached in cases.values() if cached is None]
         states: dict[int, str] = {}
         if stale:
             marks = ", ".join("?" * len(stale))
-            states = dict(self._writer.execute(f"SELECT id, state FROM cases WHERE id IN ({marks})", stale))
+            states = dict(self._ingest_db.execute(f"SELECT id, state FROM cases WHERE id IN ({marks})", stale))
         return {ident: _CaseRow(key, seq, cached or load_case(states[key]))
                 for ident, (key, seq, cached) in cases.items()}
 
