@@ -98,6 +98,40 @@ def test_json_round_trip():
     assert load_event(dump_event(e)) == e
 
 
+
+# A case as earlier releases stored it (json.dumps of the dict form): the stored form must not change.
+STORED_CASE = (
+    '{"case_id": "7", "title": "T", "stage": "in_progress", "status_label": null, '
+    '"waiting_on": "company", "progress": null, "expected_by": "2026-11-20T15:00:00+00:00", '
+    '"expected_source": "sla", "next_steps": [{"text": "Send the file", "owner": "customer", '
+    '"done": false}], "requester_email": null, "requester_name": null, "priority": null, '
+    '"expected_reason": "bank", "customer_verdict": null, "customer_rating": null, '
+    '"customer_comment": null, "updates": [{"id": "m1", "at": "2026-11-20T10:00:00+00:00", '
+    '"body": "body", "author_display": "Dana"}], "created_at": "2026-11-20T10:00:00+00:00", '
+    '"updated_at": "2026-11-20T10:00:00+00:00", "stamps": {"title": ["2026-11-20T10:00:00+00:00", 0, 0, '
+    '"d1"], "stage": ["2026-11-20T10:00:00+00:00", 0, 1, "d1"], '
+    '"expected_by": ["2026-11-20T10:00:00+00:00", 0, 0, "d1"], '
+    '"expected_source": ["2026-11-20T10:00:00+00:00", 0, 0, "d1"], '
+    '"expected_reason": ["2026-11-20T10:00:00+00:00", 0, 0, "d1"], '
+    '"next_steps": ["2026-11-20T10:00:00+00:00", 0, 0, "d1"]}, '
+    '"expected_history": [["2026-11-20T10:00:00+00:00", "2026-11-20T15:00:00+00:00", "sla", "bank"]], '
+    '"stage_history": [["2026-11-20T10:00:00+00:00", "in_progress"]], '
+    '"internal_times": [["2026-11-20T10:01:00.000005+00:00", "d2"]]}'
+)
+
+
+def test_the_stored_form_of_a_case_is_the_one_earlier_releases_wrote():
+    e1 = Event(case_id="7", delivery_id="d1", occurred_at=T0,
+               changes={"title": "T", "stage": "in_progress", "expected_by": T0 + timedelta(hours=5),
+                        "expected_source": "sla", "expected_reason": "bank",
+                        "next_steps": (NextStep("Send the file", "customer"),)},
+               update=Update("m1", T0, "body", "Dana"))
+    e2 = Event(case_id="7", delivery_id="d2", occurred_at=T0 + timedelta(minutes=1, microseconds=5), internal=True)
+    case = apply(apply(new_case("7"), e1), e2)
+    assert json.loads(dump_case(case)) == json.loads(STORED_CASE)
+    assert load_case(STORED_CASE) == case
+
+
 changes = st.fixed_dictionaries({}, optional={
     "stage": st.sampled_from(STAGES),
     "waiting_on": st.sampled_from(WAITING_ON),

@@ -238,7 +238,21 @@ def apply_all(case: Case, events: list[Event]) -> Case:
 # a fifth of the writer's time.
 
 def dump_case(case: Case, max_updates: int | None = None) -> str:
-    return orjson.dumps(case_to_dict(case, max_updates)).decode()
+    """The case as stored; with `max_updates`, only that many of the newest updates. orjson
+    writes datetimes as isoformat() does and NextStep and Update as dicts of their fields, so
+    only the history marks need shaping (into lists) here."""
+    document = {
+        "case_id": case.case_id,
+        **{name: getattr(case, name) for name in CASE_FIELDS},
+        "updates": case.updates if max_updates is None else case.updates[-max_updates:],
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "stamps": case.stamps,
+        "expected_history": [(m.at, m.expected_by, m.source, m.reason) for m in case.expected_history],
+        "stage_history": [(m.at, m.stage) for m in case.stage_history],
+        "internal_times": case.internal_times,
+    }
+    return orjson.dumps(document).decode()
 
 
 def load_case(text: str | bytes) -> Case:
@@ -288,26 +302,9 @@ def _changes_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def case_to_dict(case: Case, max_updates: int | None = None) -> dict[str, Any]:
     """The case as JSON; with `max_updates`, only that many of the newest updates."""
-    values = {name: getattr(case, name) for name in CASE_FIELDS}
-    updates = case.updates if max_updates is None else case.updates[-max_updates:]
-    return {
-        "case_id": case.case_id,
-        **_changes_to_dict(values),
-        "updates": [_update_to_dict(u) for u in updates],
-        "created_at": _iso(case.created_at),
-        "updated_at": _iso(case.updated_at),
-        "stamps": {k: list(v) for k, v in case.stamps.items()},
-        "expected_history": [[m.at.isoformat(), _iso(m.expected_by), m.source, m.reason]
-                             for m in case.expected_history],
-        "stage_history": [[m.at.isoformat(), m.stage] for m in case.stage_history],
-        "internal_times": [[at.isoformat(), delivery] for at, delivery in case.internal_times],
-    }
+    return dict(orjson.loads(dump_case(case, max_updates)))
 
 
 def case_from_dict(d: Mapping[str, Any]) -> Case:
