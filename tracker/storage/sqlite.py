@@ -117,9 +117,8 @@ T = TypeVar("T")
 
 MAX_BATCH_EVENTS = 512
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
-# Every webhook starts by reading its source's secret; a change made by another process (the
-# CLI) applies within this long, one made through this store at once.
-SOURCE_CACHE_SECONDS = 1.0
+MAX_CACHED_LOOKUPS = 10_000
+OTHER_WRITERS_SECONDS = 0.05  # how soon a write by another process (the CLI) is seen
 LOCKED_WAIT_SECONDS = 5.0  # as long as a busy_timeout: then the webhook gets a 503 and is retried
 CACHED_CASES = 2_000  # parsed cases the writer keeps between batches (a few KB each)
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
@@ -160,6 +159,37 @@ class _CaseCache:
             self._cases.move_to_end(row.key)
         while len(self._cases) > self._size:
             self._cases.popitem(last=False)
+
+
+class _LookupCache:
+    """Answers of the primary-key lookups on the loop (tenant, source, case revision), kept until
+    the database changes: this store forgets them after each of its own writes, and
+    `PRAGMA data_version`, which moves when another process commits (`tracker revoke`, say), is
+    asked at most every OTHER_WRITERS_SECONDS. Starting a read costs SQLite about as much as the
+    read itself, so an unchanged case's page used to spend a third of its time on two lookups."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._version = -1
+        self._checked_at = 0.0
+        self._answers: dict[tuple[str, ...], Any] = {}
+
+    def forget(self) -> None:
+        self._answers.clear()
+
+    def get(self, key: tuple[str, ...], read: Callable[[], T]) -> T:
+        now = time.monotonic()
+        if now - self._checked_at > OTHER_WRITERS_SECONDS:
+            self._checked_at = now
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._answers.clear()
+                self._version = version
+        if len(self._answers) >= MAX_CACHED_LOOKUPS:
+            self._answers.clear()
+        if key not in self._answers:
+            self._answers[key] = read()
+        return self._answers[key]  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -249,7 +279,6 @@ class SQLiteStore:
         self._reader = reader
         self._ingest_db = _connect_ingest(path)  # the batches, on the loop
         self._unchecked_events = 0  # written since the last checkpoint
-        self._sources: dict[tuple[str, str], tuple[float, SourceConfig | None]] = {}  # (until, config)
         # Point lookups by primary key answer in microseconds; a hand-off to the reader thread
         # costs far more than that, so the lookups every page view and webhook starts with (case
         # revision, tenant, source) run on the loop.
@@ -257,6 +286,7 @@ class SQLiteStore:
         # WAL readers are not blocked by the writer; if the file is busy anyway (recovery),
         # fail fast rather than stall every request on the loop.
         self._lookup.execute("PRAGMA busy_timeout = 50")
+        self._lookups = _LookupCache(self._lookup)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._cases = _CaseCache(CACHED_CASES)  # the writer task's
         self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
@@ -280,7 +310,10 @@ class SQLiteStore:
         self._thread.shutdown()
 
     async def _on_writer(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        finally:
+            self._lookups.forget()
 
     # --- small writes: on the writer thread, so they queue behind the batches ---
 
@@ -311,7 +344,6 @@ class SQLiteStore:
             "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
             (config.tenant, config.source, config.secret, _now(), json.dumps(dict(config.options))),
         )
-        self._sources.pop((config.tenant, config.source), None)
 
     async def bump_link_version(self, case_key: int) -> int:
         def bump() -> Any:
@@ -418,6 +450,9 @@ class SQLiteStore:
         return list(await self._reader.execute_fetchall(sql, params))  # one hand-off, not two
 
     async def get_tenant(self, slug: str) -> Tenant | None:
+        return self._lookups.get(("tenant", slug), lambda: self._read_tenant(slug))
+
+    def _read_tenant(self, slug: str) -> Tenant | None:
         row = self._lookup.execute("SELECT slug, name, theme, options FROM tenants WHERE slug = ?", (slug,)).fetchone()
         if row is None:
             return None
@@ -429,13 +464,7 @@ class SQLiteStore:
         return [Tenant(slug, name, theme, json.loads(options)) for slug, name, theme, options in rows]
 
     async def get_source(self, tenant: str, source: str) -> SourceConfig | None:
-        now = time.monotonic()
-        until, config = self._sources.get((tenant, source), (0.0, None))
-        if until < now:
-            config = self._read_source(tenant, source)
-            if config is not None:  # a source added a moment ago by the CLI works at once
-                self._sources[(tenant, source)] = (now + SOURCE_CACHE_SECONDS, config)
-        return config
+        return self._lookups.get(("source", tenant, source), lambda: self._read_source(tenant, source))
 
     def _read_source(self, tenant: str, source: str) -> SourceConfig | None:
         # On the loop, like get_case_head: a primary-key read.
@@ -463,6 +492,10 @@ class SQLiteStore:
         return None if row is None else _stored_case(row)
 
     async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
+        return self._lookups.get(("head", tenant, source, case_id),
+                                 lambda: self._read_case_head(tenant, source, case_id))
+
+    def _read_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
         row = self._lookup.execute(
             "SELECT id, seq, link_version, public_id FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
             (tenant, source, case_id),
@@ -536,6 +569,7 @@ class SQLiteStore:
             db.execute("ROLLBACK")
             raise
         self._cases.put(written)  # only once committed: a rolled-back case must be parsed again
+        self._lookups.forget()
         self._unchecked_events += sum(len(r) for r in results)
         if self._unchecked_events >= CHECKPOINT_EVENTS:
             await self._checkpoint()
