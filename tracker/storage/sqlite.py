@@ -537,6 +537,9 @@ class SQLiteStore:
     async def _write_loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # One turn of the loop first, so webhooks already received join this batch rather
+            # than wait for the next (fewer, larger transactions: the loop is the busy core).
+            await asyncio.sleep(0)
             size = len(batch[0].events)
             while not self._queue.empty() and size < MAX_BATCH_EVENTS:
                 item = self._queue.get_nowait()
