@@ -8,6 +8,7 @@ origins then get a 403 and no CORS headers.
 
 from __future__ import annotations
 
+import contextvars
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -51,6 +52,12 @@ def frame_ancestors(tenant: Tenant | None) -> str:
     return "*" if allowed is None else " ".join(["'self'", *allowed])
 
 
+# The send callable beneath the routing layers, for the live streams: each of their frames
+# would otherwise pass through two more wrappers (a context variable, not the scope: the scope
+# holding it would make a reference cycle with uvicorn's connection).
+raw_send: contextvars.ContextVar[Send] = contextvars.ContextVar("tracker_raw_send")
+
+
 class Preflight:
     """Answers CORS preflights (an EventSource reconnect may send Last-Event-ID); the request
     that follows is checked by its own route."""
@@ -72,4 +79,5 @@ class Preflight:
                 })
                 await response(scope, receive, send)
                 return
+        raw_send.set(send)
         await self.app(scope, receive, send)

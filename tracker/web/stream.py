@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from tracker.pubsub.base import Hub
 from tracker.storage.base import CaseHead, Store, StoredCase, StoredEvent
+from tracker.web.cors import raw_send
 
 log = logging.getLogger("tracker.stream")
 
@@ -245,15 +246,20 @@ class EventStream(Response):
         outbox = streams.join(self.stored, self.view_name, self.view, self.guard)
         disconnect = asyncio.ensure_future(_disconnected(receive))
         disconnect.add_done_callback(lambda _: outbox.put((CLOSE, b"")))
+        # Frames go out from a task of their own, straight to the send beneath the routing
+        # layers: resuming this task would resume every middleware's coroutine above it, and
+        # each frame would pass through two more send wrappers (together, at 1,000 streams,
+        # about a third of the cost of a frame).
+        pump = outbox.task = asyncio.ensure_future(self._pump(raw_send.get(send), outbox))
         try:
-            finished = await self._pump(send, outbox)
+            finished = await pump
         except OSError:
             finished = False  # the client went away
         except asyncio.CancelledError:
-            if not outbox.stalled or outbox.task is None:
+            pump.cancel()
+            if not outbox.stalled or asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 raise
-            outbox.task.uncancel()  # our own cancel of a stalled stream, not a shutdown
-            finished = False
+            finished = False  # our own cancel of a stalled stream, not a shutdown
         finally:
             streams.leave(self.stored, self.view_name, outbox)
             if not disconnect.done():
