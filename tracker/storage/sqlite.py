@@ -561,6 +561,8 @@ class SQLiteStore:
         for item, appended in zip(batch, results, strict=True):
             if not item.done.done():
                 item.done.set_result(appended)
+        if self._unchecked_events >= CHECKPOINT_EVENTS:
+            await self._checkpoint()  # the answers are out; the next batch waits for it
 
     async def _transaction(self, batch: list[_Pending]) -> list[list[Appended]]:
         db = self._ingest_db
@@ -574,8 +576,6 @@ class SQLiteStore:
         self._cases.put(written)  # only once committed: a rolled-back case must be parsed again
         self._lookups.forget()
         self._unchecked_events += sum(len(r) for r in results)
-        if self._unchecked_events >= CHECKPOINT_EVENTS:
-            await self._checkpoint()
         return results
 
     async def _begin(self) -> None:
@@ -599,7 +599,10 @@ class SQLiteStore:
         def checkpoint() -> None:
             self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-        await self._on_writer(checkpoint)
+        try:
+            await self._on_writer(checkpoint)
+        except Exception:  # the batch is committed and answered: only the WAL stays longer
+            log.exception("WAL checkpoint failed; the next one tries again")
         self._unchecked_events = 0
 
     def _apply_batch(self, batch: list[_Pending]) -> tuple[list[list[Appended]], list[_CaseRow]]:
