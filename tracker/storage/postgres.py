@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +52,7 @@ from tracker.storage.base import (
     StoredEvent,
     Tenant,
 )
+from tracker.storage.group_commit import GroupCommit, Pending
 
 # Each entry moves the schema one version up (a row in schema_migrations); never edit a shipped one.
 MIGRATIONS = (
@@ -113,7 +114,6 @@ MIGRATIONS = (
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
 MIGRATION_LOCK = 0x747261636B6572  # "tracker"
-MAX_BATCH_EVENTS = 512
 MAX_ATTEMPTS = 5  # per batch, for deadlocks and racing duplicate deliveries
 POOL_MIN_SIZE, POOL_MAX_SIZE = 0, 10  # no floor: asyncpg would log a traceback per retry while the server is down
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -172,14 +172,6 @@ class _CaseRow:
     changed: bool = False
 
 
-@dataclass
-class _Pending:
-    tenant: str
-    source: str
-    events: list[Event]
-    done: asyncio.Future[list[Appended]] = field(repr=False)
-
-
 def _stored_case(row: Any) -> StoredCase:
     key, tenant, source, state, seq, link_version, public_id, public_title = row
     return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id,
@@ -227,8 +219,7 @@ async def _migrate(connection: Any) -> None:
 class PostgresStore:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-postgres-writer")
+        self._batches = GroupCommit(self._transaction_with_retries, "tracker-postgres-writer")
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
@@ -250,11 +241,7 @@ class PostgresStore:
         return cls(pool)
 
     async def close(self) -> None:
-        self._writer_task.cancel()
-        try:
-            await self._writer_task
-        except asyncio.CancelledError:
-            pass
+        await self._batches.close()
         await self._pool.close()
 
     # --- small writes ---
@@ -436,38 +423,9 @@ class PostgresStore:
     # --- ingest: group commit through one writer task ---
 
     async def ingest(self, tenant: str, source: str, events: list[Event]) -> list[Appended]:
-        if not events:
-            return []
-        done: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(tenant, source, events, done))
-        return await done
+        return await self._batches.submit(tenant, source, events)
 
-    async def _write_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            size = len(batch[0].events)
-            while not self._queue.empty() and size < MAX_BATCH_EVENTS:
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += len(item.events)
-            await self._write_batch(batch)
-
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        try:
-            results = await self._transaction_with_retries(batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                _fail(batch[0], exc)
-                return
-            # One bad delivery must not fail its neighbours: retry each on its own.
-            for item in batch:
-                await self._write_batch([item])
-            return
-        for item, appended in zip(batch, results, strict=True):
-            if not item.done.done():
-                item.done.set_result(appended)
-
-    async def _transaction_with_retries(self, batch: list[_Pending]) -> list[list[Appended]]:
+    async def _transaction_with_retries(self, batch: list[Pending]) -> list[list[Appended]]:
         # Most batches touch existing cases only and skip the INSERT. One with a new case starts
         # over and inserts first: inserting while holding row locks could deadlock with an
         # instance that inserted the same case and waits for one of those locks.
@@ -485,7 +443,7 @@ class PostgresStore:
                 await asyncio.sleep(0.01 * attempt)
                 attempt += 1
 
-    async def _apply_batch(self, db: Any, batch: list[_Pending], create_cases: bool) -> list[list[Appended]]:
+    async def _apply_batch(self, db: Any, batch: list[Pending], create_cases: bool) -> list[list[Appended]]:
         idents = sorted({(i.tenant, i.source, e.case_id) for i in batch for e in i.events})
         deliveries = sorted({(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events})
         if create_cases:
@@ -527,9 +485,3 @@ class PostgresStore:
         if empty:  # created above, but every event of theirs was stored before (under another case)
             await db.execute("DELETE FROM cases WHERE id = ANY($1::bigint[]) AND seq = 0", empty)
         return results
-
-
-def _fail(item: _Pending, exc: Exception) -> None:
-    log.error("could not store a delivery for %s/%s", item.tenant, item.source, exc_info=exc)
-    if not item.done.done():
-        item.done.set_exception(exc)

@@ -1,10 +1,6 @@
 """SQLite storage: WAL, one writer with group commit, reads through aiosqlite.
 
-Webhooks arrive concurrently, and a commit per webhook caps ingest at about 2k/s here. So
-`ingest` puts its events on a queue and awaits its future; one writer task takes whatever is
-queued, applies it in one transaction, commits once, and only then resolves every future. Each
-caller is still acknowledged only after its own rows are committed.
-
+Ingest goes through group_commit.py: one writer task, one transaction per batch of webhooks.
 The writer task runs each transaction on the event loop itself (plain sqlite3). On a thread
 of its own it spent half its time waiting to win the GIL back from the busy loop after every
 SQLite call, and a batch took twice its CPU time. What does wait for the disk, the WAL
@@ -22,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -49,6 +45,7 @@ from tracker.storage.base import (
     StoredEvent,
     Tenant,
 )
+from tracker.storage.group_commit import GroupCommit, Pending
 
 # Each entry moves the schema one version up (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS = (
@@ -115,7 +112,6 @@ MIGRATIONS = (
 log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
-MAX_BATCH_EVENTS = 512
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
 MAX_CACHED_LOOKUPS = 10_000
 OTHER_WRITERS_SECONDS = 0.05  # how soon a write by another process (the CLI) is seen
@@ -190,14 +186,6 @@ class _LookupCache:
         if key not in self._answers:
             self._answers[key] = read()
         return self._answers[key]  # type: ignore[no-any-return]
-
-
-@dataclass
-class _Pending:
-    tenant: str
-    source: str
-    events: list[Event]
-    done: asyncio.Future[list[Appended]] = field(repr=False)
 
 
 def _now() -> str:
@@ -287,9 +275,8 @@ class SQLiteStore:
         # fail fast rather than stall every request on the loop.
         self._lookup.execute("PRAGMA busy_timeout = 50")
         self._lookups = _LookupCache(self._lookup)
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._cases = _CaseCache(CACHED_CASES)  # the writer task's
-        self._writer_task = asyncio.create_task(self._write_loop(), name="tracker-sqlite-writer")
+        self._batches = GroupCommit(self._transaction, "tracker-sqlite-writer", after_batch=self._checkpoint_due)
 
     @classmethod
     async def open(cls, path: str) -> SQLiteStore:
@@ -298,11 +285,7 @@ class SQLiteStore:
         return cls(writer, thread, await _connect_reader(path), path)
 
     async def close(self) -> None:
-        self._writer_task.cancel()
-        try:
-            await self._writer_task
-        except asyncio.CancelledError:
-            pass
+        await self._batches.close()
         await self._reader.close()
         self._lookup.close()
         self._ingest_db.close()
@@ -530,41 +513,9 @@ class SQLiteStore:
     # --- ingest: group commit through one writer task ---
 
     async def ingest(self, tenant: str, source: str, events: list[Event]) -> list[Appended]:
-        done: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(tenant, source, events, done))
-        return await done
+        return await self._batches.submit(tenant, source, events)
 
-    async def _write_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            # One turn of the loop first, so webhooks already received join this batch rather
-            # than wait for the next (fewer, larger transactions: the loop is the busy core).
-            await asyncio.sleep(0)
-            size = len(batch[0].events)
-            while not self._queue.empty() and size < MAX_BATCH_EVENTS:
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += len(item.events)
-            await self._write_batch(batch)
-
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        try:
-            results = await self._transaction(batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                _fail(batch[0], exc)
-                return
-            # One bad delivery must not fail its neighbours: retry each on its own.
-            for item in batch:
-                await self._write_batch([item])
-            return
-        for item, appended in zip(batch, results, strict=True):
-            if not item.done.done():
-                item.done.set_result(appended)
-        if self._unchecked_events >= CHECKPOINT_EVENTS:
-            await self._checkpoint()  # the answers are out; the next batch waits for it
-
-    async def _transaction(self, batch: list[_Pending]) -> list[list[Appended]]:
+    async def _transaction(self, batch: list[Pending]) -> list[list[Appended]]:
         db = self._ingest_db
         await self._begin()
         try:
@@ -591,6 +542,10 @@ class SQLiteStore:
                     raise
             await asyncio.sleep(0.005)
 
+    async def _checkpoint_due(self) -> None:
+        if self._unchecked_events >= CHECKPOINT_EVENTS:
+            await self._checkpoint()  # the answers are out; the next batch waits for it
+
     async def _checkpoint(self) -> None:
         """Copy the WAL into the database on the writer thread, while the loop goes on parsing the
         next webhooks. The writer task waits for it: a checkpoint that no commit overtakes lets
@@ -605,7 +560,7 @@ class SQLiteStore:
             log.exception("WAL checkpoint failed; the next one tries again")
         self._unchecked_events = 0
 
-    def _apply_batch(self, batch: list[_Pending]) -> tuple[list[list[Appended]], list[_CaseRow]]:
+    def _apply_batch(self, batch: list[Pending]) -> tuple[list[list[Appended]], list[_CaseRow]]:
         db = self._ingest_db
         deliveries = [(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events]
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
@@ -676,12 +631,6 @@ def _select_in(db: sqlite3.Connection, select: str, column: str, keys: list[tupl
         rows += db.execute(f"{select} WHERE tenant = ? AND source = ? AND {column} IN ({marks})",
                            (tenant, source, *values)).fetchall()
     return rows
-
-
-def _fail(item: _Pending, exc: Exception) -> None:
-    log.error("could not store a delivery for %s/%s", item.tenant, item.source, exc_info=exc)
-    if not item.done.done():
-        item.done.set_exception(exc)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
