@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.browser import chromium
 from tests.postgres_server import PostgresServer
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
+from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.demo import signed_request
 from tracker.storage import open_store
@@ -30,6 +33,24 @@ from tracker.storage.base import Store
 KEY = "test-signing-key-0123456789abcdef"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROOT = Path(__file__).resolve().parent.parent
+# The suite's dates derive from the same clock as the service's: TRACKER_CLOCK_OFFSET_DAYS=400
+# shifts both (and every server the suite starts inherits it), so the suite rehearses a year ahead.
+CLOCK_OFFSET_DAYS = float(os.environ.get("TRACKER_CLOCK_OFFSET_DAYS", "0"))
+
+
+def suite_clock() -> Clock:
+    """A clock for a test: the wall clock shifted like the servers the suite starts."""
+    return Clock.shifted_days(CLOCK_OFFSET_DAYS)
+
+
+def from_now(**delta: float) -> str:
+    """An ISO time relative to the suite's clock: from_now(days=30), from_now(hours=-2)."""
+    return (suite_clock().now() + timedelta(**delta)).isoformat()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return suite_clock()
 
 
 def free_port() -> int:
@@ -67,8 +88,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await open_store(database_url)
+async def store(database_url: str, clock: Clock) -> AsyncIterator[Store]:
+    opened = await open_store(database_url, clock)
     yield opened
     await opened.close()
 
@@ -76,13 +97,13 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     port = free_port()
-    return Settings(database_url=database_url, secret_keys=(KEY,),
-                    port=port, base_url=f"http://127.0.0.1:{port}", ping_seconds=0.5)
+    return Settings(database_url=database_url, secret_keys=(KEY,), port=port, base_url=f"http://127.0.0.1:{port}",
+                    ping_seconds=0.5, clock_offset_days=CLOCK_OFFSET_DAYS)
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
+def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(settings, clock)
     with TestClient(app, raise_server_exceptions=False) as c:
         c.portal.call(_setup_acme, app)
         yield c
@@ -99,7 +120,10 @@ def generic_payload(case_id: str = "4711", **case: Any) -> dict[str, Any]:
 
 def post(http: httpx.Client | TestClient, payload: dict[str, Any], secret: str = SECRET,
          tenant: str = "acme", headers: dict[str, str] | None = None) -> httpx.Response:
-    body, signed = signed_request(secret, payload)
+    """A signed generic webhook, stamped by the app's own clock (a test may have moved it)."""
+    app = getattr(http, "app", None)
+    clock = app.state.clock if isinstance(app, Starlette) else suite_clock()
+    body, signed = signed_request(secret, payload, clock)
     return http.post(f"/hooks/{tenant}/generic", content=body, headers={**signed, **(headers or {})})
 
 
@@ -152,8 +176,8 @@ class LiveServer:
 
 
 @pytest.fixture
-def live(settings: Settings) -> Iterator[LiveServer]:
-    app = create_app(settings)
+def live(settings: Settings, clock: Clock) -> Iterator[LiveServer]:
+    app = create_app(settings, clock)
     with LiveServer(app, settings.port) as server:
         server.call(_setup_acme(app))
         yield server

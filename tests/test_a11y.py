@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser import HostSite
-from tests.conftest import KEY, ROOT, SECRET, LiveServer, free_port, generic_payload, post
+from tests.conftest import KEY, ROOT, SECRET, LiveServer, free_port, generic_payload, post, suite_clock
 from tests.test_widget import snippet
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
@@ -70,7 +70,7 @@ def tenant_of(theme: str) -> str:
 def rich_case(case_id: str) -> list[dict[str, Any]]:
     """Every element a case page can show: whose move it is, status, progress, expectation,
     next steps of each owner (one done), several public updates (and a note nobody sees)."""
-    now = datetime.now(UTC)
+    now = suite_clock().now()
     case = generic_payload(
         case_id, title=f"Invoice export fails: {LONG_WORD}", stage="in_progress", status_label="Need your CSV file",
         waiting_on="customer", progress=60, expected_by=(now + timedelta(days=2, hours=3)).isoformat(),
@@ -92,7 +92,7 @@ def rich_case(case_id: str) -> list[dict[str, Any]]:
 
 def quiet_case(case_id: str) -> list[dict[str, Any]]:
     """Waiting on a third party, an estimate, no updates yet."""
-    expected = (datetime.now(UTC) + timedelta(days=9)).isoformat()
+    expected = (suite_clock().now() + timedelta(days=9)).isoformat()
     return [generic_payload(case_id, title="Cannot log in", stage="received", waiting_on="third_party",
                             expected_by=expected, expected_source="estimate",
                             next_steps=[{"text": "The identity provider resets the account", "owner": "third_party",

@@ -77,7 +77,7 @@ def test_a_revoked_key_stops_at_once(client: TestClient):
     assert client.get("/api/v1/cases", headers=bearer(key)).status_code == 200
     app = client.app
     assert isinstance(app, Starlette)
-    client.portal.call(apikeys.revoke_key, app.state.store, "acme", "ci")
+    client.portal.call(apikeys.revoke_key, app.state.store, "acme", "ci", app.state.clock.now())
     assert_error(client.get("/api/v1/cases", headers=bearer(key)), 401, "unknown or revoked")
     fresh = make_key(client)  # the name is free again
     assert client.get("/api/v1/cases", headers=bearer(fresh)).status_code == 200

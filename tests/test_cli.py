@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -66,17 +65,18 @@ def test_settings_masks_secrets(tmp_path: Path):
 def test_deliveries_lists_the_log_and_redelivers(tmp_path: Path):
     import asyncio
 
+    from tests.conftest import suite_clock
     from tracker.admin import add_tenant
     from tracker.outbound import queue_webhook
     from tracker.storage import open_store
 
     async def queue() -> int:
-        store = await open_store(f"sqlite:///{tmp_path / 'cli.db'}")
+        store = await open_store(f"sqlite:///{tmp_path / 'cli.db'}", suite_clock())
         try:
             tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": "http://127.0.0.1:9/hook"})
-            delivery_id = await queue_webhook(store, tenant, "case.quiet", None, {})
+            delivery_id = await queue_webhook(store, tenant, "case.quiet", None, {}, suite_clock().now())
             assert delivery_id is not None
-            await store.finish_delivery(delivery_id, "failed", 9, datetime.now(UTC), "HTTP 500: boom")
+            await store.finish_delivery(delivery_id, "failed", 9, suite_clock().now(), "HTTP 500: boom")
             return delivery_id
         finally:
             await store.close()

@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import generic_payload, link_for, post
+from tests.conftest import generic_payload, link_for, post, suite_clock
 from tracker.admin import add_tenant
 from tracker.web.badge import badge_values
 from tracker.web.lookup import CASE_ATTEMPTS_PER_MINUTE, CLIENT_ATTEMPTS_PER_MINUTE, NO_MATCH, RateLimiter
@@ -193,7 +193,7 @@ def test_lookup_links_expire(client: TestClient):
     app = client.app
     assert isinstance(app, Starlette)
     link = app.state.signer.read_case_link(url.rsplit("/", 1)[1])
-    assert link.expires_at is not None and link.expires_at - datetime.now(UTC) < timedelta(days=8)
+    assert link.expires_at is not None and link.expires_at - suite_clock().now() < timedelta(days=8)
 
 
 def test_badge_speaks_the_readers_language(client: TestClient):

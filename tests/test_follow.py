@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from html import unescape
 
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import generic_payload, link_for, post
+from tests.conftest import generic_payload, link_for, post, suite_clock
 from tests.receiver import receiver
 from tracker.admin import add_tenant
 
@@ -21,11 +21,16 @@ NOTE = "INTERNAL-3b7f: waiting for legal sign-off"
 
 
 def ago(**delta: float) -> str:
-    return (datetime.now(UTC) - timedelta(**delta)).isoformat()
+    return (suite_clock().now() - timedelta(**delta)).isoformat()
 
 
 def ahead(**delta: float) -> str:
-    return (datetime.now(UTC) + timedelta(**delta)).isoformat()
+    return (suite_clock().now() + timedelta(**delta)).isoformat()
+
+
+def at_two_pm(days_ahead: int) -> datetime:
+    """A round time some days ahead of the suite's clock (pages show minutes, calendars seconds)."""
+    return (suite_clock().now() + timedelta(days=days_ahead)).replace(hour=14, minute=0, second=0, microsecond=0)
 
 
 def configure(client: TestClient, **options: str) -> None:
@@ -39,17 +44,19 @@ def text_of(html: str) -> str:
 
 
 def test_the_page_says_when_and_why_the_expected_time_moved(client: TestClient):
-    post(client, {**generic_payload(stage="in_progress", expected_by="2030-01-01T14:00:00Z"),
+    first, moved = at_two_pm(30), at_two_pm(32)
+    post(client, {**generic_payload(stage="in_progress", expected_by=first.isoformat()),
                   "occurred_at": ago(hours=5)})
-    post(client, {**generic_payload(expected_by="2030-01-03T14:00:00Z",
+    post(client, {**generic_payload(expected_by=moved.isoformat(),
                                     expected_reason="waiting on the payment provider"), "occurred_at": ago(hours=1)})
     url = link_for(client)
     page = text_of(client.get(url).text)
-    assert "moved from Tue 1 Jan, 14:00 UTC to Thu 3 Jan, 14:00 UTC: waiting on the payment provider" in page
+    days = f"{first:%a} {first.day} {first:%b}, 14:00 UTC to {moved:%a} {moved.day} {moved:%b}, 14:00 UTC"
+    assert f"moved from {days}: waiting on the payment provider" in page
     assert "(the team's estimate)" in page
     moves = client.get(url + "/case.json").json()["expected_moves"]
     assert [(m["from"][:10], m["to"][:10], m["reason"]) for m in moves] == [
-        ("2030-01-01", "2030-01-03", "waiting on the payment provider")]
+        (first.date().isoformat(), moved.date().isoformat(), "waiting on the payment provider")]
 
 
 def test_a_quiet_case_says_so_and_an_active_one_counts_its_hidden_work(client: TestClient):
@@ -158,16 +165,17 @@ def test_calendar_entry_follows_the_expected_time(client: TestClient):
     post(client, generic_payload(title="Refund, please; soon"))
     url = link_for(client)
     assert client.get(url + "/case.ics").status_code == 404  # no expected time yet
-    post(client, {**generic_payload(expected_by="2030-01-01T14:00:00Z"), "occurred_at": ago(hours=2)})
+    expected, later = at_two_pm(30), at_two_pm(31).replace(hour=9, minute=30)
+    post(client, {**generic_payload(expected_by=expected.isoformat()), "occurred_at": ago(hours=2)})
     first = client.get(url + "/case.ics")
     assert first.headers["content-type"].startswith("text/calendar")
-    assert "DTSTART:20300101T140000Z" in first.text and "SEQUENCE:0" in first.text
+    assert f"DTSTART:{expected:%Y%m%dT%H%M%SZ}" in first.text and "SEQUENCE:0" in first.text
     assert "SUMMARY:Expected: Refund\\, please\\; soon" in first.text
-    post(client, {**generic_payload(expected_by="2030-01-02T09:30:00Z"), "occurred_at": ago(hours=1)})
+    post(client, {**generic_payload(expected_by=later.isoformat()), "occurred_at": ago(hours=1)})
     moved = client.get(url + "/case.ics").text
     uid = re.search(r"UID:(\S+)", first.text)
     assert uid and f"UID:{uid.group(1)}" in moved  # the same entry, moved
-    assert "DTSTART:20300102T093000Z" in moved and "SEQUENCE:1" in moved
+    assert f"DTSTART:{later:%Y%m%dT%H%M%SZ}" in moved and "SEQUENCE:1" in moved
     assert all(len(line.encode()) <= 75 for line in moved.split("\r\n"))
 
 
@@ -188,6 +196,6 @@ def test_public_feed_and_calendar_are_redacted(client: TestClient):
 
 
 def test_calendar_entry_speaks_the_readers_language(client: TestClient):
-    post(client, generic_payload(title="Drucker", expected_by="2030-01-01T14:00:00Z"))
+    post(client, generic_payload(title="Drucker", expected_by=ahead(days=30)))
     entry = client.get(link_for(client) + "/case.ics", headers={"Accept-Language": "de"}).text
     assert "SUMMARY:Voraussichtlich: Drucker" in entry and "DESCRIPTION:Anfrage 4711:" in entry

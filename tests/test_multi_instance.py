@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import SECRET, free_port, generic_payload, sse_events
+from tests.conftest import SECRET, free_port, generic_payload, sse_events, suite_clock
 from tests.postgres_server import PostgresServer
 from tracker.cases import Event, apply, case_to_dict, event_to_dict, new_case
 from tracker.demo import signed_request
@@ -91,7 +90,7 @@ def cluster(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[Cluster
 
 def deliver(url: str, payload: dict[str, Any], deadline_seconds: float = 30.0) -> None:
     """POST a signed webhook like a helpdesk: on a 5xx or no answer, send the same delivery again."""
-    body, headers = signed_request(SECRET, payload)
+    body, headers = signed_request(SECRET, payload, suite_clock())
     deadline = time.monotonic() + deadline_seconds
     while True:
         try:
@@ -194,7 +193,7 @@ def test_every_stream_on_every_instance_sees_every_event_once_in_order_through_a
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_instances_starting_together_migrate_the_schema_once(database_url: str):
-    stores = await asyncio.gather(*(open_store(database_url) for _ in range(4)))
+    stores = await asyncio.gather(*(open_store(database_url, suite_clock()) for _ in range(4)))
     for store in stores:
         await store.close()
     connection = await asyncpg.connect(database_url)
@@ -211,12 +210,12 @@ async def test_a_duplicate_committed_while_waiting_for_the_case_lock_is_stored_o
 ):
     """Another instance holds the case's lock and stores the same delivery; this instance's batch
     waits, then meets the unique delivery key, retries, and reports the delivery as a duplicate."""
-    store = await open_store(database_url)
+    store = await open_store(database_url, suite_clock())
     other = await asyncpg.connect(database_url)
     try:
         await store.add_tenant(Tenant("acme", "ACME"))
         await store.add_source(SourceConfig("acme", "generic", SECRET))
-        first, second = (Event(case_id="1", delivery_id=f"d{n}", occurred_at=datetime.now(UTC),
+        first, second = (Event(case_id="1", delivery_id=f"d{n}", occurred_at=suite_clock().now(),
                                changes={"progress": n}) for n in (1, 2))
         [stored] = await store.ingest("acme", "generic", [first])
         after = apply(apply(new_case("1"), first), second)

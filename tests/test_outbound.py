@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from starlette.datastructures import Headers
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, suite_clock
 from tests.receiver import receiver
 from tracker.admin import add_tenant
 from tracker.outbound import Deliverer, queue_webhook, redeliver
@@ -23,15 +23,15 @@ async def due_now(store: Store) -> None:
     """Make every pending delivery due (the backoff is tested on its own)."""
     for delivery in await store.list_deliveries("acme", 100):
         if delivery.status == "pending":
-            await store.finish_delivery(delivery.id, "pending", delivery.attempts, datetime.now(UTC) -
+            await store.finish_delivery(delivery.id, "pending", delivery.attempts, suite_clock().now() -
                                         timedelta(seconds=1), delivery.last_error)
 
 
 async def test_a_webhook_is_retried_through_errors_and_timeouts_until_it_lands(store: Store):
     with receiver(500, "hang", 200) as hook:
         tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url + "/tracker"})
-        delivery_id = await queue_webhook(store, tenant, "case.quiet", 7, {"case_id": "4711"})
-        deliverer = Deliverer(store, backoff_seconds=FAST, timeout_seconds=0.5)
+        delivery_id = await queue_webhook(store, tenant, "case.quiet", 7, {"case_id": "4711"}, suite_clock().now())
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5)
         try:
             for _ in range(3):
                 assert await deliverer.run_once() == 1
@@ -47,7 +47,7 @@ async def test_a_webhook_is_retried_through_errors_and_timeouts_until_it_lands(s
     assert len(ids) == 1  # the same id on every attempt: the receiver can dedupe
     secret = tenant.options["webhook_secret"]
     for request in hook.requests:  # each attempt signed afresh, and verifiable with the tenant's secret
-        generic.verify(Headers(request.headers), request.body, secret, datetime.now(UTC))
+        generic.verify(Headers(request.headers), request.body, secret, suite_clock().now())
     body = json.loads(hook.requests[-1].body)
     assert body["type"] == "case.quiet" and body["data"] == {"case_id": "4711"}
 
@@ -55,9 +55,10 @@ async def test_a_webhook_is_retried_through_errors_and_timeouts_until_it_lands(s
 async def test_a_delivery_gives_up_after_the_last_backoff_and_can_be_redelivered(store: Store):
     with receiver(503, 503, 503, 503, 200) as hook:
         tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url})
-        delivery_id = await queue_webhook(store, tenant, "case.customer_verdict", None, {"verdict": "solved"})
+        delivery_id = await queue_webhook(store, tenant, "case.customer_verdict", None, {"verdict": "solved"},
+                                          suite_clock().now())
         assert delivery_id is not None
-        deliverer = Deliverer(store, backoff_seconds=FAST, timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5)
         try:
             for _ in range(4):
                 await deliverer.run_once()
@@ -65,7 +66,7 @@ async def test_a_delivery_gives_up_after_the_last_backoff_and_can_be_redelivered
             failed = await store.get_delivery(delivery_id)
             assert failed is not None and failed.status == "failed" and failed.attempts == 4
             assert failed.last_error is not None and failed.last_error.startswith("HTTP 503")
-            await redeliver(store, failed)
+            await redeliver(store, failed, suite_clock().now())
             assert await deliverer.run_once() == 1
         finally:
             await deliverer.stop()
@@ -76,10 +77,10 @@ async def test_a_delivery_gives_up_after_the_last_backoff_and_can_be_redelivered
 async def test_backoff_spaces_the_attempts(store: Store):
     with receiver(500) as hook:
         tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url})
-        delivery_id = await queue_webhook(store, tenant, "case.quiet", 1, {})
-        deliverer = Deliverer(store, backoff_seconds=(60.0,), timeout_seconds=0.5)
+        delivery_id = await queue_webhook(store, tenant, "case.quiet", 1, {}, suite_clock().now())
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=(60.0,), timeout_seconds=0.5)
         try:
-            before = datetime.now(UTC)
+            before = suite_clock().now()
             assert await deliverer.run_once() == 1
             assert await deliverer.run_once() == 0  # not due again for a minute
         finally:
@@ -92,5 +93,5 @@ async def test_backoff_spaces_the_attempts(store: Store):
 
 async def test_no_webhook_url_queues_nothing(store: Store):
     tenant = await add_tenant(store, "acme", "ACME")
-    assert await queue_webhook(store, tenant, "case.quiet", 1, {}) is None
+    assert await queue_webhook(store, tenant, "case.quiet", 1, {}, suite_clock().now()) is None
     assert await store.list_deliveries("acme") == []

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.conftest import LiveServer, generic_payload, live_link, post, sse_events
+from tests.conftest import LiveServer, from_now, generic_payload, live_link, post, sse_events
 
 NOTE = "INTERNAL-7f3a: customer is on the legacy plan, refund them quietly"
 EMAIL = "ann.private@example.com"
@@ -15,7 +15,7 @@ EMAIL = "ann.private@example.com"
 def test_internal_note_never_reaches_any_customer_surface(live: LiveServer):
     with httpx.Client(base_url=live.url, timeout=10) as http:
         post(http, generic_payload(title="Refund", requester_email=EMAIL, requester_name="Ann Secretname",
-                                   expected_by="2030-01-01T14:00:00Z"))
+                                   expected_by=from_now(days=30)))
         post(http, {**generic_payload(), "message": {"id": "n1", "body": NOTE, "public": False}})
         post(http, {**generic_payload(), "message": {"id": "n2", "body": NOTE, "author": "Dana"}})  # no "public"
         url = live_link(live)

@@ -4,12 +4,11 @@ PostgreSQL also across hubs, and through a server restart (reconnect, LISTEN aga
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, LiveServer, generic_payload, live_link, post, sse_events
+from tests.conftest import BACKENDS, LiveServer, generic_payload, live_link, post, sse_events, suite_clock
 from tests.postgres_server import PostgresServer
 from tracker.cases import Event
 from tracker.pubsub import open_hub
@@ -90,7 +89,7 @@ def test_a_stream_whose_subscription_catches_up_rereads_the_log(live: LiveServer
         with http.stream("GET", live_link(live) + "/events") as stream:
             lines = stream.iter_lines()
             [case] = sse_events(lines, 1)
-            silent = Event(case_id="4711", delivery_id="silent", occurred_at=datetime.now(UTC),
+            silent = Event(case_id="4711", delivery_id="silent", occurred_at=suite_clock().now(),
                            changes={"title": "stored, never published"})
             live.call(live.app.state.store.ingest("acme", "generic", [silent]))
 

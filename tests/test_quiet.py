@@ -4,20 +4,21 @@ that is still within its promise or resolved."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, suite_clock
 from tests.receiver import receiver
 from tracker.admin import add_tenant
 from tracker.cases import Event, Update
+from tracker.clock import Clock
 from tracker.outbound import Deliverer
 from tracker.quiet import QuietWatch
 from tracker.storage.base import SourceConfig, Store
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
-NOW = datetime.now(UTC)
+NOW = suite_clock().now()
 
 
 def replied(case_id: str, hours_ago: float, stage: str = "in_progress") -> Event:
@@ -26,19 +27,21 @@ def replied(case_id: str, hours_ago: float, stage: str = "in_progress") -> Event
                  update=Update(f"u-{case_id}", at, "We are on it"))
 
 
-async def test_quiet_cases_remind_the_team_once_per_silence(store: Store):
+async def test_quiet_cases_remind_the_team_once_per_silence(store: Store, clock: Clock):
     with receiver() as hook:
         await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url, "promise_hours": "24"})
         await store.add_source(SourceConfig("acme", "generic", "whsec_x"))
         await store.ingest("acme", "generic", [replied("quiet", 30), replied("fresh", 2),
                                                replied("done", 50, "resolved")])
-        deliverer = Deliverer(store, timeout_seconds=1)
-        watch = QuietWatch(store, deliverer)
+        deliverer = Deliverer(store, clock, timeout_seconds=1)
+        watch = QuietWatch(store, deliverer, clock)
         try:
-            assert await watch.check(NOW) == 1
-            assert await watch.check(NOW + timedelta(hours=1)) == 0  # reminded already
+            assert await watch.check() == 1
+            clock.advance(timedelta(hours=1))
+            assert await watch.check() == 0  # reminded already
             # A day later: another day of silence for one, and the other has now gone quiet too.
-            assert await watch.check(NOW + timedelta(hours=25)) == 2
+            clock.advance(timedelta(hours=24))
+            assert await watch.check() == 2
             await deliverer.run_once()
         finally:
             await deliverer.stop()
@@ -52,8 +55,8 @@ async def test_no_webhook_no_reminder(store: Store):
     await add_tenant(store, "acme", "ACME")
     await store.add_source(SourceConfig("acme", "generic", "whsec_x"))
     await store.ingest("acme", "generic", [replied("quiet", 30)])
-    deliverer = Deliverer(store)
+    deliverer = Deliverer(store, suite_clock())
     try:
-        assert await QuietWatch(store, deliverer).check(NOW) == 0
+        assert await QuietWatch(store, deliverer, suite_clock()).check() == 0
     finally:
         await deliverer.stop()

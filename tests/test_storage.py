@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import SECRET, generic_payload
+from tests.conftest import SECRET, generic_payload, suite_clock
 from tracker.cases import Event
 from tracker.config import Settings
 from tracker.demo import signed_request
@@ -35,19 +35,19 @@ def event(n: int, case_id: str = "1", **changes: object) -> Event:
 
 async def test_schema_version_is_recorded_and_reopening_keeps_data(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    store = await open_store(url)
+    store = await open_store(url, suite_clock())
     await store.add_tenant(Tenant("acme", "ACME"))
     await store.close()
     with sqlite3.connect(tmp_path / "s.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    store = await open_store(url)
+    store = await open_store(url, suite_clock())
     assert await store.get_tenant("acme") == Tenant("acme", "ACME", "default")
     await store.close()
 
 
 async def test_ingest_returns_only_after_the_rows_are_committed(tmp_path: Path):
-    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}", suite_clock())
     await store.add_tenant(Tenant("acme", "ACME"))
     await store.add_source(SourceConfig("acme", "generic", "x"))
     results = await asyncio.gather(*(store.ingest("acme", "generic", [event(n, str(n % 3))]) for n in range(50)))
@@ -59,7 +59,7 @@ async def test_ingest_returns_only_after_the_rows_are_committed(tmp_path: Path):
 
 
 async def test_a_bad_delivery_fails_alone_not_its_batch(tmp_path: Path):
-    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}", suite_clock())
     unstorable = event(99, title=object())  # cannot be written as JSON
     results = await asyncio.gather(
         *(store.ingest("acme", "generic", [event(n)]) for n in range(5)),
@@ -81,7 +81,7 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
         db.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
         db.execute("INSERT INTO tenants VALUES ('acme', 'ACME', 'default', 'x')")
         db.execute("INSERT INTO sources VALUES ('acme', 'generic', 'whsec_x', 'x')")
-    store = await open_store(f"sqlite:///{path}")
+    store = await open_store(f"sqlite:///{path}", suite_clock())
     assert await store.get_source("acme", "generic") == SourceConfig("acme", "generic", "whsec_x", {})
     await store.add_source(SourceConfig("acme", "linear", "s", {"public_comments": "yes"}))
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
@@ -92,7 +92,7 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
 
 async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_path: Path):
     path = tmp_path / "v4.db"
-    store = await open_store(f"sqlite:///{path}")
+    store = await open_store(f"sqlite:///{path}", suite_clock())
     await store.add_tenant(Tenant("acme", "ACME"))
     await store.ingest("acme", "generic", [event(1, title="First"), event(2, progress=20)])
     await store.close()
@@ -100,7 +100,7 @@ async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_p
         db.executescript(f"ALTER TABLE events RENAME TO old; {EVENTS_V4}; INSERT INTO events "
                          "SELECT case_key, seq, tenant, source, delivery_id, received_at, event, case_after FROM old; "
                          "DROP TABLE old; PRAGMA user_version = 4;")
-    store = await open_store(f"sqlite:///{path}")
+    store = await open_store(f"sqlite:///{path}", suite_clock())
     [case] = await store.find_cases("acme", "1")
     assert [e.event.delivery_id for e in await store.events_after(case.key, 0)] == ["d1", "d2"]
     assert await store.ingest("acme", "generic", [event(2, progress=20)]) == []  # still a duplicate
@@ -111,7 +111,8 @@ async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_p
 
 async def test_a_case_written_by_another_process_is_read_again_not_taken_from_the_cache(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    first, second = await open_store(url), await open_store(url)  # two processes on one file
+    # two processes on one file
+    first, second = await open_store(url, suite_clock()), await open_store(url, suite_clock())
     await first.ingest("acme", "generic", [event(1, title="Refund")])
     await second.ingest("acme", "generic", [event(2, progress=50)])
     await first.ingest("acme", "generic", [event(3, status_label="Approved")])
@@ -123,7 +124,7 @@ async def test_a_case_written_by_another_process_is_read_again_not_taken_from_th
 
 async def test_two_processes_opening_a_new_file_at_once_both_work(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    first, second = await asyncio.gather(open_store(url), open_store(url))
+    first, second = await asyncio.gather(open_store(url, suite_clock()), open_store(url, suite_clock()))
     await first.add_tenant(Tenant("acme", "ACME"))
     assert await second.get_tenant("acme") is not None
     await first.close()
@@ -138,7 +139,7 @@ def client_on_file(client: TestClient, settings: Settings) -> tuple[TestClient, 
 def test_a_locked_database_answers_503_and_the_retry_is_stored_once(client_on_file: tuple[TestClient, Path]):
     client, path = client_on_file
     payload = generic_payload(title="Stored after all")
-    body, headers = signed_request(SECRET, payload)
+    body, headers = signed_request(SECRET, payload, suite_clock())
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the file (a backup, a migration)
     try:
@@ -154,7 +155,7 @@ def test_a_locked_database_answers_503_and_the_retry_is_stored_once(client_on_fi
 
 
 async def test_a_write_lock_held_elsewhere_is_waited_for_without_blocking_the_loop(tmp_path: Path):
-    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}", suite_clock())
     holder = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing
     ticks = 0
@@ -178,7 +179,7 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_without_blocking_the_lo
 
 
 async def test_the_wal_file_is_checkpointed_and_started_over_as_events_arrive(tmp_path: Path):
-    store = await open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store = await open_store(f"sqlite:///{tmp_path / 's.db'}", suite_clock())
     body = "An update of about two kilobytes. " * 60
     for start in range(0, 3000, 100):
         await asyncio.gather(*(store.ingest("acme", "generic", [event(n, str(n % 50), title=body)])
@@ -190,7 +191,8 @@ async def test_the_wal_file_is_checkpointed_and_started_over_as_events_arrive(tm
 
 async def test_lookups_answer_the_newest_values_whichever_process_changed_them(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    store, cli = await open_store(url), await open_store(url)  # the server, and the CLI in another process
+    # the server, and the CLI in another process
+    store, cli = await open_store(url, suite_clock()), await open_store(url, suite_clock())
     await store.add_tenant(Tenant("acme", "ACME"))
     await store.add_source(SourceConfig("acme", "generic", "first"))
     await store.ingest("acme", "generic", [event(1)])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, suite_clock
 from tracker.cases import LOG_UPDATES, Event, Update
 from tracker.storage import open_store
 from tracker.storage.base import Appended, SourceConfig, Store, Tenant
@@ -99,7 +99,7 @@ async def test_bad_delivery_fails_alone_and_duplicates_within_one_call_are_store
 
 async def test_several_instances_ingest_the_same_cases_at_once(database_url: str):
     """Instances share one database: per-case sequences stay gapless, each delivery is stored once."""
-    stores = [await open_store(database_url) for _ in range(2)]
+    stores = [await open_store(database_url, suite_clock()) for _ in range(2)]
     try:
         await acme(stores[0])
         deliveries = [event(n, str(n % 3), progress=n) for n in range(90)]
@@ -120,11 +120,11 @@ async def test_several_instances_ingest_the_same_cases_at_once(database_url: str
 
 
 async def test_reopening_keeps_everything(database_url: str):
-    first = await open_store(database_url)
+    first = await open_store(database_url, suite_clock())
     await acme(first)
     await first.ingest("acme", "generic", [event(1, title="Kept")])
     await first.close()
-    again = await open_store(database_url)
+    again = await open_store(database_url, suite_clock())
     try:
         stored = await again.get_case("acme", "generic", "1")
         assert stored is not None and stored.case.title == "Kept" and stored.seq == 1
@@ -135,7 +135,7 @@ async def test_reopening_keeps_everything(database_url: str):
 
 async def test_deliveries_are_claimed_once_and_finished(store: Store):
     await acme(store)
-    now = datetime.now(UTC)
+    now = suite_clock().now()
     first = await store.add_delivery("acme", "webhook", "case.quiet", 7, {"method": "POST", "url": "http://x/"})
     second = await store.add_delivery("acme", "webhook", "case.customer_verdict", None, {"body": "{}"})
     claimed = await store.claim_deliveries(now + timedelta(seconds=1), lease_seconds=60, limit=10)
@@ -161,8 +161,8 @@ async def test_api_keys_are_found_by_hash_and_revoked_by_name(store: Store):
     found = await store.find_api_key("hash-1")
     assert found is not None and found.id == key_id and found.tenant == "acme" and found.revoked_at is None
     assert await store.find_api_key("hash-2") is None
-    assert await store.revoke_api_key("acme", "zapier", datetime.now(UTC))
-    assert not await store.revoke_api_key("acme", "zapier", datetime.now(UTC))
+    assert await store.revoke_api_key("acme", "zapier", suite_clock().now())
+    assert not await store.revoke_api_key("acme", "zapier", suite_clock().now())
     revoked = await store.find_api_key("hash-1")
     assert revoked is not None and revoked.revoked_at is not None
     assert [k.name for k in await store.list_api_keys("acme")] == ["zapier"]

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.conftest import _setup_acme as setup_acme
-from tests.conftest import generic_payload, link_for, post
+from tests.conftest import from_now, generic_payload, link_for, post
 from tracker.admin import add_tenant
 from tracker.app import create_app
 from tracker.config import Settings
@@ -32,7 +32,7 @@ def configure(client: TestClient, theme: str | None = None, **options: str) -> N
 
 def a_case(client: TestClient) -> str:
     post(client, generic_payload(title="Printer jams", stage="in_progress", waiting_on="customer", progress=30,
-                                 expected_by="2030-01-01T14:00:00Z"))
+                                 expected_by=from_now(days=30)))
     return link_for(client)
 
 

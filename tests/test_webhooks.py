@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import BACKENDS, SECRET, generic_payload, link_for, post
+from tests.conftest import BACKENDS, SECRET, generic_payload, link_for, post, suite_clock
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
+from tracker.clock import Clock
 from tracker.demo import signed_request
 from tracker.sources.generic import sign
 from tracker.storage.base import Tenant
@@ -50,7 +52,7 @@ def test_unknown_tenant_is_404(client: TestClient):
 
 
 def test_unknown_source_is_404_naming_the_known_ones(client: TestClient):
-    body, headers = signed_request(SECRET, generic_payload())
+    body, headers = signed_request(SECRET, generic_payload(), suite_clock())
     assert_error(client.post("/hooks/acme/zendsk", content=body, headers=headers), 404,
                  "Unknown source 'zendsk'", "Known sources:", "generic")
 
@@ -62,7 +64,7 @@ def test_source_not_connected_is_404_saying_how_to_connect(client: TestClient):
 
 def test_malformed_json_is_400(client: TestClient):
     body = b'{"case": {"id": "1"'
-    _, headers = signed_request(SECRET, {})
+    _, headers = signed_request(SECRET, {}, suite_clock())
     headers["webhook-signature"] = sign(SECRET, headers["webhook-id"], int(headers["webhook-timestamp"]), body)
     assert_error(client.post("/hooks/acme/generic", content=body, headers=headers), 400, "not valid JSON")
 
@@ -82,7 +84,7 @@ def test_oversized_body_is_413(client: TestClient, declared: bool):
 
 def test_retry_after_2xx_stores_nothing_twice(client: TestClient):
     body, headers = signed_request(SECRET, {**generic_payload(title="A"),
-                                            "message": {"id": "m1", "body": "Hello", "public": True}})
+                                            "message": {"id": "m1", "body": "Hello", "public": True}}, suite_clock())
     first = client.post("/hooks/acme/generic", content=body, headers=headers)
     again = client.post("/hooks/acme/generic", content=body, headers=headers)
     assert first.json()["stored"] == 1
@@ -91,14 +93,25 @@ def test_retry_after_2xx_stores_nothing_twice(client: TestClient):
     assert view["revision"] == 1 and len(view["updates"]) == 1
 
 
-def test_late_older_event_never_moves_the_case_backwards(client: TestClient):
-    post(client, {**generic_payload(stage="resolved", status_label="Solved"), "occurred_at": "2026-11-20T12:00:00Z"})
-    post(client, {**generic_payload(stage="in_progress", status_label="Open"), "occurred_at": "2026-11-20T09:00:00Z"})
+def test_late_older_event_never_moves_the_case_backwards(client: TestClient, clock: Clock):
+    def hours_ago(hours: float) -> str:
+        return (clock.now() - timedelta(hours=hours)).isoformat()
+
+    post(client, {**generic_payload(stage="resolved", status_label="Solved"), "occurred_at": hours_ago(3)})
+    post(client, {**generic_payload(stage="in_progress", status_label="Open"), "occurred_at": hours_ago(6)})
     view = client.get(link_for(client) + "/case.json").json()
     assert (view["stage"], view["status_label"]) == ("resolved", "Solved")
-    post(client, {**generic_payload(stage="in_progress", status_label="Reopened"),
-                  "occurred_at": "2026-11-20T13:00:00Z"})
+    post(client, {**generic_payload(stage="in_progress", status_label="Reopened"), "occurred_at": hours_ago(2)})
     assert client.get(link_for(client) + "/case.json").json()["stage"] == "in_progress"
+
+
+def test_a_resolved_case_closes_for_the_customer_after_confirm_days(client: TestClient, clock: Clock):
+    """The failure that turned main red: the customer's stage depends on the clock, which the test sets."""
+    post(client, {**generic_payload(stage="resolved"), "occurred_at": clock.now().isoformat()})
+    assert client.get(link_for(client) + "/case.json").json()["stage"] == "resolved"
+    clock.advance(timedelta(days=7, minutes=1))  # confirm_days is 7
+    view = client.get(link_for(client) + "/case.json").json()
+    assert (view["stage"], view["helpdesk_stage"]) == ("closed", "resolved")
 
 
 def test_concurrent_deliveries_are_each_committed_before_their_2xx(settings):
@@ -110,7 +123,7 @@ def test_concurrent_deliveries_are_each_committed_before_their_2xx(settings):
             await add_source(app.state.store, "acme", "generic", SECRET)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
                 async def send(n: int) -> int:
-                    body, headers = signed_request(SECRET, generic_payload(str(n % 7), title=f"t{n}"))
+                    body, headers = signed_request(SECRET, generic_payload(str(n % 7), title=f"t{n}"), suite_clock())
                     return (await http.post("/hooks/acme/generic", content=body, headers=headers)).status_code
 
                 codes = await asyncio.gather(*(send(n) for n in range(200)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from tests.browser import HostSite
-from tests.conftest import ROOT, LiveServer, generic_payload, live_link, post
+from tests.conftest import ROOT, LiveServer, generic_payload, live_link, post, suite_clock
 from tracker.admin import add_tenant
 from tracker.web.lookup import CASE_ATTEMPTS_PER_MINUTE, CLIENT_ATTEMPTS_PER_MINUTE
 
@@ -169,7 +169,7 @@ def make_public(live: LiveServer, case_id: str, public_id: str) -> str:
 
 @pytest.mark.browser
 def test_card_renders_and_updates_live_under_a_strict_policy(live: LiveServer, host: HostSite, tab: Tab):
-    expected_by = (datetime.now(UTC) + timedelta(hours=3, minutes=1)).isoformat()
+    expected_by = (suite_clock().now() + timedelta(hours=3, minutes=1)).isoformat()
     send(live, {**generic_payload(title="Invoice export fails", stage="received", waiting_on="company",
                                   progress=20, expected_by=expected_by,
                                   next_steps=[{"text": "Reproduce the bug", "owner": "company", "done": True},
@@ -412,7 +412,7 @@ def test_a_card_wears_its_tenants_brand_colour(live: LiveServer, host: HostSite,
 
 @pytest.mark.browser
 def test_a_quiet_case_says_so_on_its_card(live: LiveServer, host: HostSite, tab: Tab):
-    two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    two_days_ago = (suite_clock().now() - timedelta(days=2)).isoformat()
     send(live, {**generic_payload(title="Quiet one", stage="in_progress"), "occurred_at": two_days_ago,
                 "message": {"id": "m1", "body": "Looking into it", "public": True}})
     page = tab.page

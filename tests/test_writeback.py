@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +28,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, suite_clock
 from tests.receiver import Received, Receiver, receiver
 from tracker import sources, writeback
 from tracker.admin import add_source, add_tenant, case_url
@@ -38,6 +38,8 @@ from tracker.signing import Signer
 from tracker.storage.base import SourceConfig, Store
 from tracker.web.webhooks import with_delivery_ids
 from tracker.writeback.queue import queue_new_case_links
+
+RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 on_every_backend = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -59,19 +61,19 @@ def basic(user: str, password: str) -> str:
 
 
 def zendesk_headers(body: bytes) -> dict[str, str]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = suite_clock().now().strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"x-zendesk-webhook-signature": b64_hmac(hashlib.sha256, stamp.encode() + body),
             "x-zendesk-webhook-signature-timestamp": stamp, "x-zendesk-webhook-invocation-id": str(uuid.uuid4())}
 
 
 def chatwoot_headers(body: bytes) -> dict[str, str]:
-    stamp = str(int(time.time()))
+    stamp = str(int(suite_clock().timestamp()))
     return {"x-chatwoot-signature": "sha256=" + hex_hmac(hashlib.sha256, stamp.encode() + b"." + body),
             "x-chatwoot-timestamp": stamp, "x-chatwoot-delivery": str(uuid.uuid4())}
 
 
 def fresh_linear(payload: dict[str, Any]) -> dict[str, Any]:
-    return {**payload, "webhookTimestamp": int(time.time() * 1000)}
+    return {**payload, "webhookTimestamp": int(suite_clock().timestamp() * 1000)}
 
 
 @dataclass
@@ -296,11 +298,11 @@ def test_a_delivery_that_does_not_name_the_ticket_as_the_api_needs_queues_nothin
 async def ingest(store: Store, config: SourceConfig, payload: dict[str, Any]) -> int:
     """What the webhook does after verifying: parse, store, queue the write-back; returns how many were queued."""
     headers = {"x-github-event": "issues", "x-helpscout-event": "convo.created"}
-    events = with_delivery_ids(sources.get(config.source).parse(payload, headers, config.options),
-                               json.dumps(payload).encode())
+    parsed = sources.get(config.source).parse(payload, headers, config.options, received_at=RECEIVED_AT)
+    events = with_delivery_ids(parsed, json.dumps(payload).encode())
     appended = await store.ingest("acme", config.source, events)
-    return await queue_new_case_links(store, Signer(["k" * 32]), "https://tracker.example", config, events,
-                                      appended, payload)
+    signer = Signer(["k" * 32], suite_clock())
+    return await queue_new_case_links(store, signer, "https://tracker.example", config, events, appended, payload)
 
 
 async def new_case(store: Store, source: str, options: dict[str, str], api_base: str) -> int:
@@ -316,7 +318,7 @@ async def due_now(store: Store) -> None:
     for delivery in await store.list_deliveries("acme", 100):
         if delivery.status == "pending":
             await store.finish_delivery(delivery.id, "pending", delivery.attempts,
-                                        datetime.now(UTC) - timedelta(seconds=1), delivery.last_error)
+                                        suite_clock().now() - timedelta(seconds=1), delivery.last_error)
 
 
 @on_every_backend
@@ -324,7 +326,7 @@ async def test_a_write_back_is_retried_through_rate_limits_and_errors(store: Sto
     zendesk = BY_SOURCE["zendesk"]
     with scripted(api, 429, 503, 200):
         assert await new_case(store, "zendesk", zendesk.options, api.url) == 1
-        deliverer = Deliverer(store, authenticators=writeback.authenticators(), backoff_seconds=FAST,
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), backoff_seconds=FAST,
                               timeout_seconds=0.5)
         try:
             for _ in range(3):
@@ -344,7 +346,7 @@ async def test_a_write_back_is_retried_through_rate_limits_and_errors(store: Sto
 async def test_a_refused_write_back_fails_after_the_last_retry_with_the_helpdesks_answer(store: Store, api: Receiver):
     with scripted(api, 401, 401, 401, 401):
         await new_case(store, "github", BY_SOURCE["github"].options, api.url)
-        deliverer = Deliverer(store, authenticators=writeback.authenticators(), backoff_seconds=FAST,
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), backoff_seconds=FAST,
                               timeout_seconds=0.5)
         try:
             for _ in range(4):
@@ -364,7 +366,7 @@ async def test_credentials_are_read_when_sent(store: Store, api: Receiver):
     with scripted(api, 201):
         await new_case(store, "github", {"api_token": "old-token"}, api.url)
         await add_source(store, "acme", "github", SECRET, {"api_base": api.url})
-        deliverer = Deliverer(store, authenticators=writeback.authenticators(), backoff_seconds=FAST,
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), backoff_seconds=FAST,
                               timeout_seconds=0.5)
         try:
             await deliverer.run_once()
@@ -392,7 +394,7 @@ async def test_help_scout_keeps_its_access_token_and_reports_refused_app_credent
         config = await store.get_source("acme", "helpscout")
         assert config is not None
         assert await ingest(store, config, {**payload, "id": 291939, "number": 350}) == 1
-        deliverer = Deliverer(store, authenticators=writeback.authenticators(), timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), timeout_seconds=0.5)
         try:
             assert await deliverer.run_once() == 2
         finally:
@@ -401,7 +403,7 @@ async def test_help_scout_keeps_its_access_token_and_reports_refused_app_credent
     assert paths == ["/v2/conversations/291938/notes", "/v2/conversations/291939/notes", "/v2/oauth2/token"]
     with scripted(api, 401):  # a new deliverer has no token yet, and Help Scout refuses the app
         assert await ingest(store, config, {**payload, "id": 291940, "number": 351}) == 1
-        deliverer = Deliverer(store, authenticators=writeback.authenticators(), timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), timeout_seconds=0.5)
         try:
             assert await deliverer.run_once() == 1
         finally:
@@ -441,7 +443,7 @@ def test_the_customers_word_becomes_a_comment_on_the_issue(client: TestClient, a
         wait_for(api, 1)
         store = app_of(client).state.store
         [stored] = client.portal.call(store.list_cases, "acme")
-        resolved = Event(stored.case.case_id, "resolved-1", datetime.now(UTC), {"stage": "resolved"})
+        resolved = Event(stored.case.case_id, "resolved-1", suite_clock().now(), {"stage": "resolved"})
         client.portal.call(store.ingest, "acme", source, [resolved])
         link = client.portal.call(_link, client, stored.case.case_id, source)
         page = client.get(link).text

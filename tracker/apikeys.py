@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from tracker.errors import ConfigError
 from tracker.storage.base import ApiKey, Store
@@ -41,8 +41,8 @@ async def add_key(store: Store, tenant: str, name: str) -> str:
     return key
 
 
-async def revoke_key(store: Store, tenant: str, name: str) -> None:
-    if not await store.revoke_api_key(tenant, name, datetime.now(UTC)):
+async def revoke_key(store: Store, tenant: str, name: str, now: datetime) -> None:
+    if not await store.revoke_api_key(tenant, name, now):
         raise ConfigError(f"Tenant '{tenant}' has no active key named {name!r}. See: tracker apikey list {tenant}")
 
 

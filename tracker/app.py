@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
@@ -47,18 +48,21 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+    """The app; `clock` defaults to the wall clock shifted by `TRACKER_CLOCK_OFFSET_DAYS` (tests pass their own)."""
+    clock = clock or Clock.shifted_days(settings.clock_offset_days)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await open_store(settings.database_url)
+        store = await open_store(settings.database_url, clock)
         hub = await open_hub(settings.database_url)
         app.state.store = store
         app.state.hub = hub
-        app.state.signer = Signer(await load_keys(settings.secret_keys, store))
+        app.state.signer = Signer(await load_keys(settings.secret_keys, store), clock)
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
-        app.state.deliverer = deliverer = Deliverer(store, authenticators=authenticators())
+        app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators())
         app.state.estimator = Estimator(store)
-        app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer)
+        app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
         streams.start()
         deliverer.start()
         quiet_watch.start()
@@ -112,7 +116,8 @@ def create_app(settings: Settings) -> Starlette:
         },
     )
     app.state.settings = settings
-    app.state.templates = Templates(settings.themes_dir)
+    app.state.clock = clock
+    app.state.templates = Templates(clock, settings.themes_dir)
     app.state.page_cache = PageCache()
     app.state.lookup = Lookup()
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 from tracker.errors import ConfigError
 
 PREFIX = "TRACKER_"
+MAX_CLOCK_OFFSET_DAYS = 36_500  # a century either way; beyond it datetime overflows soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ SETTINGS = (
     Setting("ping_seconds", "15", "heartbeat interval of the live streams, so proxies keep them open"),
     Setting("themes_dir", "", "a folder of your own themes (one folder each, see docs/themes.md), "
             "offered beside the built-in ones"),
+    Setting("clock_offset_days", "0", "shifts tracker's clock by this many days, for tests and rehearsals "
+            "(`TRACKER_CLOCK_OFFSET_DAYS=400 bash tests/run.sh` runs the suite a year ahead); 0 in production"),
 )
 
 
@@ -50,6 +54,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     ping_seconds: float = 15.0
     themes_dir: str = ""
+    clock_offset_days: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -102,6 +107,15 @@ def _parse(setting: Setting, raw: str) -> object:
         if seconds <= 0:
             raise ConfigError(f"{var}={raw!r}: must be positive.")
         return seconds
+    if name == "clock_offset_days":
+        try:
+            days = float(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r}: not a number of days.") from None
+        if not math.isfinite(days) or abs(days) > MAX_CLOCK_OFFSET_DAYS:
+            raise ConfigError(f"{var}={raw!r}: give a number of days between -{MAX_CLOCK_OFFSET_DAYS} "
+                              f"and {MAX_CLOCK_OFFSET_DAYS}.")
+        return days
     if name == "themes_dir" and raw and not Path(raw).is_dir():
         raise ConfigError(f"{var}={raw!r}: no such folder.")
     return raw

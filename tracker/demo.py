@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import itertools
 import json
-import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ import uvicorn
 
 from tracker.admin import add_source, case_url
 from tracker.app import create_app
+from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.signing import Signer, load_keys
 from tracker.sources import generic
@@ -33,11 +33,11 @@ TENANT = "demo"
 Step = dict[str, Any]
 
 
-def hours(n: float) -> str:
-    return (datetime.now(UTC) + timedelta(hours=n)).isoformat(timespec="minutes")
+def hours(now: datetime, n: float) -> str:
+    return (now + timedelta(hours=n)).isoformat(timespec="minutes")
 
 
-def invoice_story() -> list[Step]:
+def invoice_story(now: datetime) -> list[Step]:
     return [
         {"case": {"title": "Invoice export fails", "stage": "received", "waiting_on": "company",
                   "status_label": "New", "progress": 5, "requester_email": "ann@example.com",
@@ -46,7 +46,7 @@ def invoice_story() -> list[Step]:
         {"message": {"body": "INTERNAL: customer is on the legacy plan, check shard 7.", "public": False,
                      "author": "Dana"}},
         {"case": {"stage": "in_progress", "status_label": "Investigating", "progress": 30,
-                  "expected_by": hours(3),
+                  "expected_by": hours(now, 3),
                   "next_steps": [{"text": "Engineering reproduces the bug", "owner": "company"}]},
          "message": {"body": "I have escalated this to our Engineering team.", "author": "Dana"}},
         {"case": {"waiting_on": "customer", "status_label": "Waiting for your file", "progress": 40,
@@ -54,7 +54,7 @@ def invoice_story() -> list[Step]:
                                  {"text": "Send us the exported CSV file", "owner": "customer"}]},
          "message": {"body": "Could you reply with the CSV file the export produced?", "author": "Dana"}},
         {"case": {"waiting_on": "company", "status_label": "Fix in progress", "progress": 70,
-                  "expected_by": hours(1),
+                  "expected_by": hours(now, 1),
                   "next_steps": [{"text": "Send us the exported CSV file", "owner": "customer", "done": True},
                                  {"text": "Deploy the fix", "owner": "company"}]},
          "message": {"body": "Thanks, the file helped: we found the bug. A fix is on its way.", "author": "Lee"}},
@@ -63,22 +63,22 @@ def invoice_story() -> list[Step]:
                                  {"text": "Try the export again", "owner": "customer"}]},
          "message": {"body": "The fix is live. Please try the export again.", "author": "Lee"}},
         {"case": {"stage": "in_progress", "waiting_on": "company", "status_label": "Reopened",
-                  "progress": 20, "expected_by": hours(4), "next_steps": []},
+                  "progress": 20, "expected_by": hours(now, 4), "next_steps": []},
          "message": {"body": "(Demo) The story starts again from here.", "author": "Dana"}},
     ]
 
 
-def login_story() -> list[Step]:
+def login_story(now: datetime) -> list[Step]:
     return [
         {"case": {"title": "Cannot sign in with single sign-on", "stage": "in_progress",
                   "waiting_on": "third_party", "status_label": "Waiting on identity provider",
-                  "expected_by": hours(6), "progress": 25,
+                  "expected_by": hours(now, 6), "progress": 25,
                   "next_steps": [{"text": "Identity provider confirms the certificate", "owner": "third_party"},
                                  {"text": "We renew the SAML certificate", "owner": "company"}]},
          "message": {"body": "Your identity provider has to confirm a new certificate; we asked them.",
                      "author": "Sam"}},
         {"message": {"body": "INTERNAL: IdP ticket #99812, contact is on holiday.", "public": False}},
-        {"case": {"expected_by": hours(30), "expected_reason": "the identity provider needs another day"},
+        {"case": {"expected_by": hours(now, 30), "expected_reason": "the identity provider needs another day"},
          "message": {"body": "The identity provider needs one more day to confirm; we will keep you posted.",
                      "author": "Sam"}},
         {"case": {"waiting_on": "company", "status_label": "Renewing certificate", "progress": 60,
@@ -90,7 +90,7 @@ def login_story() -> list[Step]:
                   "next_steps": []},
          "message": {"body": "Single sign-on works again.", "author": "Sam"}},
         {"case": {"stage": "in_progress", "waiting_on": "third_party", "status_label": "Reopened",
-                  "progress": 25, "expected_by": hours(6)},
+                  "progress": 25, "expected_by": hours(now, 6)},
          "message": {"body": "(Demo) The story starts again from here.", "author": "Sam"}},
     ]
 
@@ -98,9 +98,9 @@ def login_story() -> list[Step]:
 STORIES = {"4711": invoice_story, "4712": login_story}
 
 
-def signed_request(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def signed_request(secret: str, payload: dict[str, Any], clock: Clock) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
-    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
+    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(clock.timestamp())
     return body, {
         "content-type": "application/json",
         "webhook-id": msg_id,
@@ -109,11 +109,11 @@ def signed_request(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[st
     }
 
 
-def payload_for(case_id: str, step: Step) -> dict[str, Any]:
+def payload_for(case_id: str, step: Step, now: datetime) -> dict[str, Any]:
     message = step.get("message")
     payload: dict[str, Any] = {
         "type": "case.updated",
-        "occurred_at": datetime.now(UTC).isoformat(),
+        "occurred_at": now.isoformat(),
         "case": {"id": case_id, **step.get("case", {})},
     }
     if message is not None:
@@ -121,17 +121,17 @@ def payload_for(case_id: str, step: Step) -> dict[str, Any]:
     return payload
 
 
-def schedule() -> Iterator[tuple[str, Step]]:
+def schedule(now: datetime) -> Iterator[tuple[str, Step]]:
     """Round robin over the cases; each story loops, its last step reopening the case."""
-    stories = {case_id: itertools.cycle(make()) for case_id, make in STORIES.items()}
+    stories = {case_id: itertools.cycle(make(now)) for case_id, make in STORIES.items()}
     while True:
         for case_id, story in stories.items():
             yield case_id, next(story)
 
 
-async def prepare(settings: Settings) -> str:
+async def prepare(settings: Settings, clock: Clock) -> str:
     """The demo tenant and its generic source; returns the source's secret."""
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, clock)
     try:
         await store.add_tenant(Tenant(TENANT, "Demo Support", "default"))
         existing = await store.get_source(TENANT, "generic")
@@ -143,12 +143,12 @@ async def prepare(settings: Settings) -> str:
 
 
 async def simulate(hook_url: str, secret: str, steps: Iterator[tuple[str, Step]], count: int | None,
-                   interval_seconds: float) -> None:
+                   interval_seconds: float, clock: Clock) -> None:
     async with httpx.AsyncClient(timeout=10) as client:
         for n, (case_id, step) in enumerate(steps):
             if count is not None and n >= count:
                 return
-            body, headers = signed_request(secret, payload_for(case_id, step))
+            body, headers = signed_request(secret, payload_for(case_id, step, clock.now()), clock)
             response = await client.post(hook_url, content=body, headers=headers)
             response.raise_for_status()
             if count is None:
@@ -156,8 +156,9 @@ async def simulate(hook_url: str, secret: str, steps: Iterator[tuple[str, Step]]
 
 
 async def run(settings: Settings, interval_seconds: float) -> None:
-    secret = await prepare(settings)
-    app = create_app(settings)
+    clock = Clock.shifted_days(settings.clock_offset_days)
+    secret = await prepare(settings, clock)
+    app = create_app(settings, clock)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                            timeout_graceful_shutdown=2))
     serving = asyncio.create_task(server.serve())
@@ -167,17 +168,17 @@ async def run(settings: Settings, interval_seconds: float) -> None:
             return
         await asyncio.sleep(0.05)
     hook_url = f"http://{settings.host}:{settings.port}/hooks/{TENANT}/generic"
-    steps = schedule()
+    steps = schedule(clock.now())
     # The first step of every story, so each case exists before its link is printed.
-    await simulate(hook_url, secret, steps, len(STORIES), interval_seconds)
-    signer = Signer(await load_keys(settings.secret_keys, app.state.store))
+    await simulate(hook_url, secret, steps, len(STORIES), interval_seconds, clock)
+    signer = Signer(await load_keys(settings.secret_keys, app.state.store), clock)
     print(f"tracker demo is running at {settings.base_url} (Ctrl+C stops it).")
     print("Open a case and watch it change every few seconds:")
     for case_id in STORIES:
         stored: StoredCase | None = await app.state.store.get_case(TENANT, "generic", case_id)
         assert stored is not None
         print(f"  case {case_id}: {case_url(settings.base_url, signer, stored)}", flush=True)
-    feeding = asyncio.create_task(simulate(hook_url, secret, steps, None, interval_seconds))
+    feeding = asyncio.create_task(simulate(hook_url, secret, steps, None, interval_seconds, clock))
     try:
         await serving
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tracker.cases import Case
@@ -71,10 +71,10 @@ class Estimator:
         self.store = store
         self._cache: dict[tuple[str, str], tuple[float, Samples]] = {}
 
-    async def estimate(self, stored: StoredCase, now: datetime | None = None) -> dict[str, Any] | None:
+    async def estimate(self, stored: StoredCase, now: datetime) -> dict[str, Any] | None:
         if stored.case.expected_by is not None or stored.case.stage not in OPEN_STAGES:
             return None  # no scan for a case that needs none
-        return estimate_for(stored.case, await self._samples(stored.tenant, stored.source), now or datetime.now(UTC))
+        return estimate_for(stored.case, await self._samples(stored.tenant, stored.source), now)
 
     async def _samples(self, tenant: str, source: str) -> Samples:
         cached = self._cache.get((tenant, source))

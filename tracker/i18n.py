@@ -93,12 +93,12 @@ def language_name(language: str) -> str:
     return str(Locale.parse(language).get_display_name(language)).capitalize()
 
 
-def relative(value: str | datetime | None, language: str, now: datetime | None = None) -> str:
+def relative(value: str | datetime | None, language: str, now: datetime) -> str:
     """'in 3 hours' / '5 minutes ago' in the reader's language; the browser refreshes it."""
     if value is None:
         return ""
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    delta: timedelta = when - (now or datetime.now(UTC))
+    delta: timedelta = when - now
     return str(format_timedelta(delta, add_direction=True, threshold=1.0, locale=language))
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
+from tracker.clock import Clock
 from tracker.errors import ConfigError
 from tracker.storage import POSTGRES_SCHEMES, open_store, sqlite_path
 from tracker.storage.postgres import where
@@ -62,7 +63,7 @@ class Copied:
                 f"{self.deliveries} outbound deliveries and {self.api_keys} API key(s)")
 
 
-def migrate(source_url: str, target_url: str) -> Copied:
+def migrate(source_url: str, target_url: str, clock: Clock) -> Copied:
     """Copy the SQLite database at `source_url` into the PostgreSQL database at `target_url`."""
     if urlsplit(source_url).scheme != "sqlite":
         raise ConfigError(f"Copy from a sqlite:///path database, not {source_url!r}.")
@@ -71,12 +72,12 @@ def migrate(source_url: str, target_url: str) -> Copied:
     path = Path(sqlite_path(source_url))
     if not path.is_file():
         raise ConfigError(f"No SQLite database at {path}.")
-    return asyncio.run(_migrate(source_url, path.resolve().as_uri(), target_url))
+    return asyncio.run(_migrate(source_url, path.resolve().as_uri(), target_url, clock))
 
 
-async def _migrate(source_url: str, source_uri: str, target_url: str) -> Copied:
+async def _migrate(source_url: str, source_uri: str, target_url: str, clock: Clock) -> Copied:
     for url in (source_url, target_url):  # both at the newest schema
-        store = await open_store(url)
+        store = await open_store(url, clock)
         await store.close()
     source = sqlite3.connect(source_uri + "?mode=ro", uri=True)
     target = await asyncpg.connect(target_url)
@@ -92,18 +93,18 @@ async def _migrate(source_url: str, source_uri: str, target_url: str) -> Copied:
                 if await target.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
                     raise ConfigError(f"The database at {where(target_url)} already has {table.replace('_', ' ')}; "
                                       "copy into an empty one.")
-            return await _copy(source, target)
+            return await _copy(source, target, clock.now())
     finally:
         await target.close()
         source.close()
 
 
-async def _copy(source: sqlite3.Connection, target: Any) -> Copied:
+async def _copy(source: sqlite3.Connection, target: Any, now: datetime) -> Copied:
     meta = source.execute("SELECT key, value FROM meta").fetchall()
     await target.executemany(
         "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", meta
     )
-    tenants = [(slug, name, theme, options, _time(created))
+    tenants = [(slug, name, theme, options, _time(created, now))
                for slug, name, theme, options, created
                in source.execute("SELECT slug, name, theme, options, created_at FROM tenants")]
     await target.executemany(
@@ -111,7 +112,7 @@ async def _copy(source: sqlite3.Connection, target: Any) -> Copied:
         "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, theme = excluded.theme, options = excluded.options",
         tenants,
     )
-    sources = [(tenant, name, secret, options, _time(created))
+    sources = [(tenant, name, secret, options, _time(created, now))
                for tenant, name, secret, options, created
                in source.execute("SELECT tenant, source, secret, options, created_at FROM sources")]
     await target.executemany(
@@ -119,7 +120,7 @@ async def _copy(source: sqlite3.Connection, target: Any) -> Copied:
         "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
         sources,
     )
-    counts = {table: await _copy_rows(source, target, table, columns, times) for table, columns, times in COPIED}
+    counts = {table: await _copy_rows(source, target, table, columns, times, now) for table, columns, times in COPIED}
     for table in ("cases", "deliveries", "api_keys"):  # new rows get ids after the copied ones
         await target.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest(max(id), 1), "
                              f"max(id) IS NOT NULL) FROM {table}")
@@ -128,7 +129,7 @@ async def _copy(source: sqlite3.Connection, target: Any) -> Copied:
 
 
 async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, columns: tuple[str, ...],
-                     times: tuple[str, ...]) -> int:
+                     times: tuple[str, ...], now: datetime) -> int:
     """COPY every row of `table` in chunks; `times` are ISO text in SQLite, timestamptz here."""
     positions = [columns.index(name) for name in times]
     count = 0
@@ -136,7 +137,7 @@ async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, column
         rows = [list(row) for row in chunk]
         for row in rows:
             for i in positions:
-                row[i] = _time(row[i])
+                row[i] = _time(row[i], now)
         await target.copy_records_to_table(table, records=rows, columns=list(columns))
         count += len(rows)
     return count
@@ -147,12 +148,13 @@ def _chunks(cursor: sqlite3.Cursor) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _time(text: str | None) -> datetime | None:
-    """SQLite keeps times as ISO text in UTC; the oldest rows of a first-release database may not."""
+def _time(text: str | None, now: datetime) -> datetime | None:
+    """SQLite keeps times as ISO text in UTC; the oldest rows of a first-release database may not
+    (those get `now`, the time of the copy)."""
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        return datetime.now(UTC)
+        return now
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from tracker.clock import Clock
 from tracker.sources.generic import sign
 from tracker.storage.base import Delivery, Store, Tenant
 
@@ -40,28 +40,33 @@ Authenticator = Callable[[Delivery, Store], Awaitable[dict[str, str]]]
 
 
 async def queue_webhook(store: Store, tenant: Tenant, event_type: str, case_key: int | None,
-                        data: Mapping[str, Any]) -> int | None:
+                        data: Mapping[str, Any], now: datetime) -> int | None:
     """Queue a call of the tenant's webhook, if it has one; returns the delivery id."""
     url = tenant.options.get("webhook_url")
     if not url:
         return None
-    body = json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": dict(data)})
+    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": dict(data)})
     return await store.add_delivery(tenant.slug, "webhook", event_type, case_key,
                                     {"method": "POST", "url": url, "body": body})
 
 
-async def sign_webhook(delivery: Delivery, store: Store) -> dict[str, str]:
-    tenant = await store.get_tenant(delivery.tenant)
-    secret = tenant.options.get("webhook_secret") if tenant else None
-    if not secret:
-        raise DeliveryError(f"tenant '{delivery.tenant}' has no webhook_secret")
-    msg_id = f"msg_{delivery.tenant}_{delivery.id}"
-    timestamp = int(time.time())
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, str(delivery.request.get("body", "")).encode()),
-    }
+def webhook_signer(clock: Clock) -> Authenticator:
+    """Signs the company's webhooks (Standard Webhooks) with the tenant's secret, stamped by `clock`."""
+
+    async def sign_webhook(delivery: Delivery, store: Store) -> dict[str, str]:
+        tenant = await store.get_tenant(delivery.tenant)
+        secret = tenant.options.get("webhook_secret") if tenant else None
+        if not secret:
+            raise DeliveryError(f"tenant '{delivery.tenant}' has no webhook_secret")
+        msg_id = f"msg_{delivery.tenant}_{delivery.id}"
+        timestamp = int(clock.timestamp())
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, msg_id, timestamp, str(delivery.request.get("body", "")).encode()),
+        }
+
+    return sign_webhook
 
 
 class DeliveryError(Exception):
@@ -71,11 +76,12 @@ class DeliveryError(Exception):
 class Deliverer:
     """Sends due deliveries: on a poll, and at once when woken after a delivery is queued."""
 
-    def __init__(self, store: Store, authenticators: Mapping[str, Authenticator] | None = None,
+    def __init__(self, store: Store, clock: Clock, authenticators: Mapping[str, Authenticator] | None = None,
                  poll_seconds: float = 5.0, backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS,
                  timeout_seconds: float = TIMEOUT_SECONDS) -> None:
         self.store = store
-        self.authenticators: dict[str, Authenticator] = {"webhook": sign_webhook, **(authenticators or {})}
+        self.clock = clock
+        self.authenticators: dict[str, Authenticator] = {"webhook": webhook_signer(clock), **(authenticators or {})}
         self.poll_seconds = poll_seconds
         self.backoff_seconds = backoff_seconds
         self.http = httpx.AsyncClient(timeout=timeout_seconds, headers={"User-Agent": USER_AGENT},
@@ -108,14 +114,14 @@ class Deliverer:
 
     async def run_once(self) -> int:
         """Send every delivery due now; returns how many were attempted."""
-        due = await self.store.claim_deliveries(datetime.now(UTC), LEASE_SECONDS, CLAIM_LIMIT)
+        due = await self.store.claim_deliveries(self.clock.now(), LEASE_SECONDS, CLAIM_LIMIT)
         await asyncio.gather(*(self.attempt(d) for d in due))
         return len(due)
 
     async def attempt(self, delivery: Delivery) -> None:
         attempts = delivery.attempts + 1
         error = await self._send(delivery)
-        now = datetime.now(UTC)
+        now = self.clock.now()
         if error is None:
             await self.store.finish_delivery(delivery.id, "delivered", attempts, now, None)
             log.info("delivered %s %s #%d", delivery.kind, delivery.event_type, delivery.id)
@@ -151,6 +157,6 @@ class Deliverer:
         return f"HTTP {response.status_code}: {response.text[:MAX_ERROR_CHARS]}"
 
 
-async def redeliver(store: Store, delivery: Delivery) -> None:
+async def redeliver(store: Store, delivery: Delivery, now: datetime) -> None:
     """Send again at once (a failed one, or a delivered one the receiver lost)."""
-    await store.finish_delivery(delivery.id, "pending", delivery.attempts, datetime.now(UTC), delivery.last_error)
+    await store.finish_delivery(delivery.id, "pending", delivery.attempts, now, delivery.last_error)

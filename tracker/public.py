@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tracker.cases import STAGES, Case, Update
-from tracker.policy import DEFAULT, Policy
+from tracker.clock import Clock
+from tracker.policy import Policy
 from tracker.storage.base import StoredEvent
 
 View = Callable[[StoredEvent], dict[str, Any]]
@@ -31,11 +32,10 @@ def update_view(update: Update) -> dict[str, Any]:
             "author_display": update.author_display}
 
 
-def case_view(case: Case, revision: int, policy: Policy = DEFAULT, now: datetime | None = None,
+def case_view(case: Case, revision: int, policy: Policy, now: datetime,
               estimate: dict[str, Any] | None = None) -> dict[str, Any]:
     """The customer's view: no requester details, no field stamps, updates newest first; with
     what the company promised (gone quiet, the customer's word) judged at `now`."""
-    now = now or datetime.now(UTC)
     return {
         "case_id": case.case_id,
         "title": case.title,
@@ -150,8 +150,8 @@ def first_name(author: str) -> str:
     return name[0] if name and mask(name[0]) == name[0] else ""
 
 
-def public_case_view(case: Case, revision: int, public_title: str | None = None, policy: Policy = DEFAULT,
-                     now: datetime | None = None, estimate: dict[str, Any] | None = None) -> dict[str, Any]:
+def public_case_view(case: Case, revision: int, public_title: str | None, policy: Policy, now: datetime,
+                     estimate: dict[str, Any] | None = None) -> dict[str, Any]:
     """What anyone with the public id may see: no verdict comment or rating, reasons masked."""
     view = case_view(case, revision, policy, now, estimate)
     view["title"] = public_title or mask(case.title)
@@ -168,31 +168,29 @@ def public_update(update: dict[str, Any]) -> dict[str, Any]:
     return {**update, "body": mask(update["body"]), "author_display": first_name(update["author_display"])}
 
 
-def customer_event_view(policy: Policy = DEFAULT) -> View:
+def customer_event_view(policy: Policy, clock: Clock) -> View:
     """One live change for the customer: the case after it and the public update it brought."""
     def view(stored: StoredEvent) -> dict[str, Any]:
         update = stored.event.update
         return {
             "seq": stored.seq,
-            "case": case_view(stored.case_after, stored.seq, policy),
+            "case": case_view(stored.case_after, stored.seq, policy, clock.now()),
             "update": None if update is None or stored.event.internal else update_view(update),
         }
 
     return view
 
 
-def public_event_view(public_title: str | None, policy: Policy = DEFAULT) -> View:
-    customer = customer_event_view(policy)
+def public_event_view(public_title: str | None, policy: Policy, clock: Clock) -> View:
+    customer = customer_event_view(policy, clock)
 
     def view(stored: StoredEvent) -> dict[str, Any]:
         change = customer(stored)
         return {
             "seq": change["seq"],
-            "case": public_case_view(stored.case_after, stored.seq, public_title, policy),
+            "case": public_case_view(stored.case_after, stored.seq, public_title, policy, clock.now()),
             "update": None if change["update"] is None else public_update(change["update"]),
         }
 
     return view
 
-
-event_view = customer_event_view()

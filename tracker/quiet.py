@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from tracker.clock import Clock
 from tracker.outbound import Deliverer, queue_webhook
 from tracker.policy import policy_of
 from tracker.public import quiet
@@ -21,8 +22,9 @@ CHECK_SECONDS = 300.0
 
 
 class QuietWatch:
-    def __init__(self, store: Store, deliverer: Deliverer, check_seconds: float = CHECK_SECONDS) -> None:
+    def __init__(self, store: Store, deliverer: Deliverer, clock: Clock, check_seconds: float = CHECK_SECONDS) -> None:
         self.store = store
+        self.clock = clock
         self.deliverer = deliverer
         self.check_seconds = check_seconds
         self._task: asyncio.Task[None] | None = None
@@ -47,9 +49,9 @@ class QuietWatch:
                 log.exception("could not check for quiet cases")
             await asyncio.sleep(self.check_seconds)
 
-    async def check(self, now: datetime | None = None) -> int:
+    async def check(self) -> int:
         """Queue a reminder for every case that has gone quiet since its last one; returns how many."""
-        now = now or datetime.now(UTC)
+        now = self.clock.now()
         queued = 0
         for tenant in await self.store.list_tenants():
             policy = policy_of(tenant.options)
@@ -66,7 +68,7 @@ class QuietWatch:
                     continue  # already reminded for this stretch of silence
                 data = {"source": stored.source, "case_id": stored.case.case_id, "title": stored.case.title,
                         "silent_since": silence["since"], "promise_hours": policy.promise_hours}
-                await queue_webhook(self.store, tenant, QUIET_EVENT, stored.key, data)
+                await queue_webhook(self.store, tenant, QUIET_EVENT, stored.key, data, now)
                 queued += 1
         if queued:
             self.deliverer.wake()

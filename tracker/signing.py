@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
+from tracker.clock import Clock
 from tracker.errors import Forbidden, Gone, NotFound
 
 log = logging.getLogger("tracker.signing")
@@ -38,10 +39,12 @@ class CaseLink:
 
 
 class Signer:
-    def __init__(self, keys: Sequence[str]) -> None:
+    def __init__(self, keys: Sequence[str], clock: Clock) -> None:
         if not keys:
             raise ValueError("at least one signing key is needed")
         self._keys = list(keys)
+        self._clock = clock
+        self._timestamp_signer = _timestamp_signer(clock)
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
         # Tokens already verified with these keys: a page view, its 304s and its stream each
         # present the same token, and checking the signature is most of what a 304 costs.
@@ -50,7 +53,8 @@ class Signer:
     def _serializer(self, salt: str) -> URLSafeTimedSerializer:
         serializer = self._serializers.get(salt)
         if serializer is None:  # built once per purpose: each one derives its keys
-            serializer = self._serializers[salt] = URLSafeTimedSerializer(self._keys, salt=salt)
+            serializer = self._serializers[salt] = URLSafeTimedSerializer(self._keys, salt=salt,
+                                                                         signer=self._timestamp_signer)
         return serializer
 
     def sign_case_link(
@@ -60,7 +64,7 @@ class Signer:
         expires = 0 if expires_at is None else int(expires_at.timestamp())
         return str(self._serializer(CASE_LINK).dumps([tenant, source, case_id, link_version, expires]))
 
-    def read_case_link(self, token: str, now: datetime | None = None) -> CaseLink:
+    def read_case_link(self, token: str) -> CaseLink:
         """The link's contents; NotFound when tampered, Gone when expired."""
         link = self._verified.get(token)
         if link is None:
@@ -68,7 +72,7 @@ class Signer:
             if len(self._verified) >= MAX_VERIFIED_LINKS:
                 self._verified.clear()
             self._verified[token] = link
-        if link.expires_at is not None and (now or datetime.now(UTC)) >= link.expires_at:
+        if link.expires_at is not None and self._clock.now() >= link.expires_at:
             raise LinkGone(link, "expired")
         return link
 
@@ -93,6 +97,17 @@ class Signer:
             payload = None
         if payload != [case_key, link_version, action]:
             raise Forbidden("This form has expired. Reload the case page and try again.")
+
+
+def _timestamp_signer(clock: Clock) -> type[TimestampSigner]:
+    """itsdangerous' timestamp signer, reading the time from `clock` (when a token was signed,
+    and how old it is)."""
+
+    class ClockedTimestampSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock.timestamp())
+
+    return ClockedTimestampSigner
 
 
 class LinkGone(Gone):

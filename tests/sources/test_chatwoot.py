@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import link_for, sse_events
+from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import chatwoot
 from tracker.storage.base import SourceConfig
@@ -169,7 +169,7 @@ def test_malformed_payload_names_the_field(name, mutate, named):
 
 def post(client: TestClient, name: str, delivery: str) -> Any:
     body = (FIXTURES / name).read_bytes()
-    headers = headers_for(body, now=datetime.now(UTC), delivery=delivery)
+    headers = headers_for(body, now=suite_clock().now(), delivery=delivery)
     response = client.post("/hooks/acme/chatwoot", content=body, headers=headers)
     assert response.status_code == 202, response.text
     return response.json()

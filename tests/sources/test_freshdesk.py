@@ -12,10 +12,12 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import link_for, sse_events
+from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import freshdesk
 from tracker.storage.base import SourceConfig
+
+RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "freshdesk"
 SECRET = "whsec_ZnJlc2hkZXNrLXRlc3QtdG9rZW4tMDE="
@@ -50,7 +52,7 @@ def test_wrong_or_missing_token_is_rejected(name, headers):
 
 
 def parse(name: str) -> Any:
-    [event] = freshdesk.parse(json.loads(body_of(name)), {"x-tracker-token": SECRET})
+    [event] = freshdesk.parse(json.loads(body_of(name)), {"x-tracker-token": SECRET}, received_at=RECEIVED_AT)
     return event
 
 
@@ -68,7 +70,7 @@ def test_ticket_created_maps_onto_the_case():
 def test_open_on_ticket_creation_is_received():
     payload = json.loads(body_of("ticket_created.json"))
     payload["freshdesk_webhook"]["ticket_status"] = "Open"
-    [event] = freshdesk.parse(payload, {})
+    [event] = freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
     assert event.changes["stage"] == "received" and event.changes["waiting_on"] == "company"
 
 
@@ -100,7 +102,8 @@ def test_private_note_keeps_no_text():
     ("Awaiting Parts", None, None),
 ])
 def test_status_mapping(status, stage, waiting_on):
-    [event] = freshdesk.parse({"ticket_id": "5", "ticket_status": status}, {})  # unwrapped is fine too
+    # unwrapped is fine too
+    [event] = freshdesk.parse({"ticket_id": "5", "ticket_status": status}, {}, received_at=RECEIVED_AT)
     assert event.changes["status_label"] == status
     assert event.changes.get("stage") == stage and event.changes.get("waiting_on") == waiting_on
 
@@ -111,7 +114,7 @@ def test_status_mapping(status, stage, waiting_on):
 ])
 def test_malformed_body_names_the_field(payload, named):
     with pytest.raises(BadRequest, match=named):
-        freshdesk.parse(payload, {})
+        freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
 
 
 def test_through_the_app_private_note_never_reaches_the_customer(client: TestClient, monkeypatch):

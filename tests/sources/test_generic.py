@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import suite_clock
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import generic
+
+RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
 
 VECTOR = Path(__file__).parent.parent / "fixtures" / "standard-webhooks"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -65,7 +68,7 @@ def test_design_example_body_maps_onto_the_case_model():
                                         "done": False}]},
                "message": {"id": "m-1", "body": "I have escalated this to our Engineering team.",
                            "public": True, "author": "Dana"}}
-    [event] = generic.parse(payload, {"webhook-id": "msg_1", "webhook-timestamp": "1"})
+    [event] = generic.parse(payload, {"webhook-id": "msg_1", "webhook-timestamp": "1"}, received_at=RECEIVED_AT)
     assert event.case_id == "4711" and event.delivery_id == "msg_1"
     assert event.occurred_at == datetime(2026, 11, 20, 10, tzinfo=UTC)
     assert event.changes["stage"] == "in_progress" and event.changes["expected_source"] == "helpdesk"
@@ -75,7 +78,8 @@ def test_design_example_body_maps_onto_the_case_model():
 
 def test_private_message_is_kept_as_activity_without_its_text():
     payload = {"case": {"id": 1}, "message": {"id": "n1", "body": "secret note", "public": False}}
-    [event] = generic.parse(payload, {"webhook-id": "msg_2", "webhook-timestamp": "1700000000"})
+    headers = {"webhook-id": "msg_2", "webhook-timestamp": "1700000000"}
+    [event] = generic.parse(payload, headers, received_at=RECEIVED_AT)
     assert event.internal and event.update is None
     assert "secret note" not in repr(event)
 
@@ -91,4 +95,4 @@ def test_private_message_is_kept_as_activity_without_its_text():
 ])
 def test_malformed_body_names_the_field(payload, named):
     with pytest.raises(BadRequest, match=named.replace(".", r"\.")):
-        generic.parse(payload, {"webhook-id": "m", "webhook-timestamp": "1700000000"})
+        generic.parse(payload, {"webhook-id": "m", "webhook-timestamp": "1700000000"}, received_at=RECEIVED_AT)

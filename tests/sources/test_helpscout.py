@@ -14,10 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import link_for, sse_events
+from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import helpscout
 from tracker.storage.base import SourceConfig
+
+RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "helpscout"
 SECRET = "a-key-chosen-by-the-admin-max-40-chars"
@@ -59,7 +61,7 @@ def test_wrong_or_missing_signature_is_rejected(name, change):
 
 
 def parse(name: str) -> Any:
-    [event] = helpscout.parse(json.loads(body_of(name)), signed(body_of(name), EVENTS[name]))
+    [event] = helpscout.parse(json.loads(body_of(name)), signed(body_of(name), EVENTS[name]), received_at=RECEIVED_AT)
     return event
 
 
@@ -91,7 +93,7 @@ def test_note_keeps_no_text():
 
 def test_customer_reply_is_our_move_without_repeating_it():
     payload = json.loads(body_of("convo.created.json"))
-    [event] = helpscout.parse(payload, {"x-helpscout-event": "convo.customer.reply.created"})
+    [event] = helpscout.parse(payload, {"x-helpscout-event": "convo.customer.reply.created"}, received_at=RECEIVED_AT)
     assert event.changes["stage"] == "in_progress" and event.changes["waiting_on"] == "company"
     assert event.update is None and not event.internal
 
@@ -101,7 +103,7 @@ def test_customer_reply_is_our_move_without_repeating_it():
 ])
 def test_status_mapping(status, stage, waiting_on):
     payload = {"number": 7, "status": status, "closedAt": "2012-10-11T09:00:00Z"}
-    [event] = helpscout.parse(payload, {"x-helpscout-event": "convo.status"})
+    [event] = helpscout.parse(payload, {"x-helpscout-event": "convo.status"}, received_at=RECEIVED_AT)
     assert event.changes["status_label"] == status.capitalize()
     assert event.changes.get("stage") == stage and event.changes.get("waiting_on") == waiting_on
 
@@ -111,7 +113,7 @@ def test_status_mapping(status, stage, waiting_on):
     ({"id": 12}, "customer.created"), ({"number": 7}, ""),
 ])
 def test_deliveries_that_mean_nothing(payload, event):
-    assert helpscout.parse(payload, {"x-helpscout-event": event}) == []
+    assert helpscout.parse(payload, {"x-helpscout-event": event}, received_at=RECEIVED_AT) == []
 
 
 @pytest.mark.parametrize(("payload", "named"), [
@@ -121,7 +123,7 @@ def test_deliveries_that_mean_nothing(payload, event):
 ])
 def test_malformed_body_names_the_field(payload, named):
     with pytest.raises(BadRequest, match=named):
-        helpscout.parse(payload, {"x-helpscout-event": "convo.agent.reply.created"})
+        helpscout.parse(payload, {"x-helpscout-event": "convo.agent.reply.created"}, received_at=RECEIVED_AT)
 
 
 def test_through_the_app_note_never_reaches_the_customer(client: TestClient, monkeypatch):

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import link_for, sse_events
+from tests.conftest import link_for, sse_events, suite_clock
 from tracker.admin import add_source
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import linear
@@ -204,7 +204,7 @@ def post(client: TestClient, name: str, delivery: str, now_ms: int) -> dict[str,
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(tracker.sources.SOURCES, "linear", linear)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "linear", SECRET))
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    now_ms = int(suite_clock().now().timestamp() * 1000)
     assert post(client, "Issue.create.json", "d-create", now_ms) == {"ok": True, "stored": 1, "duplicates": 0}
     assert post(client, "Comment.create.internal.json", "d-comment", now_ms)["stored"] == 1
     assert post(client, "Issue.update.completed.json", "d-done", now_ms)["stored"] == 1
@@ -237,7 +237,7 @@ def test_tenant_opt_in_shows_comments_as_updates():
 def test_opt_in_comment_reaches_the_page(client: TestClient, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(tracker.sources.SOURCES, "linear", linear)
     client.portal.call(add_source, client.app.state.store, "acme", "linear", SECRET, {"public_comments": "yes"})
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    now_ms = int(suite_clock().now().timestamp() * 1000)
     post(client, "Issue.create.json", "o-create", now_ms)
     post(client, "Comment.create.internal.json", "o-comment", now_ms)
     shown = client.get(link_for(client, "WEB-43", "linear") + "/case.json").json()["updates"]

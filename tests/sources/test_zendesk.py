@@ -14,10 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 import tracker.sources
-from tests.conftest import link_for, sse_events
+from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
 from tracker.sources import zendesk
 from tracker.storage.base import SourceConfig
+
+RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "zendesk"
 SECRET = "dGVzdC16ZW5kZXNrLXNpZ25pbmctc2VjcmV0"  # Zendesk generates base64-looking secrets
@@ -73,7 +75,7 @@ def test_stale_timestamp_is_rejected():
 
 
 def parse(name: str, **headers: str) -> list[Any]:
-    return zendesk.parse(json.loads(body_of(name)), {**signed(body_of(name)), **headers})
+    return zendesk.parse(json.loads(body_of(name)), {**signed(body_of(name)), **headers}, received_at=RECEIVED_AT)
 
 
 def test_zulip_template_fixture_maps_onto_the_case():
@@ -106,7 +108,7 @@ def test_internal_latest_comment_keeps_no_text():
 def test_requester_comment_is_not_repeated_back():
     payload = json.loads(body_of("template.pending.public_comment.json"))
     payload["comment"].update(author="Ann Requester", author_email="ANN@example.com", body="Any news?")
-    [event] = zendesk.parse(payload, {})
+    [event] = zendesk.parse(payload, {}, received_at=RECEIVED_AT)
     assert event.update is None and event.delivery_id == ""  # no invocation id: the body hash applies
 
 
@@ -118,7 +120,7 @@ def test_requester_comment_is_not_repeated_back():
 ])
 def test_status_mapping(status, stage, waiting_on):
     payload = {"ticket": {"id": "1", "status": status, "updated_at": "2026-08-17T07:34:48Z"}}
-    [event] = zendesk.parse(payload, {})
+    [event] = zendesk.parse(payload, {}, received_at=RECEIVED_AT)
     assert event.changes["status_label"] == status
     assert event.changes.get("stage") == stage and event.changes.get("waiting_on") == waiting_on
 
@@ -129,13 +131,13 @@ def test_status_mapping(status, stage, waiting_on):
 ])
 def test_malformed_body_names_the_field(payload, named):
     with pytest.raises(BadRequest, match=named):
-        zendesk.parse(payload, {})
+        zendesk.parse(payload, {}, received_at=RECEIVED_AT)
 
 
 def test_through_the_app_internal_note_never_reaches_the_customer(client: TestClient, monkeypatch):
     monkeypatch.setitem(tracker.sources.SOURCES, "zendesk", zendesk)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "zendesk", SECRET))
-    now = datetime.now(UTC)
+    now = suite_clock().now()
 
     def deliver(name: str, invocation: str) -> dict[str, Any]:
         body = body_of(name)

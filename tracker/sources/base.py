@@ -23,10 +23,12 @@ class Source(Protocol):
 
     parse() drops internal content (internal notes become `Event(internal=True)` with no
     text) and returns [] for deliveries that mean nothing for a case (pings and the like).
+    `received_at` (from tracker's clock) dates an event whose payload carries no time.
     """
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None: ...
-    def parse(self, payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]: ...
+    def parse(self, payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+              received_at: datetime) -> list[Event]: ...
 
 
 def hmac_sha256(secret: bytes, message: bytes) -> bytes:

@@ -71,7 +71,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "the webhook's secret from Chatwoot (`tracker source add TENANT chatwoot --secret ...`).")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     delivery = headers.get("x-chatwoot-delivery", "")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import Event, Update
@@ -83,7 +83,8 @@ def _basic_auth_password(authorization: str) -> str | None:
     return decoded.partition(":")[2]
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (see the Freshdesk template).")
     ticket = payload.get("freshdesk_webhook", payload)
@@ -94,7 +95,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list
         raise BadRequest("freshdesk_webhook.ticket_id is required: the template needs "
                          "\"ticket_id\": \"{{ticket.id}}\".")
     # No timestamp placeholder exists: the moment we received it.
-    occurred_at = datetime.now(UTC)
+    occurred_at = received_at
     triggered = text_of(ticket.get("triggered_event")).replace(" ", "").lower()
     changes: dict[str, Any] = {}
     for field, key in (("title", "ticket_subject"), ("requester_name", "requester_name"),

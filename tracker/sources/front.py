@@ -71,7 +71,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                        "Front company's API secret (--secret).")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind = payload.get("type")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import EXPECTED_SOURCES, OWNERS, STAGES, WAITING_ON, Event, NextStep, Update
@@ -68,7 +68,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                        "configured for this tenant (whsec_...).")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     case = payload.get("case")
@@ -80,7 +81,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list
     else:
         # No time given: the moment we received it (webhook-timestamp has only whole seconds,
         # too coarse to order two quick updates).
-        occurred_at = datetime.now(UTC)
+        occurred_at = received_at
     message = payload.get("message")
     internal = isinstance(message, dict) and message.get("public") is not True
     return [Event(

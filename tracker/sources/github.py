@@ -79,7 +79,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "secret printed by `tracker source add` into the webhook's Secret field.")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (set the webhook's content type to application/json).")
     kind = headers.get("x-github-event")

@@ -58,7 +58,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "`tracker source add` into the webhook's Secret token field.")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     # Idempotency-Key stays the same on retries; older GitLab sends only the event UUID.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import Event, Update
@@ -68,7 +68,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "secret stored with `tracker source add TENANT helpscout`.")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime) -> list[Event]:
     event_type = headers.get("x-helpscout-event", "")
     if not event_type.startswith("convo.") or event_type == "convo.deleted":
         return []  # helpscout.test, customers, ratings, a deleted conversation: nothing to show
@@ -87,7 +88,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list
     if thread is not None and thread.get("createdAt") is not None:
         occurred_at = parse_time(thread["createdAt"], "thread createdAt")
     else:
-        occurred_at = _conversation_time(payload)
+        occurred_at = _conversation_time(payload, received_at)
     update = None
     if thread is not None and not internal and thread.get("type") in _AGENT_THREADS:
         update = _update(thread, occurred_at)
@@ -132,11 +133,11 @@ def _newest_thread(conversation: dict[str, Any]) -> dict[str, Any] | None:
     return max(dated, key=lambda t: parse_time(t["createdAt"], "thread createdAt"), default=None)
 
 
-def _conversation_time(conversation: dict[str, Any]) -> datetime:
+def _conversation_time(conversation: dict[str, Any], received_at: datetime) -> datetime:
     for key in ("userUpdatedAt", "userModifiedAt", "modifiedAt", "closedAt", "createdAt"):
         if isinstance(conversation.get(key), str):
             return parse_time(conversation[key], key)
-    return datetime.now(UTC)
+    return received_at
 
 
 def _update(thread: dict[str, Any], at: datetime) -> Update | None:

@@ -83,7 +83,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                        "header (automation Send web request): is this webhook configured as source 'jira'?")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind = payload.get("webhookEvent")

@@ -78,7 +78,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     check_timestamp(str(sent_ms // 1000), now, TOLERANCE_SECONDS, NAME)
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind, action = payload.get("type"), payload.get("action")

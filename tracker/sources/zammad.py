@@ -73,7 +73,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "`tracker source add` into the webhook's HMAC SHA1 Signature Token field.")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime | None = None) -> list[Event]:  # every payload carries its time
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     ticket = payload.get("ticket")

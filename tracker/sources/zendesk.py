@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import Event, Update
@@ -80,14 +80,15 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "secret with `tracker source add TENANT zendesk --secret ...`.")
 
 
-def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS) -> list[Event]:
+def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
+          received_at: datetime) -> list[Event]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object (see the trigger template in the Zendesk setup).")
     ticket = _ticket(payload)
     case_id = str(ticket.get("id") or "").strip()
     if not case_id:
         raise BadRequest("ticket.id is required: the trigger body needs \"id\": \"{{ticket.id}}\".")
-    occurred_at = _occurred_at(ticket.get("updated_at"), headers)
+    occurred_at = _occurred_at(ticket.get("updated_at"), headers, received_at)
     changes: dict[str, Any] = {}
     for field in ("title", "requester_name", "requester_email"):
         value = text_of(ticket.get(field))
@@ -120,7 +121,7 @@ def _ticket(payload: dict[str, Any]) -> dict[str, Any]:
             "requester_email": payload.get("requester_email")}
 
 
-def _occurred_at(updated_at: Any, headers: Headers) -> datetime:
+def _occurred_at(updated_at: Any, headers: Headers, received_at: datetime) -> datetime:
     """{{ticket.updated_at_with_timestamp}} when the template has it, else the signing time.
 
     ({{ticket.updated_at}} renders a date without a time, too coarse to order two updates.)
@@ -130,7 +131,7 @@ def _occurred_at(updated_at: Any, headers: Headers) -> datetime:
             return parse_time(value, "ticket.updated_at")
         except BadRequest:
             continue
-    return datetime.now(UTC)
+    return received_at
 
 
 def _update(comment: Any, ticket: dict[str, Any], occurred_at: datetime) -> Update | None:

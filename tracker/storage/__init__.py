@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from tracker.clock import Clock
 from tracker.errors import ConfigError
 from tracker.storage.base import Store
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, clock: Clock) -> Store:
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from tracker.storage.sqlite import SQLiteStore
 
-        return await SQLiteStore.open(sqlite_path(url))
+        return await SQLiteStore.open(sqlite_path(url), clock)
     if scheme in POSTGRES_SCHEMES:
         from tracker.storage.postgres import PostgresStore
 
-        return await PostgresStore.open(url)
+        return await PostgresStore.open(url, clock)
     raise ConfigError(f"TRACKER_DATABASE_URL: no storage backend for {scheme!r}; "
                       "use sqlite:///path or postgresql://user:pw@host:port/db.")
 

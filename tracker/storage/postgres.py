@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ from tracker.cases import (
     load_event,
     new_case,
 )
+from tracker.clock import Clock
 from tracker.errors import ConfigError
 from tracker.storage.base import (
     ApiKey,
@@ -126,7 +127,7 @@ log = logging.getLogger("tracker.storage")
 
 INSERT_CASES = """
     INSERT INTO cases (tenant, source, case_id, seq, state, created_at, updated_at)
-    SELECT t, s, c, 0, '{}', now(), now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u (t, s, c)
+    SELECT t, s, c, 0, '{}', $4, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u (t, s, c)
     ON CONFLICT (tenant, source, case_id) DO NOTHING
 """
 # Locks the batch's cases (in key order) and finds its deliveries stored already, in one round trip.
@@ -150,11 +151,11 @@ LOCK_CASES_AND_FIND_STORED = """
 WRITE_EVENTS_AND_CASES = """
     WITH new_events AS (
         INSERT INTO events (case_key, seq, tenant, source, delivery_id, received_at, event, case_after)
-        SELECT k, q, t, s, d, now(), e, a
+        SELECT k, q, t, s, d, $11, e, a
         FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
           AS u (k, q, t, s, d, e, a)
     )
-    UPDATE cases SET seq = u.q, state = u.st, updated_at = now()
+    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11
     FROM unnest($8::bigint[], $9::integer[], $10::jsonb[]) AS u (k, q, st) WHERE cases.id = u.k
 """
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.UniqueViolationError)
@@ -217,12 +218,13 @@ async def _migrate(connection: Any) -> None:
 
 
 class PostgresStore:
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, clock: Clock) -> None:
         self._pool = pool
+        self._clock = clock
         self._batches = GroupCommit(self._transaction_with_retries, "tracker-postgres-writer")
 
     @classmethod
-    async def open(cls, url: str) -> PostgresStore:
+    async def open(cls, url: str, clock: Clock) -> PostgresStore:
         pool = await asyncpg.create_pool(url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE,
                                          timeout=CONNECT_TIMEOUT_SECONDS)  # connects on first use
         try:
@@ -238,7 +240,7 @@ class PostgresStore:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(pool, clock)
 
     async def close(self) -> None:
         await self._batches.close()
@@ -258,16 +260,16 @@ class PostgresStore:
 
     async def add_tenant(self, tenant: Tenant) -> None:
         await self._pool.execute(
-            "INSERT INTO tenants (slug, name, theme, options) VALUES ($1, $2, $3, $4) "
+            "INSERT INTO tenants (slug, name, theme, options, created_at) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, theme = excluded.theme, options = excluded.options",
-            tenant.slug, tenant.name, tenant.theme, json.dumps(dict(tenant.options)),
+            tenant.slug, tenant.name, tenant.theme, json.dumps(dict(tenant.options)), self._clock.now(),
         )
 
     async def add_source(self, config: SourceConfig) -> None:
         await self._pool.execute(
-            "INSERT INTO sources (tenant, source, secret, options) VALUES ($1, $2, $3, $4) "
+            "INSERT INTO sources (tenant, source, secret, options, created_at) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
-            config.tenant, config.source, config.secret, json.dumps(dict(config.options)),
+            config.tenant, config.source, config.secret, json.dumps(dict(config.options)), self._clock.now(),
         )
 
     async def bump_link_version(self, case_key: int) -> int:
@@ -288,7 +290,7 @@ class PostgresStore:
 
     async def add_delivery(self, tenant: str, kind: str, event_type: str, case_key: int | None,
                            request: Mapping[str, Any]) -> int:
-        now = datetime.now(UTC)  # the caller's clock, as `claim_deliveries(now)` is
+        now = self._clock.now()
         key = await self._pool.fetchval(
             "INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, "
             "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6) RETURNING id",
@@ -311,7 +313,7 @@ class PostgresStore:
         await self._pool.execute(
             "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4, "
             "updated_at = $5 WHERE id = $6",
-            status, attempts, next_attempt_at, last_error, datetime.now(UTC), delivery_id,
+            status, attempts, next_attempt_at, last_error, self._clock.now(), delivery_id,
         )
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
@@ -334,7 +336,7 @@ class PostgresStore:
     async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int:
         key = await self._pool.fetchval(
             "INSERT INTO api_keys (tenant, name, key_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-            tenant, name, key_hash, datetime.now(UTC),
+            tenant, name, key_hash, self._clock.now(),
         )
         return int(key)
 
@@ -447,7 +449,7 @@ class PostgresStore:
         idents = sorted({(i.tenant, i.source, e.case_id) for i in batch for e in i.events})
         deliveries = sorted({(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events})
         if create_cases:
-            await db.execute(INSERT_CASES, *_columns(idents))
+            await db.execute(INSERT_CASES, *_columns(idents), self._clock.now())
         cases: dict[tuple[str, str, str], _CaseRow] = {}
         seen: set[tuple[str, str, str]] = set()
         for key, tenant, source, ident, seq, state in await db.fetch(LOCK_CASES_AND_FIND_STORED, *_columns(idents),
@@ -480,7 +482,7 @@ class PostgresStore:
             results.append(appended)
         if event_rows:
             changed = [(row.key, row.seq, dump_case(row.case)) for row in cases.values() if row.changed]
-            await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed))
+            await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed), self._clock.now())
         empty = [row.key for row in cases.values() if row.seq == 0]
         if empty:  # created above, but every event of theirs was stored before (under another case)
             await db.execute("DELETE FROM cases WHERE id = ANY($1::bigint[]) AND seq = 0", empty)

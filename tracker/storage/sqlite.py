@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -35,6 +35,7 @@ from tracker.cases import (
     load_event,
     new_case,
 )
+from tracker.clock import Clock
 from tracker.storage.base import (
     ApiKey,
     Appended,
@@ -188,10 +189,6 @@ class _LookupCache:
         return self._answers[key]  # type: ignore[no-any-return]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _stored_case(row: Iterable[Any]) -> StoredCase:
     key, tenant, source, state, seq, link_version, public_id, public_title = row
     return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id,
@@ -261,7 +258,8 @@ def _enable_wal(db: sqlite3.Connection, wait_seconds: float = 5.0) -> None:
 
 class SQLiteStore:
     def __init__(self, writer: sqlite3.Connection, thread: ThreadPoolExecutor, reader: aiosqlite.Connection,
-                 path: str) -> None:
+                 path: str, clock: Clock) -> None:
+        self._clock = clock
         self._writer = writer  # small writes and checkpoints
         self._thread = thread  # the only thread that touches `writer`
         self._reader = reader
@@ -279,10 +277,13 @@ class SQLiteStore:
         self._batches = GroupCommit(self._transaction, "tracker-sqlite-writer", after_batch=self._checkpoint_due)
 
     @classmethod
-    async def open(cls, path: str) -> SQLiteStore:
+    async def open(cls, path: str, clock: Clock) -> SQLiteStore:
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-sqlite-writer")
         writer = await asyncio.get_running_loop().run_in_executor(thread, _connect_writer, path)
-        return cls(writer, thread, await _connect_reader(path), path)
+        return cls(writer, thread, await _connect_reader(path), path, clock)
+
+    def _now(self) -> str:
+        return self._clock.now().isoformat()
 
     async def close(self) -> None:
         await self._batches.close()
@@ -318,14 +319,14 @@ class SQLiteStore:
         await self._write(
             "INSERT INTO tenants (slug, name, theme, created_at, options) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, theme = excluded.theme, options = excluded.options",
-            (tenant.slug, tenant.name, tenant.theme, _now(), json.dumps(dict(tenant.options))),
+            (tenant.slug, tenant.name, tenant.theme, self._now(), json.dumps(dict(tenant.options))),
         )
 
     async def add_source(self, config: SourceConfig) -> None:
         await self._write(
             "INSERT INTO sources (tenant, source, secret, created_at, options) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (tenant, source) DO UPDATE SET secret = excluded.secret, options = excluded.options",
-            (config.tenant, config.source, config.secret, _now(), json.dumps(dict(config.options))),
+            (config.tenant, config.source, config.secret, self._now(), json.dumps(dict(config.options))),
         )
 
     async def bump_link_version(self, case_key: int) -> int:
@@ -349,7 +350,7 @@ class SQLiteStore:
 
     async def add_delivery(self, tenant: str, kind: str, event_type: str, case_key: int | None,
                            request: Mapping[str, Any]) -> int:
-        now = _now()
+        now = self._now()
 
         def add() -> int:
             row = self._writer.execute(
@@ -380,7 +381,7 @@ class SQLiteStore:
         await self._write(
             "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
             "WHERE id = ?",
-            (status, attempts, next_attempt_at.isoformat(), last_error, _now(), delivery_id),
+            (status, attempts, next_attempt_at.isoformat(), last_error, self._now(), delivery_id),
         )
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
@@ -402,7 +403,7 @@ class SQLiteStore:
         def add() -> int:
             row = self._writer.execute(
                 "INSERT INTO api_keys (tenant, name, key_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-                (tenant, name, key_hash, _now())).fetchone()
+                (tenant, name, key_hash, self._now())).fetchone()
             return int(row[0])
 
         return await self._on_writer(add)
@@ -566,7 +567,7 @@ class SQLiteStore:
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
         seen = set(_select_in(db, "SELECT tenant, source, delivery_id FROM events", "delivery_id", deliveries))
         cases = self._load_cases(list(case_ids))
-        now = _now()
+        now = self._now()
         event_rows: list[tuple[Any, ...]] = []
         results: list[list[Appended]] = []
         for item in batch:

@@ -14,7 +14,7 @@ out: where the public page is shared is the customer's choice.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -23,9 +23,9 @@ from starlette.responses import JSONResponse, Response
 from tracker import apikeys, openapi, sources
 from tracker.admin import case_url
 from tracker.errors import BadRequest, BearerRequired, NotFound
-from tracker.public import case_view
 from tracker.signing import Signer
 from tracker.storage.base import Store, StoredCase
+from tracker.web.api import customer_case, tenant_of
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -69,7 +69,7 @@ async def create_link(request: Request) -> Response:
     """POST /api/v1/cases/{source}/{case_id}/links {"expires_days": N}: a signed case URL."""
     stored = await open_case(request, await api_tenant(request))
     days = expires_days(await request.body())
-    expires_at = None if days is None else datetime.now(UTC) + timedelta(days=days)
+    expires_at = None if days is None else request.app.state.clock.now() + timedelta(days=days)
     signer: Signer = request.app.state.signer
     url = case_url(request.app.state.settings.base_url, signer, stored, expires_at)
     return JSONResponse({"url": url, "link_version": stored.link_version,
@@ -114,7 +114,7 @@ async def list_cases(request: Request) -> Response:
     found = (await store.list_cases(tenant))[:limit]
     cases = []
     for stored in found:
-        view = case_view(stored.case, stored.seq)
+        view = await customer_case(request, stored, await tenant_of(request, stored), with_estimate=False)
         cases.append({**{name: view[name] for name in SUMMARY_FIELDS}, **link_state(stored)})
     return JSONResponse({"cases": cases, "limit": limit}, headers=NO_STORE)
 
@@ -130,7 +130,8 @@ def query_limit(text: str | None) -> int:
 async def get_case(request: Request) -> Response:
     """GET /api/v1/cases/{source}/{case_id}: what the customer sees, and the link state."""
     stored = await open_case(request, await api_tenant(request))
-    return JSONResponse({**case_view(stored.case, stored.seq), **link_state(stored)}, headers=NO_STORE)
+    view = await customer_case(request, stored, await tenant_of(request, stored))
+    return JSONResponse({**view, **link_state(stored)}, headers=NO_STORE)
 
 
 async def openapi_json(request: Request) -> Response:

@@ -38,16 +38,18 @@ async def customer_case(request: Request, stored: StoredCase, tenant: Tenant | N
     """The customer's view of a stored case, with the tenant's policy and tracker's estimate
     (surfaces that never show the estimate skip it: it may scan the tenant's cases)."""
     estimator: Estimator = request.app.state.estimator
-    estimate = await estimator.estimate(stored) if with_estimate else None
-    return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None), estimate=estimate)
+    now = request.app.state.clock.now()
+    estimate = await estimator.estimate(stored, now) if with_estimate else None
+    return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None), now, estimate)
 
 
 async def public_case(request: Request, stored: StoredCase, tenant: Tenant | None,
                       with_estimate: bool = True) -> dict[str, Any]:
     estimator: Estimator = request.app.state.estimator
-    estimate = await estimator.estimate(stored) if with_estimate else None
+    now = request.app.state.clock.now()
+    estimate = await estimator.estimate(stored, now) if with_estimate else None
     return public_case_view(stored.case, stored.seq, stored.public_title, policy_of(tenant.options if tenant else None),
-                            estimate=estimate)
+                            now, estimate)
 
 
 def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:
@@ -81,7 +83,8 @@ async def case_events(request: Request) -> Response:
     headers = cors_headers(request, tenant)
     view = await customer_case(request, stored, tenant)
     return streams.response(
-        stored, last_event_id(request), "customer", customer_event_view(policy_of(tenant.options if tenant else None)),
+        stored, last_event_id(request), "customer", customer_event_view(policy_of(tenant.options if tenant else None),
+                                                                     request.app.state.clock),
         case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
     )
 
@@ -108,7 +111,7 @@ async def public_events(request: Request) -> Response:
 
     return streams.response(
         stored, last_event_id(request), f"public:{public_id}",
-        public_event_view(stored.public_title, policy_of(tenant.options if tenant else None)),
+        public_event_view(stored.public_title, policy_of(tenant.options if tenant else None), request.app.state.clock),
         case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
         guard=still_public,
     )

@@ -8,7 +8,7 @@ escaped; `role="img"` and a `<title>` make it readable to screen readers.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from babel.dates import format_timedelta
@@ -42,7 +42,7 @@ TURN_WORDS = {"customer": N_("waiting on you"), "third_party": N_("waiting on a 
               "company": N_("with the team")}
 
 
-def badge_values(view: dict[str, Any], now: datetime | None = None,
+def badge_values(view: dict[str, Any], now: datetime,
                  language: str = i18n.SOURCE_LANGUAGE) -> tuple[str, str, str]:
     """(label, message, colour) of a public case view, in `language`."""
     _ = i18n.translations(language).gettext
@@ -59,7 +59,7 @@ def badge_values(view: dict[str, Any], now: datetime | None = None,
             parts.append(_("no update %(age)s") % {"age": age(timedelta(hours=view["quiet"]["hours"]), language)})
             colour = COLOURS["quiet"]
         elif view["created_at"]:
-            span = (now or datetime.now(UTC)) - datetime.fromisoformat(view["created_at"])
+            span = now - datetime.fromisoformat(view["created_at"])
             parts.append(_("open %(age)s") % {"age": age(span, language)})
     return _("case %(id)s") % {"id": view["case_id"]}, " · ".join(parts), colour
 
@@ -94,8 +94,8 @@ def text_width(text: str) -> float:
 async def badge_svg(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False), None,
-                                          reader_language(request, tenant))
+    label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False),
+                                          request.app.state.clock.now(), reader_language(request, tenant))
     label_colour = label_colour_of(tenant)
     label_width = round(text_width(label) + 12)
     message_width = round(text_width(message) + 12)
@@ -111,8 +111,8 @@ async def badge_json(request: Request) -> Response:
     """shields.io's endpoint schema, for people who prefer their badges from shields."""
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
-    label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False), None,
-                                          reader_language(request, tenant))
+    label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False),
+                                          request.app.state.clock.now(), reader_language(request, tenant))
     headers = {"Vary": "Accept-Language", "Cache-Control": f"public, max-age={CACHE_SECONDS}",
                **cors_headers(request, tenant)}
     body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from tracker.errors import BadRequest, NotFound, TrackerError
-from tracker.public import case_view, public_case_view
 from tracker.signing import Signer
 from tracker.storage.base import Store, StoredCase
+from tracker.web.api import customer_case, public_case, tenant_of
 from tracker.web.case_link import check_version
 
 _PACKAGED = Path(__file__).resolve().parent.parent / "_widget" / "widget.js"  # inside a built wheel
@@ -71,13 +71,13 @@ async def case_of(request: Request, url: str, base_url: str) -> tuple[StoredCase
     if kind == "p":
         public = await store.get_public_case(token)
         if public is not None:
-            return public, public_case_view(public.case, public.seq, public.public_title)
+            return public, await public_case(request, public, await tenant_of(request, public), with_estimate=False)
     elif kind == "c":
         link = signer.read_case_link(token)
         stored = await store.get_case(link.tenant, link.source, link.case_id)
         check_version(link, stored)
         assert stored is not None
-        return stored, case_view(stored.case, stored.seq)
+        return stored, await customer_case(request, stored, await tenant_of(request, stored), with_estimate=False)
     raise NotFound("No such case link.")
 
 

@@ -74,7 +74,7 @@ def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: s
         f"UID:case-{case_key}@{urlsplit(base_url).hostname}",
         # Every move of the expected time raises SEQUENCE, so calendars replace the old entry.
         f"SEQUENCE:{len(view['expected_moves'])}",
-        f"DTSTAMP:{ics_time(datetime.now(UTC))}",
+        f"DTSTAMP:{ics_time(request.app.state.clock.now())}",
         f"DTSTART:{ics_time(start)}",
         f"DTEND:{ics_time(start + timedelta(minutes=CALENDAR_EVENT_MINUTES))}",
         f"SUMMARY:{ics_text(summary)}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -92,5 +92,5 @@ async def lookup_case(request: Request) -> Response:
     if match is None:
         raise NotFound(NO_MATCH)
     base_url: str = request.app.state.settings.base_url
-    url = case_url(base_url, signer, match, datetime.now(UTC) + timedelta(days=LINK_DAYS))
+    url = case_url(base_url, signer, match, request.app.state.clock.now() + timedelta(days=LINK_DAYS))
     return JSONResponse({"ok": True, "url": url}, headers={"Cache-Control": "no-store", **headers})

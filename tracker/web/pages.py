@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import zlib
 from typing import Any
 from urllib.parse import quote
@@ -66,7 +65,7 @@ async def case_page(request: Request) -> Response:
     head, link = await open_case_head(request)
     tenant = await store.get_tenant(link.tenant)  # the customer's page holds the share buttons: no framing
     language = reader_language(request, tenant)
-    minute = int(time.time() // 60)
+    minute = int(request.app.state.clock.timestamp() // 60)
     look = tenant_look(tenant)
     etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
@@ -89,7 +88,7 @@ async def public_page(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
     language = reader_language(request, tenant)
-    minute = int(time.time() // 60)
+    minute = int(request.app.state.clock.timestamp() // 60)
     look = tenant_look(tenant)
     etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "public, no-cache", "Referrer-Policy": "no-referrer",

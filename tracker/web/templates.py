@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
 from tracker import i18n
+from tracker.clock import Clock
 
 _PACKAGED = Path(__file__).resolve().parent.parent / "_themes"  # inside a built wheel
 _SOURCE = Path(__file__).resolve().parent.parent.parent / "themes"  # a checkout
@@ -43,7 +44,8 @@ def theme_folder(name: str, own_dir: str | Path = "") -> Path | None:
 class Templates:
     """One environment per theme and language, built on first use."""
 
-    def __init__(self, own_dir: str | Path = "") -> None:
+    def __init__(self, clock: Clock, own_dir: str | Path = "") -> None:
+        self._clock = clock  # "in 3 hours" is judged at the clock's now
         self._own_dir = own_dir
         self._envs: dict[tuple[str, str], Environment] = {}
 
@@ -67,7 +69,7 @@ class Templates:
             extensions=["jinja2.ext.i18n"],
         )
         env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
-        env.filters["relative"] = partial(i18n.relative, language=language)
+        env.filters["relative"] = lambda value: i18n.relative(value, language, self._clock.now())
         env.filters["clock"] = partial(i18n.clock, language=language)
         env.globals.update(
             theme=theme if folder else "default",

@@ -7,7 +7,6 @@ other), shown on the page at once, and sent to the company as an outbound webhoo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -39,7 +38,8 @@ async def give_verdict(request: Request) -> Response:
     rating_text = form.get("rating", "")
     rating = int(rating_text) if rating_text in ("1", "2", "3", "4", "5") else None
     comment = form.get("comment", "").strip()[:MAX_COMMENT_CHARS] or None
-    event = Event(case_id=stored.case.case_id, delivery_id=f"customer:{uuid.uuid4()}", occurred_at=datetime.now(UTC),
+    event = Event(case_id=stored.case.case_id, delivery_id=f"customer:{uuid.uuid4()}",
+                  occurred_at=request.app.state.clock.now(),
                   changes={"customer_verdict": verdict, "customer_rating": rating, "customer_comment": comment})
     appended = await store.ingest(stored.tenant, stored.source, [event])
     hub: Hub = request.app.state.hub
@@ -51,7 +51,8 @@ async def give_verdict(request: Request) -> Response:
     if tenant is not None:
         data = {"source": stored.source, "case_id": stored.case.case_id, "verdict": verdict, "rating": rating,
                 "comment": comment}
-        queued = await queue_webhook(store, tenant, VERDICT_EVENT, stored.key, data) is not None
+        queued = await queue_webhook(store, tenant, VERDICT_EVENT, stored.key, data,
+                                     request.app.state.clock.now()) is not None
     if config is not None:
         queued = await queue_verdict_comment(store, config, stored.case.case_id, stored.key, verdict, rating,
                                              comment) or queued

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
@@ -35,12 +34,13 @@ async def receive_webhook(request: Request) -> Response:
         raise NotFound(f"Source '{name}' is not connected for tenant '{tenant}' (connected: {connected}). "
                        f"Connect it with `tracker source add {tenant} {name}`.")
     body = await read_body(request, settings.max_body_bytes)
-    source.verify(request.headers, body, config.secret, datetime.now(UTC))
+    now = request.app.state.clock.now()
+    source.verify(request.headers, body, config.secret, now)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
-    events = with_delivery_ids(source.parse(payload, request.headers, config.options), body)
+    events = with_delivery_ids(source.parse(payload, request.headers, config.options, received_at=now), body)
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
