@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.clock_of_suite import CLOCK_OFFSET_DAYS, suite_clock
 
 # Debian's Chromium (never a downloaded one), kept quiet: no background traffic to anywhere.
 CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -21,9 +23,31 @@ def chromium() -> Iterator[Browser]:
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
-            yield launched
+            yield ShiftedBrowser(launched) if CLOCK_OFFSET_DAYS else launched  # type: ignore[misc]
         finally:
             launched.close()
+
+
+class ShiftedBrowser:
+    """Chromium whose pages read the suite's clock: under TRACKER_CLOCK_OFFSET_DAYS the browser is
+    moved with the servers, so "in 3 hours" is judged against the same now on both sides."""
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options: Any) -> BrowserContext:
+        context = self._browser.new_context(**options)
+        context.clock.install(time=suite_clock().now())  # then time runs on from there, timers included
+        return context
+
+    def new_page(self, **options: Any) -> Page:
+        context = self.new_context(**options)
+        page = context.new_page()
+        page.on("close", lambda _: context.close())
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
 
 
 class HostSite:

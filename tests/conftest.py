@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.browser import chromium
+from tests.clock_of_suite import CLOCK_OFFSET_DAYS, suite_clock
 from tests.postgres_server import PostgresServer
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
@@ -33,16 +33,6 @@ from tracker.storage.base import Store
 KEY = "test-signing-key-0123456789abcdef"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROOT = Path(__file__).resolve().parent.parent
-# The suite's dates derive from the same clock as the service's: TRACKER_CLOCK_OFFSET_DAYS=400
-# shifts both (and every server the suite starts inherits it), so the suite rehearses a year ahead.
-CLOCK_OFFSET_DAYS = float(os.environ.get("TRACKER_CLOCK_OFFSET_DAYS", "0"))
-
-
-def suite_clock() -> Clock:
-    """A clock for a test: the wall clock shifted like the servers the suite starts."""
-    return Clock.shifted_days(CLOCK_OFFSET_DAYS)
-
-
 def from_now(**delta: float) -> str:
     """An ISO time relative to the suite's clock: from_now(days=30), from_now(hours=-2)."""
     return (suite_clock().now() + timedelta(**delta)).isoformat()

@@ -18,7 +18,17 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser import HostSite
-from tests.conftest import KEY, ROOT, SECRET, LiveServer, free_port, generic_payload, post, suite_clock
+from tests.conftest import (
+    CLOCK_OFFSET_DAYS,
+    KEY,
+    ROOT,
+    SECRET,
+    LiveServer,
+    free_port,
+    generic_payload,
+    post,
+    suite_clock,
+)
 from tests.test_widget import snippet
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.app import create_app
@@ -116,7 +126,8 @@ async def set_up_tenant(store: Store, theme: str) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     settings = Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('a11y') / 'tracker.db'}",
-                        secret_keys=(KEY,), port=port, base_url=f"http://127.0.0.1:{port}", ping_seconds=0.5)
+                        secret_keys=(KEY,), port=port, base_url=f"http://127.0.0.1:{port}", ping_seconds=0.5,
+                        clock_offset_days=CLOCK_OFFSET_DAYS)
     app = create_app(settings)
     host = HostSite()
     with LiveServer(app, port) as live, httpx.Client(base_url=live.url, timeout=10) as http:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from starlette.testclient import TestClient
 
-from tests.conftest import SECRET, generic_payload, post, sse_events
+from tests.conftest import CLOCK_OFFSET_DAYS, SECRET, generic_payload, post, sse_events
 from tests.postgres_server import PostgresServer
 from tracker.app import create_app
 from tracker.config import Settings
@@ -43,7 +43,7 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
         ok(tracker(env, "tenant", "add", "acme", "--name", "ACME Support"))
         ok(tracker(env, "source", "add", "acme", "generic", "--secret", SECRET))
         ok(tracker(env, "source", "add", "acme", "linear", "--secret", "lin", "--option", "public_comments=yes"))
-        app = create_app(Settings(database_url=old))
+        app = create_app(Settings(database_url=old, clock_offset_days=CLOCK_OFFSET_DAYS))
         with TestClient(app) as client:
             for n in range(1, 5):
                 assert post(client, update(n)).status_code == 202
@@ -62,7 +62,7 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
         assert moved.strip() == (f"Copied 1 tenant(s), 2 source(s), 2 case(s), 5 event(s), 1 outbound deliveries "
                                  f"and 1 API key(s) from {old}.")
 
-        app = create_app(Settings(database_url=new))
+        app = create_app(Settings(database_url=new, clock_offset_days=CLOCK_OFFSET_DAYS))
         with TestClient(app) as client:
             page = client.get(link)
             assert page.status_code == 200 and "v4" in page.text

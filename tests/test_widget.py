@@ -220,7 +220,7 @@ def test_several_cards_on_one_page_and_cards_added_or_removed_later(live: LiveSe
     # The script twice, as a site may include it from two templates: still one card per link.
     body = snippet(live.url, [private, public]) + f'\n<script async src="{live.url}/widget.js"></script>'
     page = tab.page
-    page.clock.install()
+    page.clock.install(time=suite_clock().now())
     page.goto(host.page("/two", body, strict_policy(live.url)))
 
     titles = page.locator("tracker-case [part=title]")
