@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -52,7 +53,7 @@ def require_header(headers: Headers, name: str, source: str) -> str:
 def check_timestamp(seconds: str, now: datetime, tolerance_seconds: int, source: str) -> datetime:
     try:
         sent = datetime.fromtimestamp(int(seconds), UTC)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):
         raise Unauthorized(f"The timestamp header of source '{source}' is not a Unix time.") from None
     if abs((now - sent).total_seconds()) > tolerance_seconds:
         raise Unauthorized(
@@ -62,14 +63,33 @@ def check_timestamp(seconds: str, now: datetime, tolerance_seconds: int, source:
     return sent
 
 
+# Times a helpdesk may send: anything outside is a mistake (and near datetime's own limits, an
+# overflow waiting for the first subtraction).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_time(value: Any, where: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no zone), or a 400 that names the field."""
     if not isinstance(value, str):
         raise BadRequest(f"{where} must be an ISO 8601 time string.")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        in_range = EARLIEST <= parsed < LATEST
+    except (ValueError, OverflowError):
         raise BadRequest(f"{where} is not an ISO 8601 time: {value[:40]!r}.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not in_range:
+        raise BadRequest(f"{where} is out of range: {value[:40]!r} (give a time from 1970 to 8999).")
+    return parsed
+
+
+def unix_time(value: Any, where: str) -> datetime:
+    """Unix seconds (a whole or decimal number) as a UTC time, or a 400 that names the field."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise BadRequest(f"{where} must be a Unix time in seconds, not {str(value)[:40]!r}.")
+    if not EARLIEST.timestamp() <= value < LATEST.timestamp():
+        raise BadRequest(f"{where} is out of range: {str(value)[:40]} (give Unix seconds from 1970 to 8999).")
+    return datetime.fromtimestamp(value, UTC)
 
 
 def require_object(value: Any, where: str) -> dict[str, Any]:

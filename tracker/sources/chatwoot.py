@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import Event, Update
@@ -39,6 +39,7 @@ from tracker.sources.base import (
     equal,
     parse_time,
     require_header,
+    unix_time,
 )
 
 NAME = "chatwoot"
@@ -146,5 +147,5 @@ def _id(value: Any, where: str) -> str:
 def _time(value: Any, where: str) -> datetime:
     # Message events carry ISO 8601 strings, conversation events Unix seconds.
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        return unix_time(value, where)
     return parse_time(value, where)

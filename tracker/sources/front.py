@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import Event, Update
@@ -40,6 +40,7 @@ from tracker.sources.base import (
     plain_text,
     require_header,
     require_object,
+    unix_time,
 )
 
 NAME = "front"
@@ -82,7 +83,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     case_id = conversation.get("id")
     if not isinstance(case_id, str) or not case_id:
         raise BadRequest("conversation.id is required.")
-    occurred_at = _unix_time(payload.get("emitted_at"), "emitted_at")
+    occurred_at = unix_time(payload.get("emitted_at"), "emitted_at")
     event_id = payload.get("id")
     delivery = event_id if isinstance(event_id, str) else ""
     if kind in _INTERNAL_EVENTS:
@@ -125,7 +126,7 @@ def _update(target: Any, occurred_at: datetime) -> Update:
         body = plain_text(message["body"])
     else:
         raise BadRequest("target.data has no body: turn on \"Send Full Event Data\" in Front's Webhooks app.")
-    at = _unix_time(message["created_at"], "target.data.created_at") if "created_at" in message else occurred_at
+    at = unix_time(message["created_at"], "target.data.created_at") if "created_at" in message else occurred_at
     return Update(id=message["id"], at=at, body=body, author_display=_teammate_name(message.get("author")))
 
 
@@ -136,13 +137,5 @@ def _teammate_name(author: Any) -> str:
     full = " ".join(n for n in names if isinstance(n, str) and n)
     return full or str(author.get("username") or "")
 
-
-def _unix_time(value: Any, where: str) -> datetime:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise BadRequest(f"{where} is required (Unix seconds).")
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise BadRequest(f"{where} is not a Unix time: {value!r}.") from None
 
 

@@ -136,7 +136,8 @@ def _comment_event(payload: dict[str, Any], delivery: str) -> Event | None:
     if not isinstance(comment.get("id"), int):
         raise BadRequest("comment.id is required (a number).")
     # An edit keeps the comment id and carries a newer updated_at, so the edit wins.
-    at = parse_time(comment.get("updated_at") or comment.get("created_at"), "comment.created_at")
+    field = "updated_at" if comment.get("updated_at") else "created_at"
+    at = parse_time(comment.get(field), f"comment.{field}")
     update = Update(id=str(comment["id"]), at=at, body=require_text(comment.get("body"), "comment.body"),
                     author_display=_login(comment.get("user")) or "")
     return Event(case_id=_case_id(payload, issue), delivery_id=delivery, occurred_at=at,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import Event, Update
@@ -42,6 +42,7 @@ from tracker.sources.base import (
     plain_text,
     require_header,
     text_of,
+    unix_time,
 )
 
 NAME = "intercom"
@@ -84,11 +85,11 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     changes = _changes(item, topic)
     parts = _parts(item)
     if not parts:
-        at = _unix(item.get("updated_at") or payload.get("created_at"), "data.item.updated_at")
+        at = unix_time(item.get("updated_at") or payload.get("created_at"), "data.item.updated_at")
         return [Event(case_id=case_id, delivery_id=delivery, occurred_at=at, changes=changes)]
     events = []
     for index, part in enumerate(parts):
-        at = _unix(part.get("created_at"), f"conversation_parts[{index}].created_at")
+        at = unix_time(part.get("created_at"), f"conversation_parts[{index}].created_at")
         internal = part.get("part_type") == "note"
         events.append(Event(
             case_id=case_id,
@@ -145,11 +146,6 @@ def _update(part: dict[str, Any], at: datetime) -> Update | None:
         return None  # a state change without words, or the customer's own message
     return Update(id=str(part.get("id", "")), at=at, body=body, author_display=text_of(author.get("name")))
 
-
-def _unix(value: Any, where: str) -> datetime:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest(f"{where} must be a Unix time in seconds.")
-    return datetime.fromtimestamp(value, UTC)
 
 
 
