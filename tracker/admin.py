@@ -43,10 +43,12 @@ TENANT_OPTIONS = {
                      "default yes",
     "confirm_days": "days after which a resolved case closes for the customer if they have not answered "
                     "(default 7)",
+    "public_indexing": "yes or no: may search engines index the pages of cases their customers made public "
+                       "(default yes: the customer chose to publish); private pages never are",
 }
 ORIGIN = re.compile(r"^https?://[^/\s]+$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-HTTPS_URL = re.compile(r"^https://[^\s\"'<>]+$")
+HTTPS_URL = re.compile(r"^https://[^\s\"'<>;,]+$")  # no ; or , either: logo_url goes into the page's CSP
 POSITIVE_NUMBER = re.compile(r"^(?!0+(\.0*)?$)\d+(\.\d+)?$")
 WEB_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
@@ -96,8 +98,9 @@ def check_tenant_options(options: Mapping[str, str]) -> None:
     for key in ("promise_hours", "confirm_days"):
         if options.get(key) and not POSITIVE_NUMBER.match(options[key]):
             raise ConfigError(f"{key}: give a positive number, not {options[key]!r}.")
-    if options.get("show_activity") not in (None, "", "yes", "no"):
-        raise ConfigError("show_activity: yes or no.")
+    for key in ("show_activity", "public_indexing"):
+        if options.get(key) not in (None, "", "yes", "no"):
+            raise ConfigError(f"{key}: yes or no.")
     if options.get("webhook_secret") and not options["webhook_secret"].startswith("whsec_"):
         raise ConfigError("webhook_secret: a Standard Webhooks secret starts with whsec_ (omit it to get one).")
 

@@ -33,6 +33,7 @@ from tracker.web.embed import oembed, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.lookup import Lookup, lookup_case
 from tracker.web.pages import PageCache, case_page, public_page
+from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
 from tracker.web.stream import Streams
 from tracker.web.templates import Templates, theme_folder, theme_names
@@ -108,7 +109,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(Preflight)],
+        middleware=[Middleware(NoIndex), Middleware(Preflight)],
         exception_handlers={
             TrackerError: handle_error, HTTPException: handle_error,
             **dict.fromkeys(unavailable_errors(), handle_unavailable),

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo posts a webhook every few seconds
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env({**os.environ, **listen_overrides(args)})
         result: int = args.run(settings, args)
         return result
     except TrackerError as exc:
@@ -43,14 +43,29 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def listen_flags(command: argparse.ArgumentParser) -> None:
+    """--host and --port, as uvicorn has them; they override TRACKER_HOST and TRACKER_PORT."""
+    command.add_argument("--host", help="address to listen on (default: TRACKER_HOST, else 127.0.0.1)")
+    command.add_argument("--port", help="port to listen on (default: TRACKER_PORT, else 8000)")
+
+
+def listen_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The flags given, as the variables they override (checked by Settings like the variables,
+    and TRACKER_BASE_URL follows them when it is unset)."""
+    flags = {"TRACKER_HOST": getattr(args, "host", None), "TRACKER_PORT": getattr(args, "port", None)}
+    return {name: value for name, value in flags.items() if value is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracker", description="Live, signed case pages for any helpdesk.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service")
+    listen_flags(serve)
     serve.set_defaults(run=run_serve)
 
     demo = commands.add_parser("demo", help="run the service with demo cases fed by a simulated helpdesk")
+    listen_flags(demo)
     demo.add_argument("--interval-seconds", type=float, default=4.0, help="time between simulated updates")
     demo.set_defaults(run=run_demo)
 

@@ -26,6 +26,7 @@ from tracker.errors import BadRequest, BearerRequired, NotFound
 from tracker.signing import Signer
 from tracker.storage.base import Store, StoredCase
 from tracker.web.api import customer_case, tenant_of
+from tracker.web.numbers import whole_number
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -122,7 +123,7 @@ async def list_cases(request: Request) -> Response:
 def query_limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not whole_number(text) or not 1 <= int(text) <= MAX_LIMIT:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {text[:20]!r}.")
     return int(text)
 

@@ -17,6 +17,7 @@ from tracker.public import case_view, customer_event_view, public_case_view, pub
 from tracker.storage.base import Store, StoredCase, Tenant
 from tracker.web.case_link import open_case_link
 from tracker.web.cors import cors_headers
+from tracker.web.numbers import whole_number
 from tracker.web.stream import Streams, encode
 
 
@@ -121,6 +122,6 @@ def last_event_id(request: Request) -> int | None:
     """The header on a reconnect, or the query parameter: a browser cannot set the header
     on its first connection."""
     raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    if raw is None or not raw.strip().isdigit():
+    if raw is None or not whole_number(raw.strip()):
         return None
     return int(raw)

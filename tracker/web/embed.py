@@ -14,6 +14,8 @@ from tracker.signing import Signer
 from tracker.storage.base import Store, StoredCase
 from tracker.web.api import customer_case, public_case, tenant_of
 from tracker.web.case_link import check_version
+from tracker.web.cors import cors_headers
+from tracker.web.numbers import whole_number
 
 _PACKAGED = Path(__file__).resolve().parent.parent / "_widget" / "widget.js"  # inside a built wheel
 _SOURCE = Path(__file__).resolve().parent.parent.parent / "widget" / "widget.js"  # a checkout
@@ -55,7 +57,7 @@ async def oembed(request: Request) -> Response:
     return JSONResponse({
         "version": "1.0", "type": "rich", "title": title, "html": html, "width": width, "height": height,
         "provider_name": tenant.name if tenant else "tracker", "provider_url": base_url, "cache_age": 300,
-    }, headers={"Access-Control-Allow-Origin": "*"})
+    }, headers=cors_headers(request, tenant))  # the tenant's embed_origins, as for its case data
 
 
 async def case_of(request: Request, url: str, base_url: str) -> tuple[StoredCase, dict[str, object]]:
@@ -82,5 +84,6 @@ async def case_of(request: Request, url: str, base_url: str) -> tuple[StoredCase
 
 
 def int_param(request: Request, name: str) -> int | None:
+    """A positive whole number in ASCII digits (str.isdigit() also takes '²' and '①'), else None."""
     raw = request.query_params.get(name, "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+    return int(raw) if whole_number(raw) and int(raw) > 0 else None

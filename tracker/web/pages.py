@@ -72,14 +72,15 @@ async def case_page(request: Request) -> Response:
                "Content-Security-Policy": page_policy(tenant, "'none'"), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = ("c", head.key, head.seq, head.public_id, language, look, minute)
+    # The page holds the link's own path and form tokens: one link's page is never another's.
+    key = ("c", head.key, head.seq, head.public_id, language, look, minute, request.path_params["token"])
     html = cache.get(key)
     if html is None:
         stored, _ = await open_case_link(request)
         page_path = f"/c/{request.path_params['token']}"
         view = await customer_case(request, stored, tenant)
         html = render(request, tenant, language, view, page_path, share=share_context(request, stored, page_path))
-        cache.put(("c", stored.key, stored.seq, stored.public_id, language, look, minute), html)
+        cache.put(key, html)
     return HTMLResponse(html, headers=headers)
 
 
@@ -101,7 +102,14 @@ async def public_page(request: Request) -> Response:
         view = await public_case(request, stored, tenant)
         html = render(request, tenant, language, view, f"/p/{stored.public_id}", share=None)
         cache.put(key, html)
+    if not indexable(tenant):
+        headers["X-Robots-Tag"] = "noindex, nofollow"
     return HTMLResponse(html, headers=headers)
+
+
+def indexable(tenant: Tenant | None) -> bool:
+    """A public page may be indexed unless its company said no (`public_indexing=no`)."""
+    return (tenant.options.get("public_indexing", "yes") if tenant else "yes") != "no"
 
 
 def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
@@ -117,7 +125,7 @@ def page_html(templates: Templates, base_url: str, tenant: Tenant | None, langua
     return templates.render(
         tenant.theme if tenant else "default", "case.html", language,
         case=view, tenant_name=tenant.name if tenant else "", brand=brand(tenant), page_url=page_url,
-        page_path=page_path, public=share is None,
+        page_path=page_path, public=share is None, indexable=share is None and indexable(tenant),
         follow={"feed": page_path + "/feed.atom", "calendar": page_path + "/case.ics"},
         share=share,
         oembed_url=f"{base_url}/oembed?url={quote(page_url, safe='')}&format=json",
