@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import free_port, from_now, generic_payload, link_for, post
+from tests.conftest import LiveServer, free_port, from_now, generic_payload, link_for, post
 from tests.test_admin_api import bearer, make_key
 from tests.test_embed import publish
 from tracker.admin import add_tenant, case_url
@@ -151,3 +152,21 @@ async def test_a_logo_url_cannot_add_to_the_pages_policy(store, logo: str):
     with pytest.raises(ConfigError, match="logo_url"):
         await add_tenant(store, "acme", "ACME", None, {"logo_url": logo})
     assert await store.get_tenant("acme") is None  # refused before anything was stored
+
+
+@pytest.mark.parametrize("word", ["x" * 100_000, "7" * 100_000], ids=["letters", "digits"])
+def test_one_long_word_on_a_public_case_does_not_stop_the_server(live: LiveServer, word: str):
+    """Masking e-mail addresses was quadratic on a long run without '@': 100,000 letters held the
+    event loop for over a minute, and nothing else was answered meanwhile."""
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        post(http, {**generic_payload(title="Export"), "message": {"id": "m1", "body": word, "public": True}})
+        stored = live.call(live.app.state.store.get_case("acme", "generic", "4711"))
+        live.call(live.app.state.store.set_public(stored.key, "pub-long", None))
+        with ThreadPoolExecutor(4) as pool:
+            reads = [pool.submit(http.get, path) for path in ("/p/pub-long", "/p/pub-long/case.json") * 2]
+            started = time.monotonic()
+            health = http.get("/healthz", timeout=5)
+            assert health.status_code == 200 and time.monotonic() - started < 5
+            answers = [read.result() for read in reads]
+    assert all(answer.status_code == 200 for answer in answers)
+    assert word[:1000] in answers[1].text or "[phone number hidden]" in answers[1].text

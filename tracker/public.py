@@ -122,11 +122,14 @@ def activity(case: Case, now: datetime) -> dict[str, Any] | None:
     return {"count": len(recent), "last_at": max(recent).isoformat()}
 
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Each pattern may start only where its run starts (the look-behinds): tried at every position
+# of a long run of letters or digits, it would scan the rest of the run each time, quadratic work
+# on the event loop (100,000 letters held a core for over a minute).
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A signed case link (one written back into a public GitHub comment, say) opens the private page.
 CASE_LINK = re.compile(r"https?://[^\s/]+(?:/[^\s/]+)*?/c/[\w.-]+")
 # A run of digits with the separators phone numbers are written with; judged by `_phone`.
-PHONE_LIKE = re.compile(r"\+?\(?\d[\d ().\-/]{6,}\d")
+PHONE_LIKE = re.compile(r"(?<!\d)\+?\(?\d[\d ().\-/]{6,}\d")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MIN_PHONE_DIGITS = 9  # fewer is a ticket number, a date or an amount, not a phone number
 
