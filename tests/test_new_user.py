@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.test_embed import publish
 from tracker.admin import add_tenant, case_url
 from tracker.errors import ConfigError
 
+ATOM = "{http://www.w3.org/2005/Atom}"
 NOTE = "INTERNAL-7c1d: refund needs finance sign-off"
 
 
@@ -170,3 +172,25 @@ def test_one_long_word_on_a_public_case_does_not_stop_the_server(live: LiveServe
             answers = [read.result() for read in reads]
     assert all(answer.status_code == 200 for answer in answers)
     assert word[:1000] in answers[1].text or "[phone number hidden]" in answers[1].text
+
+
+def test_control_characters_in_a_case_keep_its_feed_well_formed(client: TestClient):
+    title = "Printer\x00 jams\x1b[31m \ufffe again"
+    answer = post(client, {**generic_payload(title=title),
+                           "message": {"id": "m1", "body": "Fixed\x07 soon\x0b", "public": True, "author": "Dana"}})
+    assert answer.status_code == 202
+    for path in (link_for(client), publish(client)):
+        feed = ET.fromstring(client.get(f"{path}/feed.atom").content)  # raises when not well-formed XML
+        assert feed.find(f"{ATOM}title") is not None
+        assert "Printer jams[31m  again" in ET.tostring(feed, encoding="unicode")
+
+
+def test_shields_are_asked_to_cache_as_long_as_they_honour(client: TestClient):
+    post(client, generic_payload(title="Printer"))
+    assert client.get(f"{publish(client)}/badge.json").json()["cacheSeconds"] >= 300
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/hooks/acme/generic"), ("DELETE", "/c/any/public")])
+def test_a_wrong_method_says_which_are_allowed(client: TestClient, method: str, path: str):
+    answer = client.request(method, path)
+    assert answer.status_code == 405 and "POST" in answer.headers["allow"]

@@ -153,13 +153,15 @@ async def handle_error(request: Request, exc: Exception) -> Response:
             headers["Retry-After"] = str(exc.retry_after_seconds)
         if isinstance(exc, BearerRequired):
             headers["WWW-Authenticate"] = 'Bearer realm="tracker"'
+        if isinstance(exc, HTTPException) and exc.headers:
+            headers.update(exc.headers)  # a 405's Allow
         return JSONResponse(error_body(status, message), status_code=status, headers=headers)
     templates: Templates = request.app.state.templates
     gone = exc if isinstance(exc, LinkGone) else None
     language = choose_language(request.query_params.get("lang"), request.headers.get("accept-language"), None)
     html = templates.render("default", "error.html", language, status=status, message=message,
                             signed_at=gone.link.signed_at if gone else None, gone_reason=gone.reason if gone else None)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=exc.headers if isinstance(exc, HTTPException) else None)
 
 
 async def handle_unavailable(request: Request, exc: Exception) -> Response:

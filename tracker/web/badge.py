@@ -36,6 +36,7 @@ COLOURS = {
 LABEL_COLOUR = "#444d56"
 MIN_CONTRAST = 4.5  # WCAG AA for the badge's white text
 CACHE_SECONDS = 60
+SHIELDS_CACHE_SECONDS = 300  # shields honours nothing shorter
 STAGE_WORDS = {"received": N_("received"), "in_progress": N_("in progress"), "resolved": N_("resolved"),
                "closed": N_("closed")}
 TURN_WORDS = {"customer": N_("waiting on you"), "third_party": N_("waiting on a third party"),
@@ -116,7 +117,7 @@ async def badge_json(request: Request) -> Response:
     headers = {"Vary": "Accept-Language", "Cache-Control": f"public, max-age={CACHE_SECONDS}",
                **cors_headers(request, tenant)}
     body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),
-            "labelColor": label_colour_of(tenant).lstrip("#"), "cacheSeconds": CACHE_SECONDS}
+            "labelColor": label_colour_of(tenant).lstrip("#"), "cacheSeconds": SHIELDS_CACHE_SECONDS}
     return JSONResponse(body, headers=headers)
 
 

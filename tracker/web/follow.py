@@ -3,6 +3,7 @@ for the expected time that moves when the time does (same UID, higher SEQUENCE).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,11 +36,16 @@ async def public_feed(request: Request) -> Response:
                 f"/p/{stored.public_id}")
 
 
+# Characters XML 1.0 forbids (C0 controls, lone surrogates, U+FFFE/FFFF): one in a title or an
+# update would make the feed unreadable for every subscriber. They can only come from data.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def feed(request: Request, view: dict[str, Any], tenant_name: str, page_path: str) -> Response:
     templates: Templates = request.app.state.templates
     page_url = request.app.state.settings.base_url + page_path
-    xml = templates.render("default", "feed.atom", case=view, page_url=page_url, tenant_name=tenant_name,
-                           feed_url=page_url + "/feed.atom")
+    xml = NOT_XML.sub("", templates.render("default", "feed.atom", case=view, page_url=page_url,
+                                           tenant_name=tenant_name, feed_url=page_url + "/feed.atom"))
     return Response(xml, media_type="application/atom+xml; charset=utf-8",
                     headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
