@@ -20,17 +20,12 @@ from starlette.testclient import TestClient
 from tests.conftest import LiveServer, free_port, from_now, generic_payload, link_for, post
 from tests.test_admin_api import bearer, make_key
 from tests.test_embed import publish
+from tests.test_follow import configure
 from tracker.admin import add_tenant, case_url
 from tracker.errors import ConfigError
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NOTE = "INTERNAL-7c1d: refund needs finance sign-off"
-
-
-def configure(client: TestClient, **options: str) -> None:
-    app = client.app
-    assert isinstance(app, Starlette)
-    client.portal.call(add_tenant, app.state.store, "acme", None, None, options)
 
 
 def test_serve_takes_host_and_port_flags_over_the_environment(tmp_path: Path):

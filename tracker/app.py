@@ -51,7 +51,7 @@ async def healthz(request: Request) -> Response:
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     """The app; `clock` defaults to the wall clock shifted by `TRACKER_CLOCK_OFFSET_DAYS` (tests pass their own)."""
-    clock = clock or Clock.shifted_days(settings.clock_offset_days)
+    clock = clock or settings.clock()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from tracker import admin, apikeys, sources
-from tracker.clock import Clock
 from tracker.config import SETTINGS, Settings
 from tracker.errors import ConfigError, TrackerError
 from tracker.outbound import redeliver
@@ -152,14 +151,10 @@ def positive_int(text: str) -> int:
 Command = Callable[[Settings, Store, argparse.Namespace], Awaitable[None]]
 
 
-def clock_of(settings: Settings) -> Clock:
-    return Clock.shifted_days(settings.clock_offset_days)
-
-
 def with_store(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         async def go() -> None:
-            store = await open_store(settings.database_url, clock_of(settings))
+            store = await open_store(settings.database_url, settings.clock())
             try:
                 await command(settings, store, args)
             finally:
@@ -190,10 +185,10 @@ async def source_add_command(settings: Settings, store: Store, args: argparse.Na
 
 async def link_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
     stored = await admin.resolve_case(store, args.tenant, args.case_id)
-    signer = Signer(await load_keys(settings.secret_keys, store), clock_of(settings))
+    signer = Signer(await load_keys(settings.secret_keys, store), settings.clock())
     expires_at = None
     if args.expires_days:
-        expires_at = clock_of(settings).now() + timedelta(days=args.expires_days)
+        expires_at = settings.clock().now() + timedelta(days=args.expires_days)
     print(admin.case_url(settings.base_url, signer, stored, expires_at))
 
 
@@ -218,7 +213,7 @@ async def deliveries_command(settings: Settings, store: Store, args: argparse.Na
         if delivery is None or delivery.tenant != args.tenant:
             raise ConfigError(f"No delivery {args.redeliver} for tenant '{args.tenant}'. See: tracker deliveries "
                               f"{args.tenant}")
-        await redeliver(store, delivery, clock_of(settings).now())
+        await redeliver(store, delivery, settings.clock().now())
         print(f"Delivery {delivery.id} is queued again; a running tracker sends it within seconds.")
         return
     for d in await store.list_deliveries(args.tenant, args.limit):
@@ -246,7 +241,7 @@ async def apikey_list_command(settings: Settings, store: Store, args: argparse.N
 
 async def apikey_revoke_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
     await admin.require_tenant(store, args.tenant)
-    await apikeys.revoke_key(store, args.tenant, args.name, clock_of(settings).now())
+    await apikeys.revoke_key(store, args.tenant, args.name, settings.clock().now())
     print(f"API key {args.name!r} of tenant '{args.tenant}' is revoked: requests with it now answer 401.")
 
 
@@ -282,7 +277,7 @@ def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     source_url = args.from_url or args.source_url
     if source_url is None or (args.from_url and args.source_url and args.from_url != args.source_url):
         raise ConfigError("Name one database to copy from: tracker migrate --from sqlite:///tracker.db")
-    copied = migrate(source_url, settings.database_url, clock_of(settings))
+    copied = migrate(source_url, settings.database_url, settings.clock())
     print(f"Copied {copied} from {source_url}.")
     return 0
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tracker.clock import Clock
 from tracker.errors import ConfigError
 
 PREFIX = "TRACKER_"
@@ -65,6 +66,10 @@ class Settings:
                 raw = f"http://{values['host']}:{values['port']}"
             values[setting.name] = _parse(setting, raw)
         return cls(**values)  # type: ignore[arg-type]
+
+    def clock(self) -> Clock:
+        """The wall clock shifted by TRACKER_CLOCK_OFFSET_DAYS: the one every process of tracker reads."""
+        return Clock.shifted_days(self.clock_offset_days)
 
     def masked(self) -> dict[str, str]:
         """Effective values for `tracker settings`, with secrets hidden."""

@@ -156,7 +156,7 @@ async def simulate(hook_url: str, secret: str, steps: Iterator[tuple[str, Step]]
 
 
 async def run(settings: Settings, interval_seconds: float) -> None:
-    clock = Clock.shifted_days(settings.clock_offset_days)
+    clock = settings.clock()
     secret = await prepare(settings, clock)
     app = create_app(settings, clock)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
