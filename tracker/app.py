@@ -31,6 +31,7 @@ from tracker.web.brand import brand_css
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
+from tracker.web.live import live
 from tracker.web.lookup import Lookup, lookup_case
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
@@ -95,6 +96,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/p/{public_id}/feed.atom", public_feed, name="public_feed"),
         Route("/p/{public_id}/case.ics", public_calendar, name="public_calendar"),
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
+        Route("/live", live, name="live"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/oembed", oembed, name="oembed"),
         Route("/brand/{tenant}.css", brand_css, name="brand_css"),
@@ -136,7 +138,7 @@ def theme_mounts(themes_dir: str) -> list[Mount]:
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith(("/hooks/", "/api/", "/oembed")) or path.endswith((".json", "/events"))
+    return path.startswith(("/hooks/", "/api/", "/oembed")) or path == "/live" or path.endswith((".json", "/events"))
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:

@@ -38,7 +38,8 @@
     unavailable: "The case lookup is not available right now."
   };
   var STAGES = ["received", "in_progress", "resolved", "closed"];
-  var CASE_PATH = /^(.*\/[cp]\/[^\/]+)\/?$/;
+  var CASE_PATH = /^(.*)\/([cp])\/([^\/]+)\/?$/;
+  var PER_CONNECTION = 60;  // cases per live connection: keeps its URL short
   var LANG = "en";
   var DIR = "ltr";
   var relative = new Intl.RelativeTimeFormat(LANG, { numeric: "auto" });
@@ -46,6 +47,7 @@
   var UNITS = [["day", 86400], ["hour", 3600], ["minute", 60]];
   var cards = new Set();
   var timer = 0;
+  var lines = {};  // one live line per tracker: its cards share its connection
 
   function warn(message, detail) {
     try { console.warn("[tracker] " + message, detail === undefined ? "" : detail); } catch (e) { /* no console */ }
@@ -264,31 +266,89 @@
     return TEXT.announce + (turn[0] === "done" ? stage : stage + ", " + turn[1].charAt(0).toLowerCase() + turn[1].slice(1));
   }
 
-  function caseBase(link) {
+  // The case a link names: where its tracker is, and which link or public case it is.
+  function caseOf(link) {
     var url = webUrl(link.getAttribute("href"), location.href);
     var match = url && CASE_PATH.exec(url.pathname);
-    return match ? url.origin + match[1] : null;
+    if (!match) return null;
+    var root = url.origin + match[1];
+    return { base: root + "/" + match[2] + "/" + match[3], root: root, kind: match[2], id: decodeURIComponent(match[3]) };
+  }
+
+  // Browsers allow six connections per site, so every card (a lookup's too) follows its case
+  // over one connection per tracker, `/live`, which names each case with the revision its card
+  // shows. After a change of cards or a lost connection it is opened again with the revisions
+  // of the moment, so no card misses a change.
+  function follow(state) {
+    var line = lines[state.at.root] || (lines[state.at.root] = { root: state.at.root, cards: new Set(), sources: [], wait: 1000, timer: 0 });
+    line.cards.add(state);
+    reopen(line, 50);
+  }
+
+  function unfollow(state) {
+    var line = lines[state.at.root];
+    if (line && line.cards.delete(state)) reopen(line, 50);
+  }
+
+  function reopen(line, delay) {
+    clearTimeout(line.timer);
+    line.timer = setTimeout(guard(function () { connect(line); }), delay);
+  }
+
+  function connect(line) {
+    line.sources.forEach(function (source) { source.close(); });
+    line.sources = [];
+    var all = Array.from(line.cards);
+    for (var i = 0; i < all.length && window.EventSource; i += PER_CONNECTION) listen(line, all.slice(i, i + PER_CONNECTION));
+  }
+
+  function listen(line, states) {
+    var query = states.map(function (s) {
+      return s.at.kind + "=" + encodeURIComponent(s.at.id) + (s.revision > 0 ? "~" + s.revision : "");
+    });
+    var source = new EventSource(line.root + "/live?" + query.join("&"));
+    line.sources.push(source);
+    var onEvent = guard(function (message) {
+      var data = JSON.parse(message.data);
+      var state = states[data.s];
+      if (!state || !line.cards.has(state)) return;
+      line.wait = 1000;
+      if (message.type === "gone") {
+        line.cards.delete(state);
+        warn("live updates stopped for " + state.at.base, data.e && data.e.error);
+      } else if (data.e && data.e.case) state.show(data.e.case, true);
+    });
+    ["case", "change", "gone"].forEach(function (type) { source.addEventListener(type, onEvent); });
+    source.addEventListener("error", function () {
+      // Reopened by us, with fresh revisions, after a pause that grows (with jitter, so that a
+      // restart does not bring every page back in the same second).
+      if (line.sources.indexOf(source) < 0) return;
+      line.sources.forEach(function (each) { each.close(); });
+      line.sources = [];
+      reopen(line, line.wait * (0.5 + Math.random()));
+      line.wait = Math.min(line.wait * 2, 30000);
+    });
   }
 
   function upgradeLink(link) {
     if (link.hasAttribute("data-tracker")) return;
     link.setAttribute("data-tracker", "pending");
-    var base = caseBase(link);
+    var at = caseOf(link);
     var fallback = function (message, detail) {
       link.setAttribute("data-tracker", "fallback");
       warn(message + "; keeping the plain link " + link.href, detail);
     };
-    if (!base) return fallback("not a tracker case link (/c/... or /p/...)");
-    Promise.all([fetch(base + "/case.json", { credentials: "omit" }).then(json), words()])
+    if (!at) return fallback("not a tracker case link (/c/... or /p/...)");
+    Promise.all([fetch(at.base + "/case.json", { credentials: "omit" }).then(json), words()])
       .then(function (answers) {
         var data = answers[0];
         if (!data || typeof data !== "object" || !data.case_id) throw new Error("unexpected answer");
-        if (link.isConnected) mount(link, base, data);
+        if (link.isConnected) mount(link, at, data);
       })
       .catch(function (error) { fallback("could not load the case", String(error)); });
   }
 
-  function mount(link, base, data) {
+  function mount(link, at, data) {
     var tenant = data.tenant || {};
     var host = document.createElement("tracker-case");
     host.hidden = true;
@@ -302,8 +362,8 @@
     live.className = "announce";
     live.setAttribute("aria-live", "polite");
 
-    var state = { root: root, host: host, source: null, key: "", revision: -1 };
-    var show = function (c, announce) {
+    var state = { root: root, host: host, at: at, key: "", revision: -1 };
+    var show = state.show = function (c, announce) {
       var key = JSON.stringify(c, function (k, v) { return k === "revision" ? undefined : v; });
       if (Number(c.revision) <= state.revision || key === state.key) {
         state.revision = Math.max(state.revision, Number(c.revision) || 0);
@@ -331,21 +391,11 @@
 
     cards.add(state);
     if (!timer) timer = setInterval(guard(tick), 60000);
-    if (!window.EventSource) return;
-    var source = state.source = new EventSource(base + "/events");
-    var onEvent = guard(function (message) {
-      var event = JSON.parse(message.data);
-      if (event && event.case) show(event.case, true);
-    });
-    source.addEventListener("case", onEvent);
-    source.addEventListener("change", onEvent);
-    source.addEventListener("error", function () {
-      if (source.readyState === 2) warn("live updates stopped for " + base);
-    });
+    follow(state);
   }
 
   function close(state) {
-    if (state.source) state.source.close();
+    unfollow(state);
     cards.delete(state);
     if (!cards.size && timer) timer = clearInterval(timer) || 0;
   }

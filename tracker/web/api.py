@@ -5,6 +5,8 @@ The page's data and nothing more, readable from other sites (the widget) as `cor
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -18,12 +20,13 @@ from tracker.storage.base import Store, StoredCase, Tenant
 from tracker.web.case_link import open_case_link
 from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
-from tracker.web.stream import Streams, encode
+from tracker.web.stream import Guard, Streams, View, encode
 
 
-async def open_public_case(request: Request) -> StoredCase:
+async def open_public_case(request: Request, public_id: str | None = None) -> StoredCase:
+    """The public case of the request's path, or of the given id."""
     store: Store = request.app.state.store
-    stored = await store.get_public_case(request.path_params["public_id"])
+    stored = await store.get_public_case(request.path_params["public_id"] if public_id is None else public_id)
     if stored is None:
         raise NotFound("No such public case. Its owner may have made it private again.")
     return stored
@@ -78,16 +81,8 @@ async def case_json(request: Request) -> Response:
 
 
 async def case_events(request: Request) -> Response:
-    streams: Streams = request.app.state.streams
-    stored, _ = await open_case_link(request)
-    tenant = await tenant_of(request, stored)
-    headers = cors_headers(request, tenant)
-    view = await customer_case(request, stored, tenant)
-    return streams.response(
-        stored, last_event_id(request), "customer", customer_event_view(policy_of(tenant.options if tenant else None),
-                                                                     request.app.state.clock),
-        case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
-    )
+    case = await live_customer_case(request)
+    return await single_stream(request, case, cors_headers(request, case.tenant))
 
 
 async def public_json(request: Request) -> Response:
@@ -99,22 +94,52 @@ async def public_json(request: Request) -> Response:
 
 
 async def public_events(request: Request) -> Response:
-    streams: Streams = request.app.state.streams
-    store: Store = request.app.state.store
-    stored = await open_public_case(request)
-    public_id = stored.public_id
+    case = await live_public_case(request)
+    return await single_stream(request, case, cors_headers(request, case.tenant))
+
+
+@dataclass
+class LiveCase:
+    """What a live stream of one case needs: its channel (case and view), how it views each
+    event, the case as the stream opens (`snapshot`), and the `guard` that may end it."""
+
+    stored: StoredCase
+    tenant: Tenant | None
+    view_name: str
+    view: View
+    snapshot: Callable[[], Awaitable[dict[str, Any]]]
+    guard: Guard | None = None
+
+
+async def live_customer_case(request: Request, token: str | None = None) -> LiveCase:
+    stored, _ = await open_case_link(request, token)
     tenant = await tenant_of(request, stored)
-    headers = cors_headers(request, tenant)
-    view = await public_case(request, stored, tenant)
+    policy = policy_of(tenant.options if tenant else None)
+    return LiveCase(stored, tenant, "customer", customer_event_view(policy, request.app.state.clock),
+                lambda: customer_case(request, stored, tenant))
+
+
+async def live_public_case(request: Request, public_id: str | None = None) -> LiveCase:
+    store: Store = request.app.state.store
+    stored = await open_public_case(request, public_id)
+    tenant = await tenant_of(request, stored)
+    policy = policy_of(tenant.options if tenant else None)
 
     async def still_public() -> bool:
-        return await store.get_public_case(str(public_id)) is not None
+        return await store.get_public_case(str(stored.public_id)) is not None
 
+    return LiveCase(stored, tenant, f"public:{stored.public_id}",
+                public_event_view(stored.public_title, policy, request.app.state.clock),
+                lambda: public_case(request, stored, tenant), still_public)
+
+
+async def single_stream(request: Request, case: LiveCase, headers: dict[str, str]) -> Response:
+    streams: Streams = request.app.state.streams
+    seq = case.stored.seq
     return streams.response(
-        stored, last_event_id(request), f"public:{public_id}",
-        public_event_view(stored.public_title, policy_of(tenant.options if tenant else None), request.app.state.clock),
-        case_frame=encode("case", stored.seq, {"seq": stored.seq, "case": view}), headers=headers,
-        guard=still_public,
+        case.stored, last_event_id(request), case.view_name, case.view,
+        case_frame=encode("case", seq, {"seq": seq, "case": await case.snapshot()}), headers=headers,
+        guard=case.guard,
     )
 
 

@@ -9,9 +9,10 @@ from tracker.signing import CaseLink, LinkGone, Signer
 from tracker.storage.base import CaseHead, Store, StoredCase
 
 
-def read_link(request: Request) -> CaseLink:
+def read_link(request: Request, token: str | None = None) -> CaseLink:
+    """The link of the request's path, or the given token."""
     signer: Signer = request.app.state.signer
-    return signer.read_case_link(request.path_params["token"])
+    return signer.read_case_link(request.path_params["token"] if token is None else token)
 
 
 def check_version(link: CaseLink, found: CaseHead | StoredCase | None) -> None:
@@ -21,9 +22,9 @@ def check_version(link: CaseLink, found: CaseHead | StoredCase | None) -> None:
         raise LinkGone(link, "been replaced by a newer link")
 
 
-async def open_case_link(request: Request) -> tuple[StoredCase, CaseLink]:
+async def open_case_link(request: Request, token: str | None = None) -> tuple[StoredCase, CaseLink]:
     store: Store = request.app.state.store
-    link = read_link(request)
+    link = read_link(request, token)
     stored = await store.get_case(link.tenant, link.source, link.case_id)
     check_version(link, stored)
     assert stored is not None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from markupsafe import escape
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from tracker.errors import BadRequest, NotFound, TrackerError
 from tracker.signing import Signer
@@ -28,11 +30,28 @@ def widget_path() -> Path:
     return _PACKAGED if _PACKAGED.is_file() else _SOURCE
 
 
+def compact(source: str) -> bytes:
+    """The widget as served: without its comment lines and indentation, a seventh less to send
+    once gzipped. Safe for widget.js, which has no template literals or multi-line strings
+    (a test holds it to that)."""
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")).encode()
+
+
+@functools.lru_cache(maxsize=2)
+def served_widget(path: Path, modified_ns: int) -> tuple[bytes, str]:
+    body = compact(path.read_text(encoding="utf-8"))
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 async def widget_js(request: Request) -> Response:
-    return FileResponse(widget_path(), media_type="text/javascript; charset=utf-8", headers={
-        "Cache-Control": f"public, max-age={WIDGET_CACHE_SECONDS}",
-        "Access-Control-Allow-Origin": "*",
-    })
+    path = widget_path()
+    body, etag = served_widget(path, path.stat().st_mtime_ns)
+    headers = {"Cache-Control": f"public, max-age={WIDGET_CACHE_SECONDS}", "Access-Control-Allow-Origin": "*",
+               "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 class NotImplementedFormat(TrackerError):

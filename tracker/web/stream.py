@@ -8,11 +8,14 @@ streams means 45 KB each and second-long garbage collections. sse-starlette's
 Flow, per process:
     one Channel per (case, view) with open streams: it subscribes to the hub once, and on
     each notification reads the log once, encodes each new event once, and puts the frame
-    into every stream's bounded queue (a full queue drops that stream; its client resumes
+    into every listener's bounded queue (a full queue drops that stream; its client resumes
     with Last-Event-ID).
     one heartbeat task puts a ping into every queue.
     each stream: join its channel -> `event: case` (or the events after Last-Event-ID, read
     from the log) -> send what its queue brings, skipping what it has sent already.
+
+A page with many cards holds one multiplexed stream instead (`web/live.py`): its queue listens
+to many channels, each through a `Tap` that marks the frames with the card's index.
 """
 
 from __future__ import annotations
@@ -36,19 +39,29 @@ log = logging.getLogger("tracker.stream")
 
 PING = 0  # real sequence numbers start at 1
 CLOSE = -1
-PING_FRAME = b": ping\r\n\r\n"
 RETRY_MS = 3000
 READ_LIMIT = 1000  # events per read of the log
 MAX_QUEUED_FRAMES = 64
-Frame = tuple[int, bytes]
+# (listener, seq, SSE frame, its JSON data): the listener is a multiplexed stream's index of
+# the case (-1: the stream itself, as for pings and the end); the data is what a multiplexed
+# stream wraps, so that each event is encoded once for every kind of stream.
+Frame = tuple[int, int, bytes, bytes]
+STREAM = -1
+PING_FRAME: Frame = (STREAM, PING, b": ping\r\n\r\n", b"")
+END: Frame = (STREAM, CLOSE, b"", b"")
 View = Callable[[StoredEvent], dict[str, Any]]
 # Asked on every notification: False ends the channel's streams (a case made private again).
 Guard = Callable[[], Awaitable[bool]]
 
 
 def encode(event: str, seq: int, data: dict[str, Any]) -> bytes:
+    return frame_of(event, seq, data)[2]
+
+
+def frame_of(event: str, seq: int, data: dict[str, Any], listener: int = STREAM) -> Frame:
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return ServerSentEvent(data=text, event=event, id=str(seq), retry=RETRY_MS).encode()
+    sse = ServerSentEvent(data=text, event=event, id=str(seq), retry=RETRY_MS).encode()
+    return (listener, seq, sse, text.encode())
 
 
 class Outbox:
@@ -56,8 +69,8 @@ class Outbox:
 
     __slots__ = ("queue", "dropped", "task", "sending_since", "stalled")
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Frame] = asyncio.Queue(MAX_QUEUED_FRAMES)
+    def __init__(self, size: int = MAX_QUEUED_FRAMES) -> None:
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(size)
         self.dropped = False
         self.task = asyncio.current_task()
         self.sending_since = 0.0
@@ -70,6 +83,22 @@ class Outbox:
             self.dropped = True  # a stream that is not reading; it sees this on its next get
 
 
+class Tap:
+    """How a channel reaches a multiplexed stream: the frames marked with the case's index."""
+
+    __slots__ = ("outbox", "index")
+
+    def __init__(self, outbox: Outbox, index: int) -> None:
+        self.outbox = outbox
+        self.index = index
+
+    def put(self, frame: Frame) -> None:
+        self.outbox.put((self.index, *frame[1:]))
+
+
+Listener = Outbox | Tap
+
+
 class Channel:
     """The streams of one case and view in this process, fed by one reader."""
 
@@ -78,7 +107,7 @@ class Channel:
         self.case_key = case_key
         self.view = view
         self.guard = guard
-        self.outboxes: set[Outbox] = set()
+        self.listeners: set[Listener] = set()
         self.last_seq = start_seq
         self.closed = False
         self.subscription = streams.hub.subscribe(case_key)
@@ -97,8 +126,8 @@ class Channel:
                 while not (self.subscription.dropped or self.closed):
                     seq = await self.subscription.queue.get()
                     if seq != CLOSE and not await self._still_open():
-                        for outbox in self.outboxes:
-                            outbox.put((CLOSE, b""))
+                        for listener in self.listeners:
+                            listener.put(END)
                     elif seq > self.last_seq:
                         await self._read_new()
                 if self.subscription.dropped and not self.closed:
@@ -124,9 +153,9 @@ class Channel:
                 log.exception("could not read the event log of case %s", self.case_key)
                 return
             for event in events:
-                frame = (event.seq, encode("change", event.seq, self.view(event)))
-                for outbox in self.outboxes:
-                    outbox.put(frame)
+                frame = frame_of("change", event.seq, self.view(event))
+                for listener in self.listeners:
+                    listener.put(frame)
                 self.last_seq = event.seq
             if len(events) < READ_LIMIT:
                 return
@@ -141,6 +170,7 @@ class Streams:
         self.ping_seconds = ping_seconds
         self.send_timeout_seconds = send_timeout_seconds
         self._channels: dict[tuple[int, str], Channel] = {}
+        self._outboxes: set[Outbox] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -151,54 +181,58 @@ class Streams:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        for outbox in self._outboxes:
+            outbox.put(END)
         for channel in list(self._channels.values()):
-            for outbox in channel.outboxes:
-                outbox.put((CLOSE, b""))
             channel.close()
         self._channels.clear()
 
     @property
     def open_count(self) -> int:
-        return sum(len(c.outboxes) for c in self._channels.values())
-
-    def _outboxes(self) -> list[Outbox]:
-        return [o for c in self._channels.values() for o in c.outboxes]
+        return len(self._outboxes)
 
     async def _beat(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.ping_seconds)
             stalled_before = loop.time() - self.send_timeout_seconds
-            for outbox in self._outboxes():
+            for outbox in list(self._outboxes):
                 if 0 < outbox.sending_since < stalled_before and outbox.task is not None:
                     # A client that stopped reading: its send would wait forever.
                     outbox.stalled = True
                     outbox.task.cancel()
                 else:
-                    outbox.put((PING, PING_FRAME))
+                    outbox.put(PING_FRAME)
 
-    def join(self, stored: CaseHead, view_name: str, view: View, guard: Guard | None = None) -> Outbox:
+    def open(self, size: int = MAX_QUEUED_FRAMES) -> Outbox:
+        """A stream's queue, which the heartbeat pings (and cancels when its client stalls)."""
+        outbox = Outbox(size)
+        self._outboxes.add(outbox)
+        return outbox
+
+    def close(self, outbox: Outbox) -> None:
+        self._outboxes.discard(outbox)
+
+    def join(self, stored: CaseHead, view_name: str, view: View, guard: Guard | None, listener: Listener) -> None:
         key = (stored.key, view_name)
         channel = self._channels.get(key)
         if channel is None:
             channel = self._channels[key] = Channel(self, stored.key, view, stored.seq, guard)
-        outbox = Outbox()
-        channel.outboxes.add(outbox)
-        return outbox
+        channel.listeners.add(listener)
 
-    def leave(self, stored: CaseHead, view_name: str, outbox: Outbox) -> None:
+    def leave(self, stored: CaseHead, view_name: str, listener: Listener) -> None:
         key = (stored.key, view_name)
         channel = self._channels.get(key)
         if channel is None:
             return
-        channel.outboxes.discard(outbox)
-        if not channel.outboxes:
+        channel.listeners.discard(listener)
+        if not channel.listeners:
             del self._channels[key]
             channel.close()
 
     async def frames_after(self, case_key: int, seq: int, view: View) -> list[Frame]:
         events = await self.store.events_after(case_key, seq, READ_LIMIT)
-        return [(e.seq, encode("change", e.seq, view(e))) for e in events]
+        return [frame_of("change", e.seq, view(e)) for e in events]
 
     def response(
         self, stored: StoredCase, last_event_id: int | None, view_name: str, view: View,
@@ -212,13 +246,11 @@ async def _disconnected(receive: Receive) -> None:
         pass  # the (empty) request body of a GET
 
 
-class EventStream(Response):
-    """One SSE response; `case_frame` is the `event: case` frame for a fresh connection."""
+class LiveResponse(Response):
+    """An endless SSE response fed by an outbox: subclasses say which channels it listens to
+    and what it sends."""
 
-    def __init__(
-        self, streams: Streams, stored: StoredCase, last_event_id: int | None,
-        view_name: str, view: View, case_frame: bytes, headers: Mapping[str, str], guard: Guard | None,
-    ) -> None:
+    def __init__(self, streams: Streams, headers: Mapping[str, str], queue_size: int = MAX_QUEUED_FRAMES) -> None:
         # Not Response.__init__: it would declare Content-Length: 0 for an endless body.
         self.status_code = 200
         self.background = None
@@ -228,14 +260,18 @@ class EventStream(Response):
             (b"x-accel-buffering", b"no"),  # tells nginx not to buffer the stream
             *[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
         ]
-        self.guard = guard
         self.streams = streams
-        # Only the case's key and revision: a stream lives long, and the whole case is not needed.
-        self.stored = CaseHead(stored.key, stored.seq, stored.link_version)
-        self.last_event_id = last_event_id
-        self.view_name = view_name
-        self.view = view
-        self.case_frame = case_frame
+        self.queue_size = queue_size
+
+    def _join(self, outbox: Outbox) -> None:
+        raise NotImplementedError
+
+    def _leave(self, outbox: Outbox) -> None:
+        raise NotImplementedError
+
+    async def _pump(self, send: Send, outbox: Outbox) -> bool:
+        """Returns True when the stream should be ended politely (server stopping, dropped)."""
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -243,9 +279,10 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": b""})
             return
         streams = self.streams
-        outbox = streams.join(self.stored, self.view_name, self.view, self.guard)
+        outbox = streams.open(self.queue_size)
+        self._join(outbox)
         disconnect = asyncio.ensure_future(_disconnected(receive))
-        disconnect.add_done_callback(lambda _: outbox.put((CLOSE, b"")))
+        disconnect.add_done_callback(lambda _: outbox.put(END))
         # Frames go out from a task of their own, straight to the send beneath the routing
         # layers: resuming this task would resume every middleware's coroutine above it, and
         # each frame would pass through two more send wrappers (together, at 1,000 streams,
@@ -261,7 +298,8 @@ class EventStream(Response):
                 raise
             finished = False  # our own cancel of a stalled stream, not a shutdown
         finally:
-            streams.leave(self.stored, self.view_name, outbox)
+            self._leave(outbox)
+            streams.close(outbox)
             if not disconnect.done():
                 disconnect.cancel()
         if finished:
@@ -276,8 +314,30 @@ class EventStream(Response):
         await send({"type": "http.response.body", "body": frame, "more_body": True})
         outbox.sending_since = 0.0
 
+
+class EventStream(LiveResponse):
+    """The SSE stream of one case; `case_frame` is the `event: case` frame for a fresh connection."""
+
+    def __init__(
+        self, streams: Streams, stored: StoredCase, last_event_id: int | None,
+        view_name: str, view: View, case_frame: bytes, headers: Mapping[str, str], guard: Guard | None,
+    ) -> None:
+        super().__init__(streams, headers)
+        self.guard = guard
+        # Only the case's key and revision: a stream lives long, and the whole case is not needed.
+        self.stored = CaseHead(stored.key, stored.seq, stored.link_version)
+        self.last_event_id = last_event_id
+        self.view_name = view_name
+        self.view = view
+        self.case_frame = case_frame
+
+    def _join(self, outbox: Outbox) -> None:
+        self.streams.join(self.stored, self.view_name, self.view, self.guard, outbox)
+
+    def _leave(self, outbox: Outbox) -> None:
+        self.streams.leave(self.stored, self.view_name, outbox)
+
     async def _pump(self, send: Send, outbox: Outbox) -> bool:
-        """Returns True when the stream should be ended politely (server stopping, dropped)."""
         resume = self.last_event_id
         if resume is not None and 0 <= resume <= self.stored.seq:
             last = resume
@@ -288,14 +348,16 @@ class EventStream(Response):
         # Joined before this read, so the log and the queue overlap rather than leave a gap.
         while True:
             frames = await self.streams.frames_after(self.stored.key, last, self.view)
-            for seq, frame in frames:
+            if frames and self.guard is not None and not await self.guard():
+                return True  # made private since the stream opened
+            for _, seq, frame, _ in frames:
                 await self._send(send, outbox, frame)
                 last = seq
             if len(frames) < READ_LIMIT:
                 break
         queue = outbox.queue
         while True:
-            seq, frame = await queue.get()
+            _, seq, frame, _ = await queue.get()
             if seq == CLOSE or outbox.dropped:
                 return True
             if seq == PING or seq > last:
