@@ -3,6 +3,7 @@ streams through unbuffered. (No Docker engine in CI: a light check of the text, 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -45,3 +46,16 @@ def test_nginx_balances_over_the_compose_trackers_and_streams_unbuffered():
     assert port is not None
     upstream = set(re.findall(r"^\s*server ([\w-]+):(\d+);", NGINX, flags=re.M))
     assert upstream == {("tracker-1", port.group(1)), ("tracker-2", port.group(1))}
+
+
+def test_only_nginx_may_say_who_the_visitor_is():
+    """uvicorn believes X-Forwarded-For from the addresses in FORWARDED_ALLOW_IPS; with "*", a
+    visitor who writes the header picks a new rate-limit key per request."""
+    trusted = re.search(r"FORWARDED_ALLOW_IPS: (\S+)", COMPOSE)
+    nginx_address = re.search(r"ipv4_address: (\S+)", services()["nginx"])
+    assert trusted is not None and nginx_address is not None
+    assert trusted.group(1) == nginx_address.group(1) != "*"
+    subnet = re.search(r"subnet: (\S+)", COMPOSE)
+    assert subnet is not None and ipaddress.ip_address(nginx_address.group(1)) in ipaddress.ip_network(subnet.group(1))
+    directives = {line.strip() for line in NGINX.splitlines() if not line.strip().startswith("#")}
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in directives

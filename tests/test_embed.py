@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,13 @@ from starlette.testclient import TestClient
 from tests.conftest import generic_payload, link_for, post, suite_clock
 from tracker.admin import add_tenant
 from tracker.web.badge import badge_values
-from tracker.web.lookup import CASE_ATTEMPTS_PER_MINUTE, CLIENT_ATTEMPTS_PER_MINUTE, NO_MATCH, RateLimiter
+from tracker.web.lookup import (
+    ANSWER_AFTER_SECONDS,
+    CASE_ATTEMPTS_PER_MINUTE,
+    CLIENT_ATTEMPTS_PER_MINUTE,
+    NO_MATCH,
+    RateLimiter,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 ORIGIN = "https://help.acme.example"
@@ -163,6 +170,17 @@ def test_lookup_answers_a_match_with_a_working_link_and_everything_else_the_same
     assert all(m.headers["access-control-allow-origin"] == "*" for m in misses)
     assert lookup(client, "", "x").status_code == 400
     assert client.post("/api/lookup/nobody", data={"case": "1", "email": "a@b.c"}).status_code == 404
+
+
+def test_a_wrong_address_and_a_missing_case_answer_after_the_same_time(client: TestClient):
+    """A case that exists is read and decoded; one that does not is not. Both answers wait for
+    the same moment, so the time an answer takes tells nothing (the work itself is far less)."""
+    post(client, generic_payload(title="x" * 50_000, requester_email="ann@example.com"))
+    for case, email in (("4711", "eve@example.com"), ("9999", "eve@example.com"), ("4711", "ann@example.com")):
+        started = time.monotonic()
+        answer = lookup(client, case, email)
+        assert answer.status_code in (200, 404)
+        assert time.monotonic() - started >= ANSWER_AFTER_SECONDS
 
 
 def test_lookup_is_rate_limited_per_case(client: TestClient):

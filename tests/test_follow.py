@@ -192,7 +192,25 @@ def test_public_feed_and_calendar_are_redacted(client: TestClient):
     client.portal.call(publish)
     feed = client.get("/p/pub-feed/feed.atom").text
     assert "1234567" not in feed and "Surname" not in feed and "[phone number hidden]" in feed
-    assert client.get("/p/pub-feed/case.ics").status_code == 200
+    public_entry = client.get("/p/pub-feed/case.ics")
+    private_entry = client.get(link_for(client) + "/case.ics")
+    assert public_entry.status_code == private_entry.status_code == 200
+    key = client.portal.call(app.state.store.get_case, "acme", "generic", "4711").key
+    [public_uid] = re.findall(r"UID:(\S+)", public_entry.text)
+    [private_uid] = re.findall(r"UID:(\S+)", private_entry.text)
+    assert public_uid.startswith("public-pub-feed@") and private_uid.startswith(f"case-{key}@")
+    assert f"-{key}" not in public_entry.headers["content-disposition"]
+
+
+def test_machine_readable_times_on_the_page_are_valid_html_dates(client: TestClient):
+    """HTML's <time datetime> allows at most three digits of fraction; isoformat writes six."""
+    post(client, {**generic_payload(stage="in_progress", expected_by=ahead(days=2, microseconds=123456)),
+                  "occurred_at": ago(hours=1, microseconds=654321),
+                  "message": {"id": "m1", "body": "On it.", "public": True}})
+    html = client.get(link_for(client)).text
+    values = re.findall(r'<time datetime="([^"]*)"', html)
+    assert len(values) >= 3
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v) for v in values), values
 
 
 def test_calendar_entry_speaks_the_readers_language(client: TestClient):

@@ -102,6 +102,15 @@ def relative(value: str | datetime | None, language: str, now: datetime) -> str:
     return str(format_timedelta(delta, add_direction=True, threshold=1.0, locale=language))
 
 
+def machine_time(value: str | datetime | None) -> str:
+    """A <time datetime> value as HTML allows it: whole seconds in UTC (six digits of
+    fraction, as isoformat writes them, are not a valid HTML date)."""
+    if value is None:
+        return ""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def clock(value: str | datetime | None, language: str) -> str:
     """'Tue 24 Nov, 14:00 UTC'; the browser rewrites it in the reader's own time zone."""
     if value is None:

@@ -53,7 +53,7 @@ def feed(request: Request, view: dict[str, Any], tenant_name: str, page_path: st
 async def case_calendar(request: Request) -> Response:
     stored, _ = await open_case_link(request)
     tenant = await tenant_of(request, stored)
-    return calendar(request, await customer_case(request, stored, tenant, with_estimate=False), stored.key,
+    return calendar(request, await customer_case(request, stored, tenant, with_estimate=False), f"case-{stored.key}",
                     f"/c/{request.path_params['token']}", reader_language(request, tenant))
 
 
@@ -61,10 +61,12 @@ async def public_calendar(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
     view = await public_case(request, stored, tenant, with_estimate=False)
-    return calendar(request, view, stored.key, f"/p/{stored.public_id}", reader_language(request, tenant))
+    # Its own UID, from the public id: the private entry's is built from the internal case key.
+    return calendar(request, view, f"public-{stored.public_id}", f"/p/{stored.public_id}",
+                    reader_language(request, tenant))
 
 
-def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: str, language: str) -> Response:
+def calendar(request: Request, view: dict[str, Any], uid: str, page_path: str, language: str) -> Response:
     if view["expected_by"] is None:
         raise NotFound("This case has no expected time yet; the calendar entry appears once it has one.")
     base_url: str = request.app.state.settings.base_url
@@ -77,7 +79,7 @@ def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: s
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tracker//case calendar//EN", "METHOD:PUBLISH",
         "BEGIN:VEVENT",
-        f"UID:case-{case_key}@{urlsplit(base_url).hostname}",
+        f"UID:{uid}@{urlsplit(base_url).hostname}",
         # Every move of the expected time raises SEQUENCE, so calendars replace the old entry.
         f"SEQUENCE:{len(view['expected_moves'])}",
         f"DTSTAMP:{ics_time(request.app.state.clock.now())}",
@@ -90,7 +92,7 @@ def calendar(request: Request, view: dict[str, Any], case_key: int, page_path: s
     ]
     body = "".join(fold(line) + "\r\n" for line in lines)
     return Response(body, media_type="text/calendar; charset=utf-8", headers={
-        "Cache-Control": "no-cache", "Content-Disposition": f'inline; filename="case-{case_key}.ics"'})
+        "Cache-Control": "no-cache", "Content-Disposition": 'inline; filename="case.ics"'})
 
 
 def ics_time(value: datetime) -> str:

@@ -2,11 +2,15 @@
 
 A match answers with a fresh signed link (valid for LINK_DAYS); anything else answers the same
 404, whether the case does not exist, has no e-mail on record, or the e-mail is wrong, so the
-lookup cannot tell anyone which cases exist. Attempts are limited per client and per case.
+lookup cannot tell anyone which cases exist. Nor can its timing: a case that exists is read and
+decoded, one that does not is not, so every answer waits until ANSWER_AFTER_SECONDS have passed
+since the request came (a person at a form does not notice). Attempts are limited per client
+and per case.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections import deque
@@ -28,6 +32,7 @@ CASE_ATTEMPTS_PER_MINUTE = 5
 WINDOW_SECONDS = 60.0
 MAX_FIELD_CHARS = 320
 NO_MATCH = "No case matches this number and e-mail address."
+ANSWER_AFTER_SECONDS = 0.2
 
 
 class RateLimiter:
@@ -71,6 +76,14 @@ class Lookup:
 
 
 async def lookup_case(request: Request) -> Response:
+    answer_at = time.monotonic() + ANSWER_AFTER_SECONDS
+    try:
+        return await _look_up(request)
+    finally:
+        await asyncio.sleep(answer_at - time.monotonic())
+
+
+async def _look_up(request: Request) -> Response:
     store: Store = request.app.state.store
     signer: Signer = request.app.state.signer
     limits: Lookup = request.app.state.lookup

@@ -71,6 +71,7 @@ class Templates:
         env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
         env.filters["relative"] = lambda value: i18n.relative(value, language, self._clock.now())
         env.filters["clock"] = partial(i18n.clock, language=language)
+        env.filters["machine"] = i18n.machine_time
         env.globals.update(
             theme=theme if folder else "default",
             lang=language,
