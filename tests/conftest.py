@@ -27,6 +27,7 @@ from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.demo import signed_request
+from tracker.serving import server_config
 from tracker.storage import open_store
 from tracker.storage.base import Store
 
@@ -141,10 +142,11 @@ class _Server(uvicorn.Server):
 class LiveServer:
     """A real uvicorn on loopback in a thread, serving one app."""
 
-    def __init__(self, app: Starlette, port: int) -> None:
+    def __init__(self, app: Starlette, port: int, **bounds: float) -> None:
         self.app = app
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
+        # The protocol (and, unless a test shortens them, the bounds) `tracker serve` runs with.
+        config = server_config(app, "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=1, **bounds)
         self.server = _Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -264,10 +264,11 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from tracker.app import create_app
+    from tracker.serving import server_config
 
     tune_gc()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, backlog=4096,
-                timeout_graceful_shutdown=3, log_level="info")
+    uvicorn.Server(server_config(create_app(settings), settings.host, settings.port, backlog=4096,
+                                 timeout_graceful_shutdown=3, log_level="info")).run()
     return 0
 
 

@@ -23,6 +23,7 @@ from tracker.admin import add_source, case_url
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
+from tracker.serving import server_config
 from tracker.signing import Signer, load_keys
 from tracker.sources import generic
 from tracker.storage import open_store
@@ -159,8 +160,8 @@ async def run(settings: Settings, interval_seconds: float) -> None:
     clock = settings.clock()
     secret = await prepare(settings, clock)
     app = create_app(settings, clock)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+    server = uvicorn.Server(server_config(app, settings.host, settings.port, log_level="warning",
+                                          timeout_graceful_shutdown=2))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
