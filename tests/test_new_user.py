@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -189,3 +190,22 @@ def test_shields_are_asked_to_cache_as_long_as_they_honour(client: TestClient):
 def test_a_wrong_method_says_which_are_allowed(client: TestClient, method: str, path: str):
     answer = client.request(method, path)
     assert answer.status_code == 405 and "POST" in answer.headers["allow"]
+
+
+def test_a_case_first_heard_of_through_an_internal_note_has_its_title_and_no_note(client: TestClient):
+    from tests.sources.test_gitlab import FIXTURES, SECRET, headers_for
+    from tracker.admin import add_source
+
+    app = client.app
+    assert isinstance(app, Starlette)
+    client.portal.call(add_source, app.state.store, "acme", "gitlab", SECRET)
+    name = "note.issue.confidential_note.json"
+    payload = json.loads((FIXTURES / name).read_text())
+    note = payload["object_attributes"]["note"]
+    answer = client.post("/hooks/acme/gitlab", content=json.dumps(payload), headers=headers_for(name))
+    assert answer.status_code == 202
+    case_id = f"{payload['project']['path_with_namespace']}#{payload['issue']['iid']}"
+    url = link_for(client, case_id, source="gitlab")
+    view = client.get(url + "/case.json").json()
+    assert view["title"] == payload["issue"]["title"] != ""
+    assert note not in client.get(url).text and note not in json.dumps(view)

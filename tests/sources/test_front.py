@@ -115,7 +115,9 @@ def test_html_only_reply_becomes_plain_text():
 def test_comment_is_activity_without_text():
     [event] = front.parse(load("comment.json"), {})
     assert event.case_id == "cnv_keocka" and event.internal
-    assert event.update is None and event.changes == {}
+    # The comment's text is dropped; the conversation's subject is kept, so that a case first
+    # heard of through a comment does not start without a title.
+    assert event.update is None and event.changes == {"title": load("comment.json")["conversation"]["subject"]}
     assert event.occurred_at == datetime.fromtimestamp(1518312502.57, UTC)
     assert MARKER not in repr(event) and "owes us" not in repr(event)
 

@@ -217,3 +217,14 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     assert replayed[-1]["data"]["update"]["author_display"] == "Codertocat"
     for surface in (page, json.dumps(data), repr(replayed)):
         assert MARKER not in surface
+
+
+@pytest.mark.parametrize(("action", "label"), [("deleted", "Deleted"), ("transferred", "Moved to another repository")])
+def test_a_deleted_or_transferred_issue_closes_the_case(action, label):
+    payload = {**load("issues.opened.json"), "action": action}
+    if action == "transferred":
+        payload["changes"] = {"new_issue": {"number": 7}, "new_repository": {"full_name": "acme/private-repo"}}
+    [event] = github.parse(payload, {"x-github-event": "issues", "x-github-delivery": "d-2"}, received_at=NOW)
+    assert event.changes["stage"] == "closed" and event.changes["status_label"] == label
+    assert event.occurred_at == NOW  # the payload does not say when; its arrival does
+    assert "private-repo" not in repr(event)

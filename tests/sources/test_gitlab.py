@@ -109,7 +109,9 @@ def test_comment_is_a_public_update_with_the_commenters_name():
 
 def test_confidential_note_is_activity_without_text():
     [event] = parse("note.issue.confidential_note.json")
-    assert event.internal and event.update is None and event.changes == {}
+    # Only the issue's title (not the note's) is kept: a case first heard of this way has one.
+    assert event.internal and event.update is None
+    assert event.changes == {"title": load("note.issue.confidential_note.json")["issue"]["title"]}
     assert event.case_id == "gitlab-org/gitlab-test#17"
     assert NOTE not in repr(event)
 
@@ -189,3 +191,14 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     assert replayed[-1]["data"]["update"] is None
     for surface in (page, json.dumps(data), repr(replayed)):
         assert NOTE not in surface and "legacy plan" not in surface
+
+
+def test_a_confidential_issue_shows_its_title_and_stage_as_the_readme_says():
+    """Service Desk opens every issue confidential, for the customer who wrote in."""
+    payload = load("issue.open.json")
+    payload["object_attributes"]["confidential"] = True
+    [event] = parse("issue.open.json", payload)
+    assert event.changes["title"] == payload["object_attributes"]["title"]
+    assert event.changes["stage"] == "received"
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    assert "every comment on a confidential issue (its title and stage are shown" in readme

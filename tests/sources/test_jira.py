@@ -278,3 +278,10 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     assert replayed[-1]["data"]["seq"] == data["revision"]
     for surface in (page, json.dumps(data), repr(replayed)):
         assert MARKER not in surface and "legacy plan" not in surface
+
+
+def test_wiki_markup_escapes_and_line_breaks_read_as_text():
+    payload = load("comment_created.public.json")
+    payload["comment"]["body"] = "We fixed the issue\\! See \\[KB-12\\] and \\{code\\}.\\\\Thanks, Dana"
+    [event] = parse(payload)
+    assert event.update.body == "We fixed the issue! See [KB-12] and {code}.\nThanks, Dana"

@@ -149,7 +149,8 @@ def test_every_comment_is_internal_activity_without_text(name, case_id):
     payload = load(name)
     [event] = parse(payload)
     assert event.case_id == case_id and event.internal
-    assert event.update is None and event.changes == {}
+    title = payload["data"]["issue"].get("title")
+    assert event.update is None and event.changes == ({"title": title} if title else {})
     assert event.occurred_at == datetime.fromisoformat(payload["createdAt"].replace("Z", "+00:00"))
     assert payload["data"]["body"][:40] not in repr(event) and MARKER not in repr(event)
 
@@ -161,7 +162,7 @@ def test_identifier_field_is_preferred_when_present():
 
 
 @pytest.mark.parametrize(("kind", "action"), [("IssueLabel", "create"), ("Project", "update"),
-                                              ("Reaction", "create"), ("Issue", "remove"), ("Comment", "remove")])
+                                              ("Reaction", "create"), ("Comment", "remove")])
 def test_other_events_mean_nothing(kind, action):
     payload = load("Issue.create.json")
     payload["type"], payload["action"] = kind, action
@@ -242,3 +243,13 @@ def test_opt_in_comment_reaches_the_page(client: TestClient, monkeypatch: pytest
     post(client, "Comment.create.internal.json", "o-comment", now_ms)
     shown = client.get(link_for(client, "WEB-43", "linear") + "/case.json").json()["updates"]
     assert [u["body"] for u in shown] == [load("Comment.create.internal.json")["data"]["body"]]
+
+
+def test_a_removed_issue_closes_the_case():
+    payload = {**load("Issue.update.completed.json"), "action": "remove"}
+    payload["data"] = {**payload["data"], "trashed": True}
+    [event] = parse(payload)
+    assert event.case_id == parse(load("Issue.update.completed.json"))[0].case_id
+    assert event.changes == {"stage": "closed", "status_label": "Removed"}
+    assert event.occurred_at == datetime.fromisoformat(payload["createdAt"].replace("Z", "+00:00"))
+    assert parse({**load("Comment.create.json"), "action": "remove"}) == []  # a removed comment changes nothing

@@ -87,7 +87,11 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     event_id = payload.get("id")
     delivery = event_id if isinstance(event_id, str) else ""
     if kind in _INTERNAL_EVENTS:
-        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, internal=True)]
+        # The comment is dropped, not the conversation's subject: a case first heard of through
+        # an internal comment should not start without a title.
+        subject = conversation.get("subject")
+        title = {"title": subject} if isinstance(subject, str) else {}
+        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, changes=title, internal=True)]
     changes = _changes(conversation, kind)
     update = None
     if kind in ("outbound", "out_reply"):

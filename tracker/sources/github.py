@@ -15,6 +15,7 @@ What the case page shows:
     organization webhook can serve several repositories;
   - opened -> received; assigned -> in progress; reopened -> in progress;
     closed as completed -> resolved; closed as not planned or duplicate -> closed;
+    deleted -> closed ("Deleted"); transferred -> closed ("Moved to another repository");
   - labels set whose move it is: "waiting for customer", "needs info" (and similar)
     -> the customer's; "blocked", "upstream", "waiting for third party" -> a third
     party's; removing them gives the move back to you; other labels are ignored;
@@ -88,7 +89,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
         raise BadRequest("The x-github-event header is missing: is this webhook configured as source 'github'?")
     delivery = headers.get("x-github-delivery", "")
     if kind == "issues":
-        event = _issue_event(payload, delivery)
+        event = _issue_event(payload, delivery, received_at)
     elif kind == "issue_comment":
         event = _comment_event(payload, delivery)
     else:  # ping and every event we were not asked for
@@ -96,7 +97,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     return [] if event is None else [event]
 
 
-def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
+def _issue_event(payload: dict[str, Any], delivery: str, received_at: datetime | None) -> Event | None:
     issue = require_object(payload.get("issue"), "issue")
     action = payload.get("action")
     changes: dict[str, Any] = {"title": require_text(issue.get("title"), "issue.title")}
@@ -123,6 +124,13 @@ def _issue_event(payload: dict[str, Any], delivery: str) -> Event | None:
         changes.update(waiting_on=_labels_waiting_on(issue))
     elif action == "edited" and "title" in (payload.get("changes") or {}):
         pass  # the new title is already in changes
+    elif action in ("deleted", "transferred"):
+        # The issue is gone from this repository, so the case ends here (a transferred issue
+        # goes on under another number, which this case cannot follow). Neither payload says
+        # when: the delivery's arrival is the best time we have.
+        at = received_at or at
+        moved = action == "transferred"
+        changes.update(stage="closed", status_label="Moved to another repository" if moved else "Deleted")
     else:
         return None
     return Event(case_id=_case_id(payload, issue), delivery_id=delivery, occurred_at=at, changes=changes)

@@ -120,7 +120,10 @@ def _note_event(payload: dict[str, Any], headers: Headers, delivery: str) -> Eve
                 or note.get("internal") is True or note.get("confidential") is True
                 or issue.get("confidential") is True)
     if internal:
-        return Event(case_id=case_id, delivery_id=delivery, occurred_at=at, internal=True)
+        # The note's text is dropped; the issue's title is not the note's, and a case first
+        # heard of through an internal note should not start without one.
+        title = {"title": issue["title"]} if isinstance(issue.get("title"), str) else {}
+        return Event(case_id=case_id, delivery_id=delivery, occurred_at=at, changes=title, internal=True)
     if not isinstance(note.get("id"), int):
         raise BadRequest("object_attributes.id is required (a number).")
     if note.get("action") == "update" and note.get("updated_at"):

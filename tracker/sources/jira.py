@@ -34,6 +34,7 @@ customer's move, "Pending" a third party's.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,10 +164,20 @@ def _update(comment: dict[str, Any], at: datetime) -> Update:
                   author_display=name if isinstance(name, str) else "")
 
 
+# Jira's wiki markup: `\\` is a line break, and a backslash before a markup character shows
+# that character (`issue\!`). Other markup (`*bold*`, `{code}`) reads well enough as it is.
+WIKI_BREAK = re.compile(r"\\\\[ \t]*")
+WIKI_ESCAPE = re.compile(r"\\([!*_+\-^~?{}\[\]|#()\\])")
+
+
+def _wiki_text(body: str) -> str:
+    return WIKI_ESCAPE.sub(r"\1", WIKI_BREAK.sub("\n", body))
+
+
 def _text(body: Any) -> str:
-    """Wiki-markup string bodies as they are; Atlassian Document Format as its text."""
+    """Wiki-markup string bodies without their escapes; Atlassian Document Format as its text."""
     if isinstance(body, str):
-        return body
+        return _wiki_text(body)
     if isinstance(body, dict):
         if body.get("type") == "text" and isinstance(body.get("text"), str):
             return str(body["text"])

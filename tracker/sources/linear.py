@@ -37,6 +37,7 @@ from tracker.sources.base import (
     hmac_sha256,
     parse_time,
     require_header,
+    require_object,
     text_of,
 )
 
@@ -83,8 +84,10 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     kind, action = payload.get("type"), payload.get("action")
+    if kind == "Issue" and action == "remove":
+        return _removed(payload, headers)
     if kind not in ("Issue", "Comment") or action not in ("create", "update"):
-        return []  # labels, projects, cycles, reactions, removals...
+        return []  # labels, projects, cycles, reactions, removed comments...
     data = payload.get("data")
     if not isinstance(data, dict):
         raise BadRequest("data must be a JSON object.")
@@ -99,8 +102,11 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
             update = Update(id=text_of(data.get("id")) or delivery, at=occurred_at, body=data["body"],
                             author_display=author if isinstance(author, str) else "")
             return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, update=update)]
-        # Linear comments are not written for customers: only the moment of activity is kept.
-        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at, internal=True)]
+        # Linear comments are not written for customers: only the moment of activity is kept
+        # (and the issue's title, so that a case first heard of through a comment has one).
+        title = issue.get("title") if isinstance(issue, dict) else None
+        return [Event(case_id=case_id, delivery_id=delivery, occurred_at=occurred_at,
+                      changes={"title": title} if isinstance(title, str) else {}, internal=True)]
     updated_from = payload.get("updatedFrom")
     if action == "update" and isinstance(updated_from, dict) and not any(k in updated_from for k in _CASE_KEYS):
         return []  # only labels, estimates, ordering... changed
@@ -110,6 +116,15 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
         occurred_at=occurred_at,
         changes=_changes(data),
     )]
+
+
+def _removed(payload: dict[str, Any], headers: Headers) -> list[Event]:
+    """An issue moved to the trash (or deleted): the case ends, and says why."""
+    data = require_object(payload.get("data"), "data")
+    at = parse_time(payload.get("createdAt"), "createdAt")  # when Linear sent it: the removal
+    return [Event(case_id=_identifier(data, payload.get("url"), "data.identifier"),
+                  delivery_id=headers.get("linear-delivery", ""), occurred_at=at,
+                  changes={"stage": "closed", "status_label": "Removed"})]
 
 
 def _changes(issue: dict[str, Any]) -> dict[str, Any]:
