@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import BACKENDS, SECRET, generic_payload, post
+from tests.conftest import BACKENDS, SECRET, generic_payload, post, suite_clock
 from tests.test_share import make_public
 from tracker import apikeys
 from tracker.admin import add_source, add_tenant
@@ -123,6 +124,16 @@ def test_mint_open_revoke_and_mint_again(client: TestClient, settings: Settings)
     assert client.get(urlsplit(again.json()["url"]).path).status_code == 200
 
 
+def test_a_whole_number_written_with_a_fraction_is_a_number_of_days(client: TestClient):
+    """JSON Schema's "integer", which the OpenAPI document promises, includes 2180.0."""
+    post(client, generic_payload())
+    answer = client.post("/api/v1/cases/generic/4711/links", headers=bearer(make_key(client)),
+                         content=b'{"expires_days": 2180.0}')
+    assert answer.status_code == 201
+    expires_at = datetime.fromisoformat(answer.json()["expires_at"])
+    assert abs(expires_at - (suite_clock().now() + timedelta(days=2180))) < timedelta(minutes=5)
+
+
 @pytest.mark.parametrize(("body", "words"), [
     (b"{not json", ["not valid JSON"]),
     (b"[30]", ["JSON object"]),
@@ -130,6 +141,9 @@ def test_mint_open_revoke_and_mint_again(client: TestClient, settings: Settings)
     (b'{"expires_days": "30"}', ["expires_days"]),
     (b'{"expires_days": true}', ["expires_days"]),
     (b'{"expires": 30}', ["Unknown field expires"]),
+    (b'{"expires_days": 30.5}', ["expires_days", "whole number"]),
+    (b'{"expires_days": 1e400}', ["expires_days"]),
+    (b'{"expires_days": NaN}', ["expires_days"]),
 ])
 def test_a_malformed_link_request_is_400_saying_what_to_send(client: TestClient, body: bytes, words: list[str]):
     post(client, generic_payload())

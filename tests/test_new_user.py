@@ -23,6 +23,7 @@ from tests.test_admin_api import bearer, make_key
 from tests.test_embed import publish
 from tests.test_follow import configure
 from tracker.admin import add_tenant, case_url
+from tracker.config import Settings
 from tracker.errors import ConfigError
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -209,3 +210,11 @@ def test_a_case_first_heard_of_through_an_internal_note_has_its_title_and_no_not
     view = client.get(url + "/case.json").json()
     assert view["title"] == payload["issue"]["title"] != ""
     assert note not in client.get(url).text and note not in json.dumps(view)
+
+
+
+def test_the_operator_allows_private_hosts_by_setting():
+    assert Settings.from_env({}).allow_private_hosts is False
+    assert Settings.from_env({"TRACKER_ALLOW_PRIVATE_HOSTS": "yes"}).allow_private_hosts is True
+    with pytest.raises(ConfigError, match="TRACKER_ALLOW_PRIVATE_HOSTS"):
+        Settings.from_env({"TRACKER_ALLOW_PRIVATE_HOSTS": "maybe"})

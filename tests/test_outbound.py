@@ -31,7 +31,8 @@ async def test_a_webhook_is_retried_through_errors_and_timeouts_until_it_lands(s
     with receiver(500, "hang", 200) as hook:
         tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url + "/tracker"})
         delivery_id = await queue_webhook(store, tenant, "case.quiet", 7, {"case_id": "4711"}, suite_clock().now())
-        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5,
+                              allow_private_hosts=True)
         try:
             for _ in range(3):
                 assert await deliverer.run_once() == 1
@@ -58,7 +59,8 @@ async def test_a_delivery_gives_up_after_the_last_backoff_and_can_be_redelivered
         delivery_id = await queue_webhook(store, tenant, "case.customer_verdict", None, {"verdict": "solved"},
                                           suite_clock().now())
         assert delivery_id is not None
-        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5,
+                              allow_private_hosts=True)
         try:
             for _ in range(4):
                 await deliverer.run_once()
@@ -78,7 +80,8 @@ async def test_backoff_spaces_the_attempts(store: Store):
     with receiver(500) as hook:
         tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url})
         delivery_id = await queue_webhook(store, tenant, "case.quiet", 1, {}, suite_clock().now())
-        deliverer = Deliverer(store, suite_clock(), backoff_seconds=(60.0,), timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=(60.0,), timeout_seconds=0.5,
+                              allow_private_hosts=True)
         try:
             before = suite_clock().now()
             assert await deliverer.run_once() == 1
@@ -95,3 +98,23 @@ async def test_no_webhook_url_queues_nothing(store: Store):
     tenant = await add_tenant(store, "acme", "ACME")
     assert await queue_webhook(store, tenant, "case.quiet", 1, {}, suite_clock().now()) is None
     assert await store.list_deliveries("acme") == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3", "[::1]",
+                                  "[::ffff:127.0.0.1]"])
+async def test_a_webhook_to_a_private_address_is_refused_at_send_time(store: Store, host: str):
+    with receiver(200) as hook:
+        port = hook.url.rsplit(":", 1)[1]
+        tenant = await add_tenant(store, "acme", "ACME", None, {"webhook_url": f"http://{host}:{port}/tracker"})
+        delivery_id = await queue_webhook(store, tenant, "case.quiet", 7, {"case_id": "4711"}, suite_clock().now())
+        deliverer = Deliverer(store, suite_clock(), backoff_seconds=FAST, timeout_seconds=0.5)
+        try:
+            assert await deliverer.run_once() == 1
+        finally:
+            await deliverer.stop()
+        assert hook.requests == []  # nothing sent, so no answer to keep
+    assert delivery_id is not None
+    delivery = await store.get_delivery(delivery_id)
+    assert delivery is not None and delivery.status == "pending"
+    assert delivery.last_error is not None and delivery.last_error.startswith("refused:")
+    assert "TRACKER_ALLOW_PRIVATE_HOSTS=yes" in delivery.last_error

@@ -326,7 +326,8 @@ async def test_a_write_back_is_retried_through_rate_limits_and_errors(store: Sto
     zendesk = BY_SOURCE["zendesk"]
     with scripted(api, 429, 503, 200):
         assert await new_case(store, "zendesk", zendesk.options, api.url) == 1
-        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), backoff_seconds=FAST,
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), allow_private_hosts=True,
+                              backoff_seconds=FAST,
                               timeout_seconds=0.5)
         try:
             for _ in range(3):
@@ -346,7 +347,8 @@ async def test_a_write_back_is_retried_through_rate_limits_and_errors(store: Sto
 async def test_a_refused_write_back_fails_after_the_last_retry_with_the_helpdesks_answer(store: Store, api: Receiver):
     with scripted(api, 401, 401, 401, 401):
         await new_case(store, "github", BY_SOURCE["github"].options, api.url)
-        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), backoff_seconds=FAST,
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), allow_private_hosts=True,
+                              backoff_seconds=FAST,
                               timeout_seconds=0.5)
         try:
             for _ in range(4):
@@ -366,7 +368,8 @@ async def test_credentials_are_read_when_sent(store: Store, api: Receiver):
     with scripted(api, 201):
         await new_case(store, "github", {"api_token": "old-token"}, api.url)
         await add_source(store, "acme", "github", SECRET, {"api_base": api.url})
-        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), backoff_seconds=FAST,
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), allow_private_hosts=True,
+                              backoff_seconds=FAST,
                               timeout_seconds=0.5)
         try:
             await deliverer.run_once()
@@ -394,7 +397,8 @@ async def test_help_scout_keeps_its_access_token_and_reports_refused_app_credent
         config = await store.get_source("acme", "helpscout")
         assert config is not None
         assert await ingest(store, config, {**payload, "id": 291939, "number": 350}) == 1
-        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), allow_private_hosts=True,
+                              timeout_seconds=0.5)
         try:
             assert await deliverer.run_once() == 2
         finally:
@@ -403,7 +407,8 @@ async def test_help_scout_keeps_its_access_token_and_reports_refused_app_credent
     assert paths == ["/v2/conversations/291938/notes", "/v2/conversations/291939/notes", "/v2/oauth2/token"]
     with scripted(api, 401):  # a new deliverer has no token yet, and Help Scout refuses the app
         assert await ingest(store, config, {**payload, "id": 291940, "number": 351}) == 1
-        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), timeout_seconds=0.5)
+        deliverer = Deliverer(store, suite_clock(), authenticators=writeback.authenticators(), allow_private_hosts=True,
+                              timeout_seconds=0.5)
         try:
             assert await deliverer.run_once() == 1
         finally:

@@ -62,7 +62,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         app.state.hub = hub
         app.state.signer = Signer(await load_keys(settings.secret_keys, store), clock)
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
-        app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators())
+        app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(),
+                                                      allow_private_hosts=settings.allow_private_hosts)
         app.state.estimator = Estimator(store)
         app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
         streams.start()

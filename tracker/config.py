@@ -40,6 +40,8 @@ SETTINGS = (
     Setting("ping_seconds", "15", "heartbeat interval of the live streams, so proxies keep them open"),
     Setting("themes_dir", "", "a folder of your own themes (one folder each, see docs/themes.md), "
             "offered beside the built-in ones"),
+    Setting("allow_private_hosts", "no", "`yes` lets outbound requests (the company's webhook, write-back) go "
+            "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time"),
     Setting("clock_offset_days", "0", "shifts tracker's clock by this many days, for tests and rehearsals "
             "(`TRACKER_CLOCK_OFFSET_DAYS=400 bash tests/run.sh` runs the suite a year ahead); 0 in production"),
 )
@@ -55,6 +57,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     ping_seconds: float = 15.0
     themes_dir: str = ""
+    allow_private_hosts: bool = False
     clock_offset_days: float = 0.0
 
     @classmethod
@@ -121,6 +124,10 @@ def _parse(setting: Setting, raw: str) -> object:
             raise ConfigError(f"{var}={raw!r}: give a number of days between -{MAX_CLOCK_OFFSET_DAYS} "
                               f"and {MAX_CLOCK_OFFSET_DAYS}.")
         return days
+    if name == "allow_private_hosts":
+        if raw not in ("yes", "no"):
+            raise ConfigError(f"{var}={raw!r}: give yes or no.")
+        return raw == "yes"
     if name == "themes_dir" and raw and not Path(raw).is_dir():
         raise ConfigError(f"{var}={raw!r}: no such folder.")
     return raw

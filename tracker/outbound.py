@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -78,8 +81,9 @@ class Deliverer:
 
     def __init__(self, store: Store, clock: Clock, authenticators: Mapping[str, Authenticator] | None = None,
                  poll_seconds: float = 5.0, backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS,
-                 timeout_seconds: float = TIMEOUT_SECONDS) -> None:
+                 timeout_seconds: float = TIMEOUT_SECONDS, allow_private_hosts: bool = False) -> None:
         self.store = store
+        self.allow_private_hosts = allow_private_hosts
         self.clock = clock
         self.authenticators: dict[str, Authenticator] = {"webhook": webhook_signer(clock), **(authenticators or {})}
         self.poll_seconds = poll_seconds
@@ -143,6 +147,8 @@ class Deliverer:
         try:
             if authenticate is None:
                 raise DeliveryError(f"no way to send a delivery of kind {delivery.kind!r}")
+            if not self.allow_private_hosts:
+                await refuse_private_hosts(str(request["url"]))
             headers = {"Content-Type": "application/json", **await authenticate(delivery, self.store)}
             response = await self.http.request(str(request.get("method", "POST")), str(request["url"]),
                                                content=str(request.get("body", "")).encode(), headers=headers)
@@ -155,6 +161,24 @@ class Deliverer:
         if 200 <= response.status_code < 300:
             return None
         return f"HTTP {response.status_code}: {response.text[:MAX_ERROR_CHARS]}"
+
+
+async def refuse_private_hosts(url: str) -> None:
+    """DeliveryError unless every address the URL's host resolves to is a public one: a tenant's
+    webhook_url must not make tracker call its own machine, its network or the cloud's metadata
+    service (169.254.169.254), nor show what they answer. Checked at send time, since a name's
+    addresses change; the operator may allow such hosts (TRACKER_ALLOW_PRIVATE_HOSTS=yes)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return  # the request itself will fail, and say why
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise DeliveryError(f"refused: {host} is at {ip}, a private address; "
+                                "an operator can allow such hosts with TRACKER_ALLOW_PRIVATE_HOSTS=yes")
 
 
 async def redeliver(store: Store, delivery: Delivery, now: datetime) -> None:

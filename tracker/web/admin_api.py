@@ -93,6 +93,8 @@ def expires_days(body: bytes) -> int | None:
     days = data.get("expires_days")
     if days is None:
         return None
+    if isinstance(days, float) and days.is_integer():
+        days = int(days)  # 30.0 is a whole number, as JSON Schema's "integer" (and the OpenAPI document) says
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXPIRES_DAYS:
         raise BadRequest(f"expires_days must be a whole number from 1 to {MAX_EXPIRES_DAYS}, or null for a link "
                          "that does not expire.")
