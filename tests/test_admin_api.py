@@ -143,7 +143,8 @@ def test_a_whole_number_written_with_a_fraction_is_a_number_of_days(client: Test
     (b'{"expires": 30}', ["Unknown field expires"]),
     (b'{"expires_days": 30.5}', ["expires_days", "whole number"]),
     (b'{"expires_days": 1e400}', ["expires_days"]),
-    (b'{"expires_days": NaN}', ["expires_days"]),
+    (b'{"expires_days": NaN}', ["not valid JSON"]),
+    (b'{"expires_days": ' + b'[' * 100_000 + b'}', ["not valid JSON"]),
 ])
 def test_a_malformed_link_request_is_400_saying_what_to_send(client: TestClient, body: bytes, words: list[str]):
     post(client, generic_payload())

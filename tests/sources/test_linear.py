@@ -253,3 +253,12 @@ def test_a_removed_issue_closes_the_case():
     assert event.changes == {"stage": "closed", "status_label": "Removed"}
     assert event.occurred_at == datetime.fromisoformat(payload["createdAt"].replace("Z", "+00:00"))
     assert parse({**load("Comment.create.json"), "action": "remove"}) == []  # a removed comment changes nothing
+
+
+def test_a_signed_body_nested_a_hundred_thousand_deep_is_a_400(client: TestClient):
+    """The timestamp check parses the body before the endpoint does: with stdlib json this was a
+    RecursionError, a 500."""
+    client.portal.call(add_source, client.app.state.store, "acme", "linear", SECRET)
+    body = b'{"webhookTimestamp": 1, "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post("/hooks/acme/linear", content=body, headers={"linear-signature": sign(body)})
+    assert response.status_code == 400 and "JSON" in response.json()["error"]

@@ -20,10 +20,11 @@ comments for customers can opt in:
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
@@ -71,8 +72,8 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
                            "webhook's signing secret from Linear (--secret).")
     # The timestamp lives inside the signed body, so it is checked once the body is trusted.
     try:
-        sent_ms = json.loads(body).get("webhookTimestamp")
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        sent_ms = orjson.loads(body).get("webhookTimestamp")  # orjson: nesting is bounded, not a RecursionError
+    except (orjson.JSONDecodeError, AttributeError):
         raise BadRequest("The body is not a JSON object.") from None
     if not isinstance(sent_ms, int) or isinstance(sent_ms, bool) or not 0 <= sent_ms < 10**14:
         raise Unauthorized("The body has no webhookTimestamp (milliseconds): is this a Linear webhook?")

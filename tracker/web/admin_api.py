@@ -13,10 +13,10 @@ out: where the public page is shared is the customer's choice.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -82,8 +82,8 @@ def expires_days(body: bytes) -> int | None:
     if not body.strip():
         return None
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = orjson.loads(body)  # orjson: nesting is bounded (a deep body is a 400, not a RecursionError)
+    except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}. Send {{}} or {{\"expires_days\": 30}}.") from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object, e.g. {\"expires_days\": 30}.")
