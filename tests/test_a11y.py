@@ -396,3 +396,35 @@ def test_nothing_overflows_a_320_px_screen(browser: Browser, site: Site, look: s
             overflowing.append(f"{name}: {found['scroll']} px wide; too wide: {found['widest']}")
     context.close()
     assert not overflowing, "\n".join(overflowing)
+
+
+STEPS = """sel => [...document.querySelectorAll(sel)].map(li => {
+  const box = li.getBoundingClientRect();
+  return {top: Math.round(box.top), left: Math.round(box.left), right: Math.round(box.right),
+          spills: li.scrollWidth > li.clientWidth + 1};
+})"""
+
+
+def stepper_layout(steps: list[dict[str, Any]]) -> str:
+    """"row" (four side by side), "list" (one per line, aligned), or what else it is."""
+    assert len(steps) == 4 and not any(s["spills"] for s in steps), steps
+    if len({s["top"] for s in steps}) == 1:
+        return "row"
+    tops = [s["top"] for s in steps]
+    if len({(s["left"], s["right"]) for s in steps}) == 1 and tops == sorted(set(tops)):
+        return "list"
+    return f"broken: {steps}"
+
+
+@pytest.mark.parametrize("language", ["en", "de", "es", "fr", "ar"])
+def test_the_stepper_is_one_row_or_a_deliberate_list_on_a_phone(browser: Browser, site: Site, language: str):
+    pages = site.tenants["default"]
+    layouts = {}
+    for width in (420, 320):
+        context = new_context(browser, RTL if language == RTL else "", viewport={"width": width, "height": 800})
+        page = context.new_page()
+        open_page(page, f"{pages.case}?lang={language}")
+        layouts[width] = stepper_layout(page.evaluate(STEPS, ".stepper .step"))
+        context.close()
+    assert layouts[420] == "row", layouts  # "Closed" wrapped onto a row of its own here
+    assert layouts[320] in ("row", "list"), layouts
