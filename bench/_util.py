@@ -145,7 +145,7 @@ def signed_webhook(secret: str, case_id: str, n: int, message_id: str = "") -> t
     one each time, unless `message_id` is given: then the update replaces that message)."""
     from datetime import UTC, datetime
 
-    from tracker.sources.generic import sign
+    from tracker.standard_webhooks import sign
 
     body = json.dumps({
         "type": "case.updated", "occurred_at": datetime.now(UTC).isoformat(),

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` and `tracker` from this checkout
 
 from bench._util import ROOT, Server, median_run, row, tracker_env, wrk
-from tracker.sources.generic import sign
+from tracker.standard_webhooks import sign
 
 CASES = 100
 REQUESTS_PER_FILE = 150_000  # more than one 10 s run can send; ingest.lua reports a wrap-around

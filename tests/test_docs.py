@@ -42,7 +42,7 @@ def test_dockerfile_passes_hadolint():
 
 
 def test_readme_lists_every_source_with_its_setup_page():
-    from tracker.sources import SOURCES
+    from tracker.helpdesks import SOURCES
 
     section = README[README.index("### Every supported helpdesk"):README.index("## Architecture")]
     listed = set(re.findall(r"^\| `([a-z]+)` \| ", section, flags=re.M))

@@ -194,7 +194,7 @@ def test_a_wrong_method_says_which_are_allowed(client: TestClient, method: str, 
 
 
 def test_a_case_first_heard_of_through_an_internal_note_has_its_title_and_no_note(client: TestClient):
-    from tests.sources.test_gitlab import FIXTURES, SECRET, headers_for
+    from tests.helpdesks.test_gitlab import FIXTURES, SECRET, headers_for
     from tracker.admin import add_source
 
     app = client.app

@@ -11,8 +11,8 @@ from starlette.datastructures import Headers
 from tests.conftest import BACKENDS, suite_clock
 from tests.receiver import receiver
 from tracker.admin import add_tenant
+from tracker.helpdesks import generic
 from tracker.outbound import Deliverer, queue_webhook, redeliver
-from tracker.sources import generic
 from tracker.storage.base import Store
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)

@@ -15,7 +15,7 @@ from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.demo import signed_request
-from tracker.sources.generic import sign
+from tracker.standard_webhooks import sign
 from tracker.storage.base import Tenant
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)

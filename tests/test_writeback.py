@@ -30,7 +30,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import BACKENDS, suite_clock
 from tests.receiver import Received, Receiver, receiver
-from tracker import sources, writeback
+from tracker import helpdesks, writeback
 from tracker.admin import add_source, add_tenant, case_url
 from tracker.cases import Event
 from tracker.outbound import Deliverer
@@ -298,7 +298,7 @@ def test_a_delivery_that_does_not_name_the_ticket_as_the_api_needs_queues_nothin
 async def ingest(store: Store, config: SourceConfig, payload: dict[str, Any]) -> int:
     """What the webhook does after verifying: parse, store, queue the write-back; returns how many were queued."""
     headers = {"x-github-event": "issues", "x-helpscout-event": "convo.created"}
-    parsed = sources.get(config.source).parse(payload, headers, config.options, received_at=RECEIVED_AT)
+    parsed = helpdesks.get(config.source).parse(payload, headers, config.options, received_at=RECEIVED_AT)
     events = with_delivery_ids(parsed, json.dumps(payload).encode())
     appended = await store.ingest("acme", config.source, events)
     signer = Signer(["k" * 32], suite_clock())
@@ -421,15 +421,15 @@ async def test_help_scout_keeps_its_access_token_and_reports_refused_app_credent
 
 def test_every_write_back_setting_is_an_option_of_its_source():
     for name in writeback.WRITERS:
-        offered = set(getattr(sources.get(name), "OPTIONS", {}))
+        offered = set(getattr(helpdesks.get(name), "OPTIONS", {}))
         assert writeback.option_names(name) <= offered, name
         assert "api_base" in offered, name
-    assert set(writeback.WRITERS) == set(sources.SOURCES) - {"generic"}
+    assert set(writeback.WRITERS) == set(helpdesks.SOURCES) - {"generic"}
 
 
 def test_each_helpdesk_page_says_how_the_link_gets_to_the_customer():
     root = Path(__file__).resolve().parent.parent
-    for name in sources.SOURCES:
+    for name in helpdesks.SOURCES:
         if name == "generic":
             continue
         page = (root / "docs" / "sources" / f"{name}.md").read_text()

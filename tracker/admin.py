@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from tracker import sources, writeback
+from tracker import helpdesks, writeback
 from tracker.errors import ConfigError
 from tracker.i18n import languages
 from tracker.signing import Signer
@@ -109,7 +109,7 @@ async def add_source(
     store: Store, tenant: str, source: str, secret: str | None, options: Mapping[str, str] | None = None,
 ) -> SourceConfig:
     """Connect (or reconnect: the secret and options are replaced) a helpdesk for a tenant."""
-    module = sources.get(source)  # an unknown source: the error names the known ones
+    module = helpdesks.get(source)  # an unknown source: the error names the known ones
     known: Mapping[str, str] = getattr(module, "OPTIONS", {})
     unknown = sorted(set(options or {}) - set(known))
     if unknown:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from tracker import admin, apikeys, sources
+from tracker import admin, apikeys, helpdesks
 from tracker.config import SETTINGS, Settings
 from tracker.errors import ConfigError, TrackerError
 from tracker.outbound import redeliver
@@ -180,7 +180,7 @@ async def source_add_command(settings: Settings, store: Store, args: argparse.Na
     for key, value in config.options.items():
         print(f"Option:      {key}={value}")
     print()
-    print(inspect.getdoc(sources.get(config.source)) or "")
+    print(inspect.getdoc(helpdesks.get(config.source)) or "")
 
 
 async def link_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:

@@ -25,7 +25,7 @@ from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.serving import server_config
 from tracker.signing import Signer, load_keys
-from tracker.sources import generic
+from tracker.standard_webhooks import sign
 from tracker.storage import open_store
 from tracker.storage.base import StoredCase, Tenant
 
@@ -106,7 +106,7 @@ def signed_request(secret: str, payload: dict[str, Any], clock: Clock) -> tuple[
         "content-type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": generic.sign(secret, msg_id, timestamp, body),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
     }
 
 

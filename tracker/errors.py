@@ -61,6 +61,11 @@ class ServiceUnavailable(TrackerError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class DeliveryError(Exception):
+    """An outbound delivery that cannot be sent as it stands (no secret, no credentials, a
+    refused host): the attempt fails with this message, and is retried."""
+
+
 class ConfigError(TrackerError):
     """Bad configuration or command-line input: the CLI prints it and exits 1."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from tracker import __version__
 from tracker.cases import EXPECTED_SOURCES, OWNERS, STAGES, WAITING_ON
-from tracker.sources import SOURCES
+from tracker.helpdesks import SOURCES
 
 DESCRIPTION = """\
 Live, signed case pages for any helpdesk.

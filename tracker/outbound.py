@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from tracker.clock import Clock
-from tracker.sources.generic import sign
+from tracker.errors import DeliveryError
+from tracker.helpdesks.writing import TIMEOUT_SECONDS, USER_AGENT
+from tracker.standard_webhooks import sign
 from tracker.storage.base import Delivery, Store, Tenant
 
 log = logging.getLogger("tracker.outbound")
@@ -32,10 +34,8 @@ log = logging.getLogger("tracker.outbound")
 # Seconds to wait after each failed attempt; after the last, the delivery is marked failed.
 BACKOFF_SECONDS = (10.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0)
 LEASE_SECONDS = 120.0  # longer than one attempt can take
-TIMEOUT_SECONDS = 10.0
 CLAIM_LIMIT = 50
 MAX_ERROR_CHARS = 300
-USER_AGENT = "tracker-webhooks/1"
 
 # Adds credentials to a delivery's request at send time: (delivery, store) -> extra headers.
 # One per delivery kind: "webhook" here, "writeback:<source>" for each helpdesk written back to.
@@ -70,10 +70,6 @@ def webhook_signer(clock: Clock) -> Authenticator:
         }
 
     return sign_webhook
-
-
-class DeliveryError(Exception):
-    """A delivery that cannot be sent as it stands (no secret, no credentials)."""
 
 
 class Deliverer:

@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker import apikeys, openapi, sources
+from tracker import apikeys, helpdesks, openapi
 from tracker.admin import case_url
 from tracker.errors import BadRequest, BearerRequired, NotFound
 from tracker.signing import Signer
@@ -54,7 +54,7 @@ async def api_tenant(request: Request) -> str:
 async def open_case(request: Request, tenant: str) -> StoredCase:
     store: Store = request.app.state.store
     source, case_id = request.path_params["source"], request.path_params["case_id"]
-    sources.get(source)  # an unknown source: the error names the known ones
+    helpdesks.get(source)  # an unknown source: the error names the known ones
     stored = await store.get_case(tenant, source, case_id)
     if stored is None:
         raise NotFound(f"No case {source}:{case_id} for this key's tenant. List the cases with GET /api/v1/cases "

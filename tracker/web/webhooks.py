@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from tracker import sources
+from tracker import helpdesks
 from tracker.cases import Event
 from tracker.config import Settings
 from tracker.errors import BadRequest, NotFound, PayloadTooLarge
@@ -25,7 +25,7 @@ async def receive_webhook(request: Request) -> Response:
     hub: Hub = request.app.state.hub
     settings: Settings = request.app.state.settings
     tenant, name = request.path_params["tenant"], request.path_params["source"]
-    source = sources.get(name)
+    source = helpdesks.get(name)
     config = await store.get_source(tenant, name)
     if config is None:
         if await store.get_tenant(tenant) is None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tracker.errors import ConfigError
-from tracker.outbound import Authenticator, DeliveryError
+from tracker.errors import ConfigError, DeliveryError
+from tracker.helpdesks.writing import LINK_TEXT_OPTION, WEB_URL, Options, Writer
+from tracker.outbound import Authenticator
 from tracker.storage.base import Delivery, Store
 from tracker.writeback import (
     chatwoot,
@@ -27,7 +28,6 @@ from tracker.writeback import (
     zammad,
     zendesk,
 )
-from tracker.writeback.base import LINK_TEXT_OPTION, WEB_URL, Options, Writer
 
 WRITERS: dict[str, Writer] = {
     "chatwoot": chatwoot,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from tracker.writeback.base import NOTE_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
+from tracker.helpdesks.writing import NOTE_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
 
 NAME = "chatwoot"
 CREDENTIALS: tuple[str, ...] = ("api_token",)

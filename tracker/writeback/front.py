@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tracker.writeback.base import NOTE_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
+from tracker.helpdesks.writing import NOTE_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
 
 NAME = "front"
 CREDENTIALS: tuple[str, ...] = ("api_token",)

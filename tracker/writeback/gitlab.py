@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from tracker.writeback.base import COMMENT_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
+from tracker.helpdesks.writing import COMMENT_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
 
 NAME = "gitlab"
 CREDENTIALS: tuple[str, ...] = ("api_token",)

@@ -17,8 +17,19 @@ from typing import Any
 
 import httpx
 
-from tracker.outbound import TIMEOUT_SECONDS, USER_AGENT, DeliveryError
-from tracker.writeback.base import NOTE_TEXT, NewCase, Options, Request, api_base, json_request, link_text, option
+from tracker.errors import DeliveryError
+from tracker.helpdesks.writing import (
+    NOTE_TEXT,
+    TIMEOUT_SECONDS,
+    USER_AGENT,
+    NewCase,
+    Options,
+    Request,
+    api_base,
+    json_request,
+    link_text,
+    option,
+)
 
 NAME = "helpscout"
 CREDENTIALS: tuple[str, ...] = ("app_id", "app_secret")

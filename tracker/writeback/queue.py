@@ -7,10 +7,10 @@ from typing import Any
 
 from tracker.admin import case_url
 from tracker.cases import Event
+from tracker.helpdesks.writing import NewCase
 from tracker.signing import Signer
 from tracker.storage.base import Appended, SourceConfig, Store
 from tracker.writeback import KIND_PREFIX, WRITERS, enabled
-from tracker.writeback.base import NewCase
 
 log = logging.getLogger("tracker.writeback")
 EVENT_TYPE = "case.link"

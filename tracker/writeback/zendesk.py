@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from tracker.writeback.base import NewCase, Options, Request, api_base, basic, json_request, option
+from tracker.helpdesks.writing import NewCase, Options, Request, api_base, basic, json_request, option
 
 NAME = "zendesk"
 CREDENTIALS: tuple[str, ...] = ("api_token",)

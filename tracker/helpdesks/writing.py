@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tracker.outbound import DeliveryError
+from tracker.errors import DeliveryError
 
+TIMEOUT_SECONDS = 10.0  # every outbound request of tracker: the company's webhook and write-back
+USER_AGENT = "tracker-webhooks/1"
 Options = Mapping[str, str]  # the source's options, set with `tracker source add --option`
 Request = dict[str, str]  # {"method", "url", "body"}: what a delivery sends
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
 from tracker.admin import add_source
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import linear
+from tracker.helpdesks import linear
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "linear"
@@ -203,7 +203,7 @@ def post(client: TestClient, name: str, delivery: str, now_ms: int) -> dict[str,
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "linear", linear)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "linear", linear)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "linear", SECRET))
     now_ms = int(suite_clock().now().timestamp() * 1000)
     assert post(client, "Issue.create.json", "d-create", now_ms) == {"ok": True, "stored": 1, "duplicates": 0}
@@ -236,7 +236,7 @@ def test_tenant_opt_in_shows_comments_as_updates():
 
 
 def test_opt_in_comment_reaches_the_page(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "linear", linear)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "linear", linear)
     client.portal.call(add_source, client.app.state.store, "acme", "linear", SECRET, {"public_comments": "yes"})
     now_ms = int(suite_clock().now().timestamp() * 1000)
     post(client, "Issue.create.json", "o-create", now_ms)

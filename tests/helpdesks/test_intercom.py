@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import intercom
+from tracker.helpdesks import intercom
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "intercom"
@@ -135,7 +135,7 @@ def test_malformed_body_names_the_field(payload, named):
 
 
 def test_through_the_app_note_never_reaches_the_customer(client: TestClient, monkeypatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "intercom", intercom)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "intercom", intercom)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "intercom", SECRET))
 
     def deliver(name: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_header, text_of
+from tracker.helpdesks.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_header, text_of
 
 NAME = "zendesk"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE

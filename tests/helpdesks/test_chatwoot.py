@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import chatwoot
+from tracker.helpdesks import chatwoot
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "chatwoot"
@@ -178,7 +178,7 @@ def post(client: TestClient, name: str, delivery: str) -> Any:
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "chatwoot", chatwoot)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "chatwoot", chatwoot)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "chatwoot", SECRET))
     stale = (FIXTURES / NAMES[0]).read_bytes()
     assert client.post("/hooks/acme/chatwoot", content=stale, headers=headers_for(stale)).status_code == 401

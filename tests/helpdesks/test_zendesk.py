@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import zendesk
+from tracker.helpdesks import zendesk
 from tracker.storage.base import SourceConfig
 
 RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
@@ -135,7 +135,7 @@ def test_malformed_body_names_the_field(payload, named):
 
 
 def test_through_the_app_internal_note_never_reaches_the_customer(client: TestClient, monkeypatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "zendesk", zendesk)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "zendesk", zendesk)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "zendesk", SECRET))
     now = suite_clock().now()
 

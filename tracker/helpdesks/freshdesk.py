@@ -39,7 +39,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, plain_text, text_of
+from tracker.helpdesks.base import NO_OPTIONS, Headers, Options, equal, plain_text, text_of
 
 NAME = "freshdesk"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE

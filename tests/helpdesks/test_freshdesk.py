@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import freshdesk
+from tracker.helpdesks import freshdesk
 from tracker.storage.base import SourceConfig
 
 RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
@@ -118,7 +118,7 @@ def test_malformed_body_names_the_field(payload, named):
 
 
 def test_through_the_app_private_note_never_reaches_the_customer(client: TestClient, monkeypatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "freshdesk", freshdesk)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "freshdesk", freshdesk)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "freshdesk", SECRET))
 
     def deliver(name: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import suite_clock
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import generic
+from tracker.helpdesks import generic
 
 RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
 

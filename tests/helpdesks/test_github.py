@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import github
+from tracker.helpdesks import github
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "github"
@@ -194,7 +194,7 @@ def post(client: TestClient, name: str, kind: str, delivery: str, payload: dict[
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "github", github)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "github", github)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "github", SECRET))
     opened = load("issues.opened.json")
     opened["issue"]["body"] = MARKER  # the issue description is never published

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import zammad
+from tracker.helpdesks import zammad
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "zammad"
@@ -161,7 +161,7 @@ def post(client: TestClient, name: str, delivery: str) -> Any:
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "zammad", zammad)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "zammad", zammad)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "zammad", SECRET))
     assert post(client, "ticket.article.customer.docs.json", "z-1")["stored"] == 1
     assert post(client, "ticket.article.internal_note.json", "z-2")["stored"] == 1

@@ -17,41 +17,24 @@ note and is never shown):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
 from datetime import datetime
 from typing import Any
 
 from tracker.cases import EXPECTED_SOURCES, OWNERS, STAGES, WAITING_ON, Event, NextStep, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import (
+from tracker.helpdesks.base import (
     NO_OPTIONS,
     Headers,
     Options,
     check_timestamp,
     equal,
-    hmac_sha256,
     parse_time,
     require_header,
 )
+from tracker.standard_webhooks import sign
 
 NAME = "generic"
 TOLERANCE_SECONDS = 5 * 60
-
-
-@functools.lru_cache(maxsize=256)  # decoded once per secret, not on every webhook
-def secret_key(secret: str) -> bytes:
-    try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except binascii.Error:
-        raise Unauthorized("The stored secret of source 'generic' is not whsec_<base64>.") from None
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` value a sender puts on `body` (used by the demo and tests)."""
-    digest = hmac_sha256(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body)
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:

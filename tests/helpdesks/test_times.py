@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.clock_of_suite import suite_clock
-from tracker import sources
+from tracker import helpdesks
 from tracker.errors import BadRequest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -31,7 +31,7 @@ ABSURD_TIMES = st.one_of(
 
 def payloads() -> Iterator[tuple[str, str, Any]]:
     for folder in sorted(FIXTURES.iterdir()):
-        if folder.name not in sources.SOURCES:
+        if folder.name not in helpdesks.SOURCES:
             continue
         for path in sorted(folder.glob("*.json")):
             yield folder.name, path.stem, json.loads(path.read_text())
@@ -78,7 +78,7 @@ def test_the_fixtures_have_time_fields_in_every_source():
 @given(value=ABSURD_TIMES)
 def test_an_absurd_time_is_a_400_naming_the_field(name: str, stem: str, payload: Any, path: tuple[Any, ...],
                                                    value: Any):
-    source = sources.get(name)
+    source = helpdesks.get(name)
     try:
         events = source.parse(replaced(payload, path, value), headers_for(stem), received_at=suite_clock().now())
     except BadRequest as error:

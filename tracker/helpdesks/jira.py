@@ -40,7 +40,7 @@ from typing import Any
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_object
+from tracker.helpdesks.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_object
 
 NAME = "jira"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE

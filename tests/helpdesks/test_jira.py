@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import jira
+from tracker.helpdesks import jira
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "jira"
@@ -258,7 +258,7 @@ def post(client: TestClient, name: str, delivery: str) -> dict[str, Any]:
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "jira", jira)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "jira", jira)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "jira", SECRET))
     assert post(client, "jira_issue_updated.status.json", "d-status") == {"ok": True, "stored": 1, "duplicates": 0}
     assert post(client, "comment_created.public.json", "d-public")["stored"] == 1

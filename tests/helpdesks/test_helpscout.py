@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import helpscout
+from tracker.helpdesks import helpscout
 from tracker.storage.base import SourceConfig
 
 RECEIVED_AT = suite_clock().now()  # when tracker received the delivery (payloads without a time)
@@ -127,7 +127,7 @@ def test_malformed_body_names_the_field(payload, named):
 
 
 def test_through_the_app_note_never_reaches_the_customer(client: TestClient, monkeypatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "helpscout", helpscout)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "helpscout", helpscout)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "helpscout", SECRET))
 
     def deliver(name: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tracker.errors import NotFound
-from tracker.sources import (
+from tracker.helpdesks import (
     chatwoot,
     freshdesk,
     front,
@@ -17,7 +17,7 @@ from tracker.sources import (
     zammad,
     zendesk,
 )
-from tracker.sources.base import Source
+from tracker.helpdesks.base import Source
 
 SOURCES: dict[str, Source] = {
     "chatwoot": chatwoot,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import gitlab
+from tracker.helpdesks import gitlab
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "gitlab"
@@ -173,7 +173,7 @@ def post(client: TestClient, name: str, uuid: str) -> Any:
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "gitlab", gitlab)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "gitlab", gitlab)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "gitlab", SECRET))
     wrong = client.post("/hooks/acme/gitlab", content=b"{}", headers={"x-gitlab-token": "nope"})
     assert wrong.status_code == 401

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import tracker.sources
+import tracker.helpdesks
 from tests.conftest import link_for, sse_events
 from tracker.errors import BadRequest, Unauthorized
-from tracker.sources import front
+from tracker.helpdesks import front
 from tracker.storage.base import SourceConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "front"
@@ -197,7 +197,7 @@ def post(client: TestClient, name: str) -> dict[str, Any]:
 
 
 def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(tracker.sources.SOURCES, "front", front)
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "front", front)
     client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "front", SECRET))
     assert post(client, "comment.json") == {"ok": True, "stored": 1, "duplicates": 0}
     assert post(client, "out_reply.json") == {"ok": True, "stored": 1, "duplicates": 0}
