@@ -22,12 +22,13 @@ from starlette.testclient import TestClient
 from tests.browser import chromium
 from tests.clock_of_suite import CLOCK_OFFSET_DAYS, suite_clock
 from tests.postgres_server import PostgresServer
-from tracker.admin import add_source, add_tenant, case_url
+from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.demo import signed_request
 from tracker.serving import server_config
+from tracker.signing import case_url
 from tracker.storage import open_store
 from tracker.storage.base import Store
 

@@ -30,11 +30,12 @@ from tests.conftest import (
     suite_clock,
 )
 from tests.test_widget import snippet
-from tracker.admin import add_source, add_tenant, case_url
+from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.config import Settings
+from tracker.signing import case_url
 from tracker.storage.base import Store
-from tracker.web.templates import theme_names
+from tracker.themes import theme_names
 
 pytestmark = pytest.mark.browser
 AXE = ROOT / "tests" / ".npm" / "node_modules" / "axe-core" / "axe.min.js"

@@ -22,9 +22,10 @@ from tests.conftest import LiveServer, free_port, from_now, generic_payload, lin
 from tests.test_admin_api import bearer, make_key
 from tests.test_embed import publish
 from tests.test_follow import configure
-from tracker.admin import add_tenant, case_url
+from tracker.admin import add_tenant
 from tracker.config import Settings
 from tracker.errors import ConfigError
+from tracker.signing import case_url
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NOTE = "INTERNAL-7c1d: refund needs finance sign-off"

@@ -18,7 +18,7 @@ from tracker.config import Settings
 from tracker.errors import ConfigError
 from tracker.i18n import choose_language, clock, languages, parse_accept_language, relative
 from tracker.storage.base import Store
-from tracker.web.templates import theme_names
+from tracker.themes import theme_names
 
 BUILT_IN = ["dark", "default", "high-contrast", "minimal"]
 

@@ -31,10 +31,10 @@ from starlette.testclient import TestClient
 from tests.conftest import BACKENDS, suite_clock
 from tests.receiver import Received, Receiver, receiver
 from tracker import helpdesks, writeback
-from tracker.admin import add_source, add_tenant, case_url
+from tracker.admin import add_source, add_tenant
 from tracker.cases import Event
 from tracker.outbound import Deliverer
-from tracker.signing import Signer
+from tracker.signing import Signer, case_url
 from tracker.storage.base import SourceConfig, Store
 from tracker.web.webhooks import with_delivery_ids
 from tracker.writeback.queue import queue_new_case_links

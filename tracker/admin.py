@@ -9,14 +9,12 @@ import base64
 import re
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
 
 from tracker import helpdesks, writeback
 from tracker.errors import ConfigError
 from tracker.i18n import languages
-from tracker.signing import Signer
 from tracker.storage.base import SourceConfig, Store, StoredCase, Tenant
-from tracker.web.templates import theme_names
+from tracker.themes import theme_names
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -145,8 +143,3 @@ async def resolve_case(store: Store, tenant: str, name: str) -> StoredCase:
         names = ", ".join(f"{c.source}:{name}" for c in found)
         raise ConfigError(f"Case id {name!r} exists in several sources; name one of: {names}.")
     return found[0]
-
-
-def case_url(base_url: str, signer: Signer, stored: StoredCase, expires_at: datetime | None = None) -> str:
-    token = signer.sign_case_link(stored.tenant, stored.source, stored.case.case_id, stored.link_version, expires_at)
-    return f"{base_url}/c/{token}"

@@ -24,6 +24,7 @@ from tracker.pubsub import open_hub
 from tracker.quiet import QuietWatch
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store, unavailable_errors
+from tracker.themes import theme_folder, theme_names
 from tracker.web.admin_api import create_link, get_case, list_cases, openapi_json, revoke_links
 from tracker.web.api import case_events, case_json, public_events, public_json
 from tracker.web.badge import badge_json, badge_svg
@@ -37,7 +38,7 @@ from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
 from tracker.web.stream import Streams
-from tracker.web.templates import Templates, theme_folder, theme_names
+from tracker.web.templates import Templates
 from tracker.web.verdict import give_verdict
 from tracker.web.webhooks import receive_webhook
 from tracker.web.widget_text import widget_text

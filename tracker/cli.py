@@ -21,7 +21,7 @@ from tracker import admin, apikeys, helpdesks
 from tracker.config import SETTINGS, Settings
 from tracker.errors import ConfigError, TrackerError
 from tracker.outbound import redeliver
-from tracker.signing import Signer, load_keys
+from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Store
 
@@ -189,7 +189,7 @@ async def link_command(settings: Settings, store: Store, args: argparse.Namespac
     expires_at = None
     if args.expires_days:
         expires_at = settings.clock().now() + timedelta(days=args.expires_days)
-    print(admin.case_url(settings.base_url, signer, stored, expires_at))
+    print(case_url(settings.base_url, signer, stored, expires_at))
 
 
 async def revoke_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tracker.admin import add_source, case_url
+from tracker.admin import add_source
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.serving import server_config
-from tracker.signing import Signer, load_keys
+from tracker.signing import Signer, case_url, load_keys
 from tracker.standard_webhooks import sign
 from tracker.storage import open_store
 from tracker.storage.base import StoredCase, Tenant

@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from tracker.clock import Clock
 from tracker.errors import Forbidden, Gone, NotFound
+from tracker.storage.base import StoredCase
 
 log = logging.getLogger("tracker.signing")
 
@@ -139,3 +140,9 @@ async def load_keys(configured: Sequence[str], store: KeyStore) -> tuple[str, ..
 class KeyStore(Protocol):
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...
+
+
+def case_url(base_url: str, signer: Signer, stored: StoredCase, expires_at: datetime | None = None) -> str:
+    """The customer's link to a case: the page at /c/<signed token>."""
+    token = signer.sign_case_link(stored.tenant, stored.source, stored.case.case_id, stored.link_version, expires_at)
+    return f"{base_url}/c/{token}"

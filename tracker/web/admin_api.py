@@ -21,9 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker import apikeys, helpdesks, openapi
-from tracker.admin import case_url
 from tracker.errors import BadRequest, BearerRequired, NotFound
-from tracker.signing import Signer
+from tracker.signing import Signer, case_url
 from tracker.storage.base import Store, StoredCase
 from tracker.web.api import customer_case, tenant_of
 from tracker.web.numbers import whole_number

@@ -19,9 +19,8 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker.admin import case_url
 from tracker.errors import BadRequest, NotFound, TooManyRequests
-from tracker.signing import Signer
+from tracker.signing import Signer, case_url
 from tracker.storage.base import Store
 from tracker.web.cors import cors_headers
 from tracker.web.forms import read_form

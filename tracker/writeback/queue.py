@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tracker.admin import case_url
 from tracker.cases import Event
 from tracker.helpdesks.writing import NewCase
-from tracker.signing import Signer
+from tracker.signing import Signer, case_url
 from tracker.storage.base import Appended, SourceConfig, Store
 from tracker.writeback import KIND_PREFIX, WRITERS, enabled
 
