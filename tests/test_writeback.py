@@ -254,7 +254,7 @@ def test_a_new_case_gets_its_link_written_into_the_helpdesk(client: TestClient, 
         assert (found[0].kind, found[0].event_type, found[0].attempts) == (f"writeback:{helpdesk.source}",
                                                                            "case.link", 1)
         logged = json.dumps(dict(found[0].request))  # no credential sits in the delivery log
-        credentials = writeback.WRITERS[helpdesk.source].CREDENTIALS
+        credentials = writeback.WRITERS[helpdesk.source].credentials
         assert not [name for name in credentials if helpdesk.options[name] in logged]
 
 

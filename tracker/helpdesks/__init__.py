@@ -1,4 +1,5 @@
-"""SOURCES maps the URL segment of /hooks/{tenant}/{source} to its helpdesk module."""
+"""Every helpdesk tracker speaks, one module each; SOURCES maps the URL segment of
+/hooks/{tenant}/{source} to it."""
 
 from __future__ import annotations
 
@@ -17,25 +18,27 @@ from tracker.helpdesks import (
     zammad,
     zendesk,
 )
-from tracker.helpdesks.base import Source
+from tracker.helpdesks.base import Helpdesk
 
-SOURCES: dict[str, Source] = {
-    "chatwoot": chatwoot,
-    "freshdesk": freshdesk,
-    "front": front,
-    "generic": generic,
-    "github": github,
-    "gitlab": gitlab,
-    "helpscout": helpscout,
-    "intercom": intercom,
-    "jira": jira,
-    "linear": linear,
-    "zammad": zammad,
-    "zendesk": zendesk,
-}
+# Adding a helpdesk: its module, and one line here.
+HELPDESKS: tuple[Helpdesk, ...] = (
+    chatwoot,
+    freshdesk,
+    front,
+    generic,
+    github,
+    gitlab,
+    helpscout,
+    intercom,
+    jira,
+    linear,
+    zammad,
+    zendesk,
+)
+SOURCES: dict[str, Helpdesk] = {helpdesk.NAME: helpdesk for helpdesk in HELPDESKS}
 
 
-def get(name: str) -> Source:
+def get(name: str) -> Helpdesk:
     try:
         return SOURCES[name]
     except KeyError:

@@ -7,10 +7,13 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.cases import Event
 from tracker.errors import BadRequest, Unauthorized
+
+if TYPE_CHECKING:  # writing.py imports Options from here
+    from tracker.helpdesks.writing import Writeback
 
 Headers = Mapping[str, str]  # lower-case names
 Options = Mapping[str, str]  # per tenant and source, set with `tracker source add --option`
@@ -19,13 +22,23 @@ NO_OPTIONS: Options = {}
 LINK_TEXT_HELP = "write-back: your own wording of the note or comment, with {url} where the link goes"
 
 
-class Source(Protocol):
-    """verify() checks the raw bytes before anything is parsed; parse() maps to events.
+class Helpdesk(Protocol):
+    """What a helpdesk module holds: its name (the URL segment), the options it reads, and
+    verify() and parse(); WRITEBACK when its API takes the case link (else None).
 
-    parse() drops internal content (internal notes become `Event(internal=True)` with no
-    text) and returns [] for deliveries that mean nothing for a case (pings and the like).
-    `received_at` (from tracker's clock) dates an event whose payload carries no time.
+    verify() checks the raw bytes before anything is parsed. parse() drops internal content
+    (internal notes become `Event(internal=True)` with no text) and returns [] for deliveries
+    that mean nothing for a case (pings and the like). `received_at` (from tracker's clock)
+    dates an event whose payload carries no time.
     """
+
+    # Read-only (properties), so that a module's dict or Writeback satisfies them.
+    @property
+    def NAME(self) -> str: ...
+    @property
+    def OPTIONS(self) -> Mapping[str, str]: ...
+    @property
+    def WRITEBACK(self) -> Writeback | None: ...
 
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None: ...
     def parse(self, payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,

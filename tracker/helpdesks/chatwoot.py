@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
@@ -40,6 +42,16 @@ from tracker.helpdesks.base import (
     parse_time,
     require_header,
     unix_time,
+)
+from tracker.helpdesks.writing import (
+    NOTE_TEXT,
+    NewCase,
+    Request,
+    Writeback,
+    api_base,
+    json_request,
+    link_text,
+    option,
 )
 
 NAME = "chatwoot"
@@ -149,3 +161,34 @@ def _time(value: Any, where: str) -> datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return unix_time(value, where)
     return parse_time(value, where)
+
+
+# --- Write-back ---
+# Chatwoot: a private note in the conversation with the case link, for the agent to pass on.
+#
+# POST {api_base}/api/v1/accounts/{account_id}/conversations/{id}/messages with
+# {"content", "message_type": "outgoing", "private": true}; Chatwoot answers 200. The id in the
+# path is the conversation number shown in Chatwoot, which is the case id. An agent's access
+# token (Profile settings) goes in the `api_access_token` header.
+
+CREDENTIALS: tuple[str, ...] = ("api_token",)
+REQUIRED: tuple[str, ...] = ("account_id",)
+FORMATS: Mapping[str, tuple[str, str]] = {
+    "account_id": (r"^[0-9]+$", "the number after /app/accounts/ in Chatwoot's address bar"),
+}
+DEFAULT_API_BASE = "https://app.chatwoot.com"  # self-hosted: your Chatwoot address
+
+
+def link_request(case: NewCase) -> Request | None:
+    if not case.case_id.isdigit():
+        return None
+    path = f"/api/v1/accounts/{quote(case.options['account_id'])}/conversations/{case.case_id}/messages"
+    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path,
+                        {"content": link_text(case, NOTE_TEXT), "message_type": "outgoing", "private": True})
+
+
+async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
+    return {"api_access_token": option(options, "api_token", NAME)}
+
+
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)

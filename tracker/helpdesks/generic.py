@@ -34,7 +34,9 @@ from tracker.helpdesks.base import (
 from tracker.standard_webhooks import sign
 
 NAME = "generic"
+OPTIONS: dict[str, str] = {}
 TOLERANCE_SECONDS = 5 * 60
+WRITEBACK = None  # tracker is the helpdesk's API here: links come from the admin API or the lookup
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:

@@ -30,8 +30,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
@@ -45,6 +47,16 @@ from tracker.helpdesks.base import (
     require_header,
     require_object,
     require_text,
+)
+from tracker.helpdesks.writing import (
+    COMMENT_TEXT,
+    NewCase,
+    Request,
+    Writeback,
+    api_base,
+    json_request,
+    link_text,
+    option,
 )
 
 NAME = "github"
@@ -189,3 +201,40 @@ def _label_key(name: Any) -> str:
 def _login(user: Any) -> str | None:
     login = user.get("login") if isinstance(user, dict) else None
     return login if isinstance(login, str) else None
+
+
+# --- Write-back ---
+# GitHub: a comment on the issue with the case link.
+#
+# GitHub has no internal comments, and the issue's author is the customer: the comment is public
+# and GitHub notifies them. POST {api_base}/repos/{owner}/{repo}/issues/{number}/comments with
+# {"body": ...}; GitHub answers 201. The token (fine-grained: Issues read and write on the
+# repositories; classic: public_repo or repo) goes in `Authorization: Bearer`.
+
+CREDENTIALS: tuple[str, ...] = ("api_token",)
+REQUIRED: tuple[str, ...] = ()
+FORMATS: Mapping[str, tuple[str, str]] = {}
+DEFAULT_API_BASE = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+API_VERSION = "2022-11-28"
+
+
+def link_request(case: NewCase) -> Request | None:
+    return comment_request(case, link_text(case, COMMENT_TEXT))
+
+
+def comment_request(case: NewCase, text: str) -> Request | None:
+    """A comment on the issue the case is (also used for the customer's verdict)."""
+    repository, sep, number = case.case_id.rpartition("#")  # OWNER/REPO#NUMBER
+    owner, slash, repo = repository.partition("/")
+    if not sep or not slash or not owner or not repo or not number.isdigit():
+        return None
+    path = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/issues/{number}/comments"
+    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path, {"body": text})
+
+
+async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {option(options, 'api_token', NAME)}",
+            "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+
+
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, comment_request=comment_request)

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
@@ -43,6 +45,16 @@ from tracker.helpdesks.base import (
     require_header,
     text_of,
     unix_time,
+)
+from tracker.helpdesks.writing import (
+    NOTE_TEXT,
+    NewCase,
+    Request,
+    Writeback,
+    api_base,
+    json_request,
+    link_text,
+    option,
 )
 
 NAME = "intercom"
@@ -147,6 +159,33 @@ def _update(part: dict[str, Any], at: datetime) -> Update | None:
     return Update(id=str(part.get("id", "")), at=at, body=body, author_display=text_of(author.get("name")))
 
 
+# --- Write-back ---
+# Intercom: an internal note in the conversation with the case link, for the teammate to pass on.
+#
+# POST {api_base}/conversations/{id}/reply with {"message_type": "note", "type": "admin",
+# "admin_id", "body"}; Intercom answers 200. The note is written in the name of the teammate
+# `admin_id`. The app's access token goes in `Authorization: Bearer`.
+
+CREDENTIALS: tuple[str, ...] = ("api_token",)
+REQUIRED: tuple[str, ...] = ("admin_id",)
+FORMATS: Mapping[str, tuple[str, str]] = {
+    "admin_id": (r"^[0-9]+$", "the teammate's id, the number in their Intercom profile's address"),
+}
+DEFAULT_API_BASE = "https://api.intercom.io"  # Europe: https://api.eu.intercom.io, Australia: https://api.au.intercom.io
+API_VERSION = "2.11"
 
 
+def link_request(case: NewCase) -> Request | None:
+    text = link_text(case, NOTE_TEXT)
+    return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/conversations/"
+                                f"{quote(case.case_id, safe='')}/reply", {
+        "message_type": "note", "type": "admin", "admin_id": case.options["admin_id"], "body": text,
+    })
 
+
+async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {option(options, 'api_token', NAME)}", "Accept": "application/json",
+            "Intercom-Version": API_VERSION}
+
+
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)

@@ -1,4 +1,4 @@
-"""The Writer protocol every helpdesk's write-back module follows, and what they share.
+"""Write-back: what a helpdesk module declares to take a new case's link, and what they share.
 
 A writer turns a new case into one request on the helpdesk's own API that puts the case's
 signed link into the ticket (a custom field, or a note the agent sees), and adds the
@@ -10,15 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from tracker.errors import DeliveryError
+from tracker.helpdesks.base import Options
 
 TIMEOUT_SECONDS = 10.0  # every outbound request of tracker: the company's webhook and write-back
 USER_AGENT = "tracker-webhooks/1"
-Options = Mapping[str, str]  # the source's options, set with `tracker source add --option`
 Request = dict[str, str]  # {"method", "url", "body"}: what a delivery sends
 
 WEB_URL = re.compile(r"^https?://[^\s\"'<>/]+(/[^\s\"'<>]*)?$")
@@ -40,21 +40,25 @@ class NewCase:
     payload: Any  # the webhook body that created the case (for ids the case id does not carry)
 
 
-class Writer(Protocol):
-    """CREDENTIALS switch write-back on: with all of them set, REQUIRED must be set too, and
-    every option named in FORMATS must match its pattern (the hint says how)."""
+@dataclass(frozen=True, slots=True)
+class Writeback:
+    """How a helpdesk takes a new case's link. `credentials` switch it on (all of them set);
+    then `required` must be set too, and every option named in `formats` must match its
+    pattern (the hint says how)."""
 
-    CREDENTIALS: tuple[str, ...]
-    REQUIRED: tuple[str, ...]
-    FORMATS: Mapping[str, tuple[str, str]]  # option -> (regular expression, hint)
+    credentials: tuple[str, ...]
+    # The request that writes the link, or None when this case cannot be written back.
+    link_request: Callable[[NewCase], Request | None]
+    # Credentials for one attempt; the dict lives as long as the deliverer (for tokens).
+    headers: Callable[[Options, dict[str, Any]], Awaitable[dict[str, str]]]
+    required: tuple[str, ...] = ()
+    formats: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # A comment on the ticket (GitHub and GitLab take the customer's verdict this way).
+    comment_request: Callable[[NewCase, str], Request | None] | None = None
 
-    def link_request(self, case: NewCase) -> Request | None:
-        """The request that writes the link, or None when this case cannot be written back."""
-        ...
-
-    async def headers(self, options: Options, cache: dict[str, Any]) -> dict[str, str]:
-        """Credentials for one attempt; `cache` lives as long as the deliverer (tokens)."""
-        ...
+    @property
+    def option_names(self) -> set[str]:
+        return {*self.credentials, *self.required, *self.formats}
 
 
 def json_request(method: str, url: str, body: Any) -> Request:

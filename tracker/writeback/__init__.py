@@ -1,4 +1,5 @@
-"""WRITERS maps a source to the module that writes a new case's link into that helpdesk.
+"""Write-back of a new case's link into its helpdesk: which helpdesks take it (WRITERS), and
+their credentials at send time.
 
 Write-back is on for a source when its credential options are set (`tracker source add ...
 --option api_token=...`); `queue.py` queues the request when a case first appears, and the
@@ -12,42 +13,20 @@ import re
 from typing import Any
 
 from tracker.errors import ConfigError, DeliveryError
-from tracker.helpdesks.writing import LINK_TEXT_OPTION, WEB_URL, Options, Writer
+from tracker.helpdesks import HELPDESKS
+from tracker.helpdesks.base import Options
+from tracker.helpdesks.writing import LINK_TEXT_OPTION, WEB_URL, Writeback
 from tracker.outbound import Authenticator
 from tracker.storage.base import Delivery, Store
-from tracker.writeback import (
-    chatwoot,
-    freshdesk,
-    front,
-    github,
-    gitlab,
-    helpscout,
-    intercom,
-    jira,
-    linear,
-    zammad,
-    zendesk,
-)
 
-WRITERS: dict[str, Writer] = {
-    "chatwoot": chatwoot,
-    "freshdesk": freshdesk,
-    "front": front,
-    "github": github,
-    "gitlab": gitlab,
-    "helpscout": helpscout,
-    "intercom": intercom,
-    "jira": jira,
-    "linear": linear,
-    "zammad": zammad,
-    "zendesk": zendesk,
-}
+# The helpdesks whose API takes the link: each declares it in its module (WRITEBACK).
+WRITERS: dict[str, Writeback] = {h.NAME: h.WRITEBACK for h in HELPDESKS if h.WRITEBACK is not None}
 KIND_PREFIX = "writeback:"
 
 
 def enabled(source: str, options: Options) -> bool:
     writer = WRITERS.get(source)
-    return writer is not None and all(options.get(name) for name in writer.CREDENTIALS)
+    return writer is not None and all(options.get(name) for name in writer.credentials)
 
 
 def check_options(source: str, options: Options) -> None:
@@ -55,21 +34,21 @@ def check_options(source: str, options: Options) -> None:
     writer = WRITERS.get(source)
     if writer is None:
         return
-    given = [name for name in writer.CREDENTIALS if options.get(name)]
+    given = [name for name in writer.credentials if options.get(name)]
     if not given:
         return
     command = f"tracker source add TENANT {source} --secret SECRET --option NAME=VALUE ..."
-    if len(given) < len(writer.CREDENTIALS):
-        missing = sorted(set(writer.CREDENTIALS) - set(given))
-        raise ConfigError(f"Write-back to {source} needs {' and '.join(writer.CREDENTIALS)}; add {', '.join(missing)} "
+    if len(given) < len(writer.credentials):
+        missing = sorted(set(writer.credentials) - set(given))
+        raise ConfigError(f"Write-back to {source} needs {' and '.join(writer.credentials)}; add {', '.join(missing)} "
                           f"({command}).")
-    missing = [name for name in writer.REQUIRED if not options.get(name)]
+    missing = [name for name in writer.required if not options.get(name)]
     if missing:
         raise ConfigError(f"Write-back to {source} also needs the option {', '.join(missing)} ({command}). "
                           f"See docs/sources/{source}.md.")
     if options.get("api_base") and not WEB_URL.match(options["api_base"]):
         raise ConfigError(f"api_base: give an http:// or https:// URL, not {options['api_base']!r}.")
-    for name, (pattern, hint) in writer.FORMATS.items():
+    for name, (pattern, hint) in writer.formats.items():
         if options.get(name) and not re.match(pattern, options[name]):
             raise ConfigError(f"{name}: expected {hint}.")
     text = options.get(LINK_TEXT_OPTION)
@@ -83,7 +62,7 @@ def authenticators() -> dict[str, Authenticator]:
     return {KIND_PREFIX + name: _authenticator(name, writer) for name, writer in WRITERS.items()}
 
 
-def _authenticator(source: str, writer: Writer) -> Authenticator:
+def _authenticator(source: str, writer: Writeback) -> Authenticator:
     cache: dict[str, Any] = {}  # one per deliverer: Help Scout's access tokens
 
     async def authenticate(delivery: Delivery, store: Store) -> dict[str, str]:
@@ -97,5 +76,4 @@ def _authenticator(source: str, writer: Writer) -> Authenticator:
 
 def option_names(source: str) -> set[str]:
     """Every option the writer reads (a test keeps each source's OPTIONS complete with these)."""
-    writer = WRITERS[source]
-    return {*writer.CREDENTIALS, *writer.REQUIRED, *writer.FORMATS}
+    return WRITERS[source].option_names

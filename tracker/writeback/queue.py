@@ -56,7 +56,7 @@ async def queue_verdict_comment(store: Store, config: SourceConfig, case_id: str
     """Tell the issue the customer's word, where the helpdesk takes comments through its API
     (GitHub and GitLab); other helpdesks hear it through the company's webhook only."""
     writer = WRITERS.get(config.source)
-    comment_request = getattr(writer, "comment_request", None)
+    comment_request = writer.comment_request if writer is not None else None
     if comment_request is None or not enabled(config.source, config.options):
         return False
     text = f"The customer {VERDICT_WORDS[verdict]}."
