@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tracker.cases import Event
 from tracker.errors import BadRequest, Unauthorized
@@ -43,6 +44,33 @@ class Helpdesk(Protocol):
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None: ...
     def parse(self, payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
               received_at: datetime) -> list[Event]: ...
+
+
+# What a helpdesk's status means: (stage, whose move); None leaves that part as it was.
+Move = tuple[str | None, str | None]
+
+
+def status_changes(statuses: Mapping[str, Move], status: str) -> dict[str, Any]:
+    """The case changes a helpdesk status brings, from the module's STATUSES table; a status the
+    table does not know changes neither stage nor whose move it is."""
+    stage, waiting_on = statuses.get(status, (None, None))
+    changes: dict[str, Any] = {}
+    if stage:
+        changes["stage"] = stage
+    if waiting_on:
+        changes["waiting_on"] = waiting_on
+    return changes
+
+
+def hmac_matches(given: str, secret: str | bytes, message: bytes, *, digest: str = "sha256",
+                 encoding: Literal["hex", "base64"] = "hex", prefix: str = "") -> bool:
+    """Whether `given` is the HMAC of `message` under `secret`, written as `prefix` and then hex
+    (any case) or base64; blanks around it are ignored. Constant time."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    mac = hmac.digest(key, message, digest)
+    expected = prefix + (mac.hex() if encoding == "hex" else base64.b64encode(mac).decode())
+    given = given.strip()
+    return equal(given.lower() if encoding == "hex" else given, expected)
 
 
 def hmac_sha256(secret: bytes, message: bytes) -> bytes:
