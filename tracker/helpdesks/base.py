@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -44,6 +44,29 @@ class Helpdesk(Protocol):
     def verify(self, headers: Headers, body: bytes, secret: str, now: datetime) -> None: ...
     def parse(self, payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
               received_at: datetime) -> list[Event]: ...
+
+
+class DeliveryHeaders(Mapping[str, str]):
+    """A delivery's headers (lower-case names) and, under HTTP/2's pseudo-header names, what
+    some helpdesks sign besides the body: `:method`, and `:url`, the public URL the helpdesk
+    called (tracker's base URL and the request's path: behind a proxy the request itself may
+    say http:// and another host)."""
+
+    __slots__ = ("_headers", "_target")
+
+    def __init__(self, headers: Headers, method: str, url: str) -> None:
+        self._headers = headers
+        self._target = {":method": method, ":url": url}
+
+    def __getitem__(self, name: str) -> str:
+        return self._target[name] if name.startswith(":") else self._headers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._headers
+        yield from self._target
+
+    def __len__(self) -> int:
+        return len(self._headers) + len(self._target)
 
 
 # What a helpdesk's status means: (stage, whose move); None leaves that part as it was.

@@ -15,6 +15,7 @@ from tracker import helpdesks
 from tracker.cases import Event
 from tracker.config import Settings
 from tracker.errors import BadRequest, NotFound, PayloadTooLarge
+from tracker.helpdesks.base import DeliveryHeaders
 from tracker.pubsub.base import Hub
 from tracker.storage.base import Store
 from tracker.writeback.queue import queue_new_case_links
@@ -35,12 +36,15 @@ async def receive_webhook(request: Request) -> Response:
                        f"Connect it with `tracker source add {tenant} {name}`.")
     body = await read_body(request, settings.max_body_bytes)
     now = request.app.state.clock.now()
-    source.verify(request.headers, body, config.secret, now)
+    query = request.url.query
+    public_url = settings.base_url + request.url.path + (f"?{query}" if query else "")
+    headers = DeliveryHeaders(request.headers, "POST", public_url)
+    source.verify(headers, body, config.secret, now)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
-    events = with_delivery_ids(source.parse(payload, request.headers, config.options, received_at=now), body)
+    events = with_delivery_ids(source.parse(payload, headers, config.options, received_at=now), body)
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
