@@ -15,6 +15,7 @@ from tracker.errors import ConfigError
 from tracker.i18n import languages
 from tracker.storage.base import SourceConfig, Store, StoredCase, Tenant
 from tracker.themes import theme_names
+from tracker.urls import WEB_URL
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -48,7 +49,6 @@ ORIGIN = re.compile(r"^https?://[^/\s]+$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 HTTPS_URL = re.compile(r"^https://[^\s\"'<>;,]+$")  # no ; or , either: logo_url goes into the page's CSP
 POSITIVE_NUMBER = re.compile(r"^(?!0+(\.0*)?$)\d+(\.\d+)?$")
-WEB_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
 async def add_tenant(

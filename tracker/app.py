@@ -26,9 +26,9 @@ from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store, unavailable_errors
 from tracker.themes import theme_folder, theme_names
 from tracker.web.admin_api import create_link, get_case, list_cases, openapi_json, revoke_links
-from tracker.web.api import case_events, case_json, public_events, public_json
 from tracker.web.badge import badge_json, badge_svg
 from tracker.web.brand import brand_css
+from tracker.web.case_data import case_events, case_json, public_events, public_json
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
@@ -37,6 +37,7 @@ from tracker.web.lookup import Lookup, lookup_case
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
+from tracker.web.state import AppState
 from tracker.web.stream import Streams
 from tracker.web.templates import Templates
 from tracker.web.verdict import give_verdict
@@ -120,6 +121,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             Exception: handle_crash,
         },
     )
+    app.state = AppState()  # the same attribute bag, typed for state_of()
     app.state.settings = settings
     app.state.clock = clock
     app.state.templates = Templates(clock, settings.themes_dir)

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 STAGES = ("received", "in_progress", "resolved", "closed")
+OPEN_STAGES = ("received", "in_progress")  # the team still works on it
 WAITING_ON = ("company", "customer", "third_party")
 OWNERS = ("company", "customer", "third_party")
 EXPECTED_SOURCES = ("helpdesk", "sla", "estimate")

@@ -12,6 +12,7 @@ from tracker.clock import Clock
 from tracker.errors import ConfigError
 
 PREFIX = "TRACKER_"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 MAX_CLOCK_OFFSET_DAYS = 36_500  # a century either way; beyond it datetime overflows soon
 
 
@@ -85,7 +86,7 @@ def _parse(setting: Setting, raw: str) -> object:
     name, var = setting.name, setting.variable
     if name == "database_url":
         scheme = urlsplit(raw).scheme
-        if scheme not in ("sqlite", "postgresql", "postgres"):
+        if scheme != "sqlite" and scheme not in POSTGRES_SCHEMES:
             raise ConfigError(f"{var}={raw!r}: the scheme must be sqlite: or postgresql:.")
         return raw
     if name == "secret_keys":

@@ -14,12 +14,11 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from tracker.cases import Case
+from tracker.cases import OPEN_STAGES, Case
 from tracker.storage.base import Store, StoredCase
 
 MIN_CASES = 10
 CACHE_SECONDS = 600.0  # histories change slowly; one scan per tenant and source per 10 minutes
-OPEN_STAGES = ("received", "in_progress")
 
 # (stage, priority or None for every priority) -> seconds each case spent in that stage
 Samples = dict[tuple[str, str | None], list[float]]

@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from tracker.clock import Clock
+from tracker.config import POSTGRES_SCHEMES
 from tracker.errors import ConfigError
-from tracker.storage import POSTGRES_SCHEMES, open_store, sqlite_path
+from tracker.storage import open_store, sqlite_path
 from tracker.storage.postgres import where
 
 CHUNK_ROWS = 5000

@@ -14,13 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from tracker.cases import STAGES, Case, Update
+from tracker.cases import OPEN_STAGES, STAGES, Case, Update
 from tracker.clock import Clock
 from tracker.policy import Policy
 from tracker.storage.base import StoredEvent
 
 View = Callable[[StoredEvent], dict[str, Any]]
-OPEN_STAGES = ("received", "in_progress")
 
 
 def _time(value: datetime | None) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,6 @@ TIMEOUT_SECONDS = 10.0  # every outbound request of tracker: the company's webho
 USER_AGENT = "tracker-webhooks/1"
 Request = dict[str, str]  # {"method", "url", "body"}: what a delivery sends
 
-WEB_URL = re.compile(r"^https?://[^\s\"'<>/]+(/[^\s\"'<>]*)?$")
 # Notes for agents, and public comments on GitHub and GitLab, where the author is the customer.
 NOTE_TEXT = ("Live case page for the customer: {url}\n"
              "Paste this link into your reply: it shows the case's stage, whose move it is, updates and "

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from tracker.config import POSTGRES_SCHEMES
 from tracker.errors import ConfigError
 from tracker.pubsub.base import Hub
-
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 async def open_hub(url: str) -> Hub:

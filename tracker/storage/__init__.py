@@ -5,10 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from tracker.clock import Clock
+from tracker.config import POSTGRES_SCHEMES
 from tracker.errors import ConfigError
 from tracker.storage.base import Store
-
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 async def open_store(url: str, clock: Clock) -> Store:

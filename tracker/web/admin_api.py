@@ -22,10 +22,11 @@ from starlette.responses import JSONResponse, Response
 
 from tracker import apikeys, helpdesks, openapi
 from tracker.errors import BadRequest, BearerRequired, NotFound
-from tracker.signing import Signer, case_url
-from tracker.storage.base import Store, StoredCase
-from tracker.web.api import customer_case, tenant_of
+from tracker.signing import case_url
+from tracker.storage.base import StoredCase
+from tracker.web.case_data import customer_case, tenant_of
 from tracker.web.numbers import whole_number
+from tracker.web.state import state_of
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -42,7 +43,7 @@ async def api_tenant(request: Request) -> str:
     if scheme.lower() != "bearer" or not key:
         raise BearerRequired("Send an API key as `Authorization: Bearer trk_...`; make one with "
                              "`tracker apikey add TENANT`.")
-    store: Store = request.app.state.store
+    store = state_of(request).store
     found = await apikeys.find_key(store, key)
     if found is None:
         raise BearerRequired("This API key is unknown or revoked. See the tenant's keys with "
@@ -51,7 +52,7 @@ async def api_tenant(request: Request) -> str:
 
 
 async def open_case(request: Request, tenant: str) -> StoredCase:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     source, case_id = request.path_params["source"], request.path_params["case_id"]
     helpdesks.get(source)  # an unknown source: the error names the known ones
     stored = await store.get_case(tenant, source, case_id)
@@ -69,9 +70,9 @@ async def create_link(request: Request) -> Response:
     """POST /api/v1/cases/{source}/{case_id}/links {"expires_days": N}: a signed case URL."""
     stored = await open_case(request, await api_tenant(request))
     days = expires_days(await request.body())
-    expires_at = None if days is None else request.app.state.clock.now() + timedelta(days=days)
-    signer: Signer = request.app.state.signer
-    url = case_url(request.app.state.settings.base_url, signer, stored, expires_at)
+    expires_at = None if days is None else state_of(request).clock.now() + timedelta(days=days)
+    signer = state_of(request).signer
+    url = case_url(state_of(request).settings.base_url, signer, stored, expires_at)
     return JSONResponse({"url": url, "link_version": stored.link_version,
                          "expires_at": None if expires_at is None else expires_at.isoformat()},
                         status_code=201, headers=NO_STORE)
@@ -103,7 +104,7 @@ def expires_days(body: bytes) -> int | None:
 async def revoke_links(request: Request) -> Response:
     """POST /api/v1/cases/{source}/{case_id}/revoke: every link issued so far stops working."""
     stored = await open_case(request, await api_tenant(request))
-    store: Store = request.app.state.store
+    store = state_of(request).store
     version = await store.bump_link_version(stored.key)
     return JSONResponse({"link_version": version}, headers=NO_STORE)
 
@@ -112,7 +113,7 @@ async def list_cases(request: Request) -> Response:
     """GET /api/v1/cases?limit=N: the tenant's cases, newest first, as summaries."""
     tenant = await api_tenant(request)
     limit = query_limit(request.query_params.get("limit"))
-    store: Store = request.app.state.store
+    store = state_of(request).store
     found = (await store.list_cases(tenant))[:limit]
     cases = []
     for stored in found:
@@ -138,4 +139,4 @@ async def get_case(request: Request) -> Response:
 
 async def openapi_json(request: Request) -> Response:
     """GET /api/v1/openapi.json: the admin API and the webhook endpoint, OpenAPI 3.1."""
-    return JSONResponse(openapi.document(request.app.state.settings.base_url))
+    return JSONResponse(openapi.document(state_of(request).settings.base_url))

@@ -18,11 +18,11 @@ from starlette.responses import JSONResponse, Response
 from tracker import i18n
 from tracker.i18n import N_
 from tracker.storage.base import Tenant
-from tracker.web.api import open_public_case, public_case, tenant_of
 from tracker.web.brand import accent, contrast_on_white
+from tracker.web.case_data import open_public_case, public_case, tenant_of
 from tracker.web.cors import cors_headers
 from tracker.web.pages import reader_language
-from tracker.web.templates import Templates
+from tracker.web.state import state_of
 
 # Dark enough for white text at WCAG AA (4.5:1), unlike shields' brighter defaults.
 COLOURS = {
@@ -96,11 +96,11 @@ async def badge_svg(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
     label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False),
-                                          request.app.state.clock.now(), reader_language(request, tenant))
+                                          state_of(request).clock.now(), reader_language(request, tenant))
     label_colour = label_colour_of(tenant)
     label_width = round(text_width(label) + 12)
     message_width = round(text_width(message) + 12)
-    templates: Templates = request.app.state.templates
+    templates = state_of(request).templates
     svg = templates.render(
         "default", "badge.svg", label=label, message=message, colour=colour, label_colour=label_colour,
         label_width=label_width, message_width=message_width,
@@ -113,7 +113,7 @@ async def badge_json(request: Request) -> Response:
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
     label, message, colour = badge_values(await public_case(request, stored, tenant, with_estimate=False),
-                                          request.app.state.clock.now(), reader_language(request, tenant))
+                                          state_of(request).clock.now(), reader_language(request, tenant))
     headers = {"Vary": "Accept-Language", "Cache-Control": f"public, max-age={CACHE_SECONDS}",
                **cors_headers(request, tenant)}
     body = {"schemaVersion": 1, "label": label, "message": message, "color": colour.lstrip("#"),

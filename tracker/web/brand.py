@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tracker.errors import NotFound
-from tracker.storage.base import Store, Tenant
+from tracker.storage.base import Tenant
+from tracker.web.state import state_of
 
 CACHE_SECONDS = 300
 
@@ -28,7 +29,7 @@ def accent(tenant: Tenant | None) -> str | None:
 
 
 async def brand_css(request: Request) -> Response:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     tenant = await store.get_tenant(request.path_params["tenant"])
     colour = accent(tenant)
     if colour is None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from tracker.errors import NotFound
-from tracker.signing import CaseLink, LinkGone, Signer
-from tracker.storage.base import CaseHead, Store, StoredCase
+from tracker.signing import CaseLink, LinkGone
+from tracker.storage.base import CaseHead, StoredCase
+from tracker.web.state import state_of
 
 
 def read_link(request: Request, token: str | None = None) -> CaseLink:
     """The link of the request's path, or the given token."""
-    signer: Signer = request.app.state.signer
+    signer = state_of(request).signer
     return signer.read_case_link(request.path_params["token"] if token is None else token)
 
 
@@ -23,7 +24,7 @@ def check_version(link: CaseLink, found: CaseHead | StoredCase | None) -> None:
 
 
 async def open_case_link(request: Request, token: str | None = None) -> tuple[StoredCase, CaseLink]:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     link = read_link(request, token)
     stored = await store.get_case(link.tenant, link.source, link.case_id)
     check_version(link, stored)
@@ -33,7 +34,7 @@ async def open_case_link(request: Request, token: str | None = None) -> tuple[St
 
 async def open_case_head(request: Request) -> tuple[CaseHead, CaseLink]:
     """The cheap form, for answering 304 before any case data is read."""
-    store: Store = request.app.state.store
+    store = state_of(request).store
     link = read_link(request)
     head = await store.get_case_head(link.tenant, link.source, link.case_id)
     check_version(link, head)

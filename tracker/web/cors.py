@@ -8,7 +8,6 @@ origins then get a 403 and no CORS headers.
 
 from __future__ import annotations
 
-import contextvars
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -17,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tracker.errors import Forbidden
 from tracker.storage.base import Tenant
+from tracker.web.state import state_of
+from tracker.web.stream import raw_send
 
 EMBED_ORIGINS = "embed_origins"
 PREFLIGHT_MAX_AGE_SECONDS = 86400
@@ -34,7 +35,7 @@ def cors_headers(request: Request, tenant: Tenant | None) -> dict[str, str]:
     if allowed is None:
         return {"Access-Control-Allow-Origin": "*"}
     origin = request.headers.get("origin")
-    if origin is None or origin == origin_of(request.app.state.settings.base_url):
+    if origin is None or origin == origin_of(state_of(request).settings.base_url):
         return {"Vary": "Origin"}
     if origin not in allowed:
         raise Forbidden(f"This company's cases can be embedded only on: {', '.join(allowed)}.")
@@ -52,15 +53,10 @@ def frame_ancestors(tenant: Tenant | None) -> str:
     return "*" if allowed is None else " ".join(["'self'", *allowed])
 
 
-# The send callable beneath the routing layers, for the live streams: each of their frames
-# would otherwise pass through two more wrappers (a context variable, not the scope: the scope
-# holding it would make a reference cycle with uvicorn's connection).
-raw_send: contextvars.ContextVar[Send] = contextvars.ContextVar("tracker_raw_send")
-
-
 class Preflight:
     """Answers CORS preflights (an EventSource reconnect may send Last-Event-ID); the request
-    that follows is checked by its own route."""
+    that follows is checked by its own route. The outermost of tracker's own layers, it also
+    hands the live streams the send beneath the routing layers (stream.raw_send)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

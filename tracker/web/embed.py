@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.errors import BadRequest, NotFound, TrackerError
-from tracker.signing import Signer
-from tracker.storage.base import Store, StoredCase
-from tracker.web.api import customer_case, public_case, tenant_of
+from tracker.storage.base import StoredCase
+from tracker.web.case_data import customer_case, public_case, tenant_of
 from tracker.web.case_link import check_version
 from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
+from tracker.web.state import state_of
 
 _PACKAGED = Path(__file__).resolve().parent.parent / "_widget" / "widget.js"  # inside a built wheel
 _SOURCE = Path(__file__).resolve().parent.parent.parent / "widget" / "widget.js"  # a checkout
@@ -65,12 +65,12 @@ async def oembed(request: Request) -> Response:
     url = request.query_params.get("url")
     if not url:
         raise BadRequest("Give the case link as ?url=...")
-    base_url: str = request.app.state.settings.base_url
+    base_url = state_of(request).settings.base_url
     stored, view = await case_of(request, url, base_url)
     width = min(OEMBED_WIDTH, int_param(request, "maxwidth") or OEMBED_WIDTH)
     height = min(OEMBED_HEIGHT, int_param(request, "maxheight") or OEMBED_HEIGHT)
     title = view["title"] or f"Case {view['case_id']}"
-    tenant = await request.app.state.store.get_tenant(stored.tenant)
+    tenant = await state_of(request).store.get_tenant(stored.tenant)
     html = (f'<a class="tracker-case" href="{escape(url)}">{escape(title)}</a>'
             f'<script async src="{escape(base_url)}/widget.js"></script>')
     return JSONResponse({
@@ -81,8 +81,8 @@ async def oembed(request: Request) -> Response:
 
 async def case_of(request: Request, url: str, base_url: str) -> tuple[StoredCase, dict[str, object]]:
     """The case a tracker link names, in the view its audience may see."""
-    store: Store = request.app.state.store
-    signer: Signer = request.app.state.signer
+    store = state_of(request).store
+    signer = state_of(request).signer
     parts = urlsplit(url)
     base = urlsplit(base_url)
     segments = parts.path.removeprefix(base.path).strip("/").split("/")

@@ -13,10 +13,10 @@ from starlette.responses import Response
 
 from tracker.errors import NotFound
 from tracker.i18n import translations
-from tracker.web.api import customer_case, open_public_case, public_case, tenant_of
+from tracker.web.case_data import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_link
 from tracker.web.pages import reader_language
-from tracker.web.templates import Templates
+from tracker.web.state import state_of
 
 CALENDAR_EVENT_MINUTES = 30
 MAX_ICS_LINE_OCTETS = 75
@@ -42,8 +42,8 @@ NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def feed(request: Request, view: dict[str, Any], tenant_name: str, page_path: str) -> Response:
-    templates: Templates = request.app.state.templates
-    page_url = request.app.state.settings.base_url + page_path
+    templates = state_of(request).templates
+    page_url = state_of(request).settings.base_url + page_path
     xml = NOT_XML.sub("", templates.render("default", "feed.atom", case=view, page_url=page_url,
                                            tenant_name=tenant_name, feed_url=page_url + "/feed.atom"))
     return Response(xml, media_type="application/atom+xml; charset=utf-8",
@@ -69,7 +69,7 @@ async def public_calendar(request: Request) -> Response:
 def calendar(request: Request, view: dict[str, Any], uid: str, page_path: str, language: str) -> Response:
     if view["expected_by"] is None:
         raise NotFound("This case has no expected time yet; the calendar entry appears once it has one.")
-    base_url: str = request.app.state.settings.base_url
+    base_url = state_of(request).settings.base_url
     page_url = base_url + page_path
     start = datetime.fromisoformat(view["expected_by"]).astimezone(UTC)
     _ = translations(language).gettext
@@ -82,7 +82,7 @@ def calendar(request: Request, view: dict[str, Any], uid: str, page_path: str, l
         f"UID:{uid}@{urlsplit(base_url).hostname}",
         # Every move of the expected time raises SEQUENCE, so calendars replace the old entry.
         f"SEQUENCE:{len(view['expected_moves'])}",
-        f"DTSTAMP:{ics_time(request.app.state.clock.now())}",
+        f"DTSTAMP:{ics_time(state_of(request).clock.now())}",
         f"DTSTART:{ics_time(start)}",
         f"DTEND:{ics_time(start + timedelta(minutes=CALENDAR_EVENT_MINUTES))}",
         f"SUMMARY:{ics_text(summary)}",

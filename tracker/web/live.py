@@ -30,10 +30,12 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from tracker.errors import BadRequest, TrackerError
+from tracker.public import View
 from tracker.storage.base import CaseHead
-from tracker.web.api import LiveCase, live_customer_case, live_public_case
+from tracker.web.case_data import LiveCase, live_customer_case, live_public_case
 from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
+from tracker.web.state import state_of
 from tracker.web.stream import (
     CLOSE,
     MAX_QUEUED_FRAMES,
@@ -45,7 +47,6 @@ from tracker.web.stream import (
     Outbox,
     Streams,
     Tap,
-    View,
 )
 
 MAX_CASES = 100  # the widget opens another connection beyond this; keeps the URL in bounds
@@ -114,7 +115,7 @@ async def live(request: Request) -> Response:
         follows.append(await Follow.of(index, case, revision))
     # Readable from any site: each case above was checked against its company's allowed sites.
     headers = {"Access-Control-Allow-Origin": "*"}
-    return MultiplexStream(request.app.state.streams, follows, gone, headers)
+    return MultiplexStream(state_of(request).streams, follows, gone, headers)
 
 
 class MultiplexStream(LiveResponse):

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.errors import BadRequest, NotFound, TooManyRequests
-from tracker.signing import Signer, case_url
-from tracker.storage.base import Store
+from tracker.signing import case_url
 from tracker.web.cors import cors_headers
 from tracker.web.forms import read_form
+from tracker.web.state import state_of
 
 LINK_DAYS = 7
 CLIENT_ATTEMPTS_PER_MINUTE = 10
@@ -83,9 +83,9 @@ async def lookup_case(request: Request) -> Response:
 
 
 async def _look_up(request: Request) -> Response:
-    store: Store = request.app.state.store
-    signer: Signer = request.app.state.signer
-    limits: Lookup = request.app.state.lookup
+    store = state_of(request).store
+    signer = state_of(request).signer
+    limits = state_of(request).lookup
     tenant = await store.get_tenant(request.path_params["tenant"])
     if tenant is None:
         raise NotFound(f"Unknown tenant '{request.path_params['tenant']}'.")
@@ -103,6 +103,6 @@ async def _look_up(request: Request) -> Response:
             match = stored
     if match is None:
         raise NotFound(NO_MATCH)
-    base_url: str = request.app.state.settings.base_url
-    url = case_url(base_url, signer, match, request.app.state.clock.now() + timedelta(days=LINK_DAYS))
+    base_url = state_of(request).settings.base_url
+    url = case_url(base_url, signer, match, state_of(request).clock.now() + timedelta(days=LINK_DAYS))
     return JSONResponse({"ok": True, "url": url}, headers={"Cache-Control": "no-store", **headers})

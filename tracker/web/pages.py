@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from tracker.i18n import choose_language
-from tracker.signing import Signer
-from tracker.storage.base import Store, StoredCase, Tenant
-from tracker.web.api import customer_case, open_public_case, public_case, tenant_of
+from tracker.storage.base import StoredCase, Tenant
+from tracker.web.case_data import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import frame_ancestors, origin_of
+from tracker.web.state import state_of
 from tracker.web.templates import Templates
 
 MAX_CACHED_PAGES = 2048
@@ -60,12 +60,12 @@ class PageCache:
 
 
 async def case_page(request: Request) -> Response:
-    cache: PageCache = request.app.state.page_cache
-    store: Store = request.app.state.store
+    cache = state_of(request).page_cache
+    store = state_of(request).store
     head, link = await open_case_head(request)
     tenant = await store.get_tenant(link.tenant)  # the customer's page holds the share buttons: no framing
     language = reader_language(request, tenant)
-    minute = int(request.app.state.clock.timestamp() // 60)
+    minute = int(state_of(request).clock.timestamp() // 60)
     look = tenant_look(tenant)
     etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
@@ -85,11 +85,11 @@ async def case_page(request: Request) -> Response:
 
 
 async def public_page(request: Request) -> Response:
-    cache: PageCache = request.app.state.page_cache
+    cache = state_of(request).page_cache
     stored = await open_public_case(request)
     tenant = await tenant_of(request, stored)
     language = reader_language(request, tenant)
-    minute = int(request.app.state.clock.timestamp() // 60)
+    minute = int(state_of(request).clock.timestamp() // 60)
     look = tenant_look(tenant)
     etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "public, no-cache", "Referrer-Policy": "no-referrer",
@@ -114,7 +114,7 @@ def indexable(tenant: Tenant | None) -> bool:
 
 def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
            share: dict[str, Any] | None) -> str:
-    return page_html(request.app.state.templates, request.app.state.settings.base_url, tenant, language, view,
+    return page_html(state_of(request).templates, state_of(request).settings.base_url, tenant, language, view,
                      page_path, share)
 
 
@@ -144,8 +144,8 @@ def brand(tenant: Tenant | None) -> dict[str, str]:
 
 def share_context(request: Request, stored: StoredCase, page_path: str) -> dict[str, Any]:
     """The customer's share controls: the signed form tokens, and the snippets once public."""
-    signer: Signer = request.app.state.signer
-    base_url: str = request.app.state.settings.base_url
+    signer = state_of(request).signer
+    base_url = state_of(request).settings.base_url
     context: dict[str, Any] = {
         "make_public": page_path + "/public",
         "make_private": page_path + "/private",

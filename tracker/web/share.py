@@ -13,20 +13,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tracker.errors import BadRequest
-from tracker.pubsub.base import Hub
-from tracker.signing import Signer
-from tracker.storage.base import Store
 from tracker.web.case_link import open_case_link
 from tracker.web.forms import read_form
+from tracker.web.state import state_of
 
 MAX_TITLE_CHARS = 120
 
 
 async def make_public(request: Request) -> Response:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     stored, _ = await open_case_link(request)
     form = await read_form(request)
-    signer: Signer = request.app.state.signer
+    signer = state_of(request).signer
     signer.check_action(form.get("token", ""), stored.key, stored.link_version, "public")
     title = " ".join(form.get("title", "").split())
     if len(title) > MAX_TITLE_CHARS:
@@ -37,11 +35,11 @@ async def make_public(request: Request) -> Response:
 
 
 async def make_private(request: Request) -> Response:
-    store: Store = request.app.state.store
-    hub: Hub = request.app.state.hub
+    store = state_of(request).store
+    hub = state_of(request).hub
     stored, _ = await open_case_link(request)
     form = await read_form(request)
-    signer: Signer = request.app.state.signer
+    signer = state_of(request).signer
     signer.check_action(form.get("token", ""), stored.key, stored.link_version, "private")
     await store.set_public(stored.key, None, None)
     await hub.publish(stored.key, stored.seq)  # wakes open public streams, which then end

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,11 +32,16 @@ from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tracker.public import View
 from tracker.pubsub.base import Hub
-from tracker.storage.base import CaseHead, Store, StoredCase, StoredEvent
-from tracker.web.cors import raw_send
+from tracker.storage.base import CaseHead, Store, StoredCase
 
 log = logging.getLogger("tracker.stream")
+
+# The send callable beneath the routing layers, set by the outermost middleware (cors.Preflight):
+# each frame would otherwise pass through two more wrappers (a context variable, not the scope:
+# the scope holding it would make a reference cycle with uvicorn's connection).
+raw_send: contextvars.ContextVar[Send] = contextvars.ContextVar("tracker_raw_send")
 
 PING = 0  # real sequence numbers start at 1
 CLOSE = -1
@@ -49,7 +55,6 @@ Frame = tuple[int, int, bytes, bytes]
 STREAM = -1
 PING_FRAME: Frame = (STREAM, PING, b": ping\r\n\r\n", b"")
 END: Frame = (STREAM, CLOSE, b"", b"")
-View = Callable[[StoredEvent], dict[str, Any]]
 # Asked on every notification: False ends the channel's streams (a case made private again).
 Guard = Callable[[], Awaitable[bool]]
 

@@ -13,20 +13,18 @@ from starlette.responses import RedirectResponse, Response
 
 from tracker.cases import VERDICTS, Event
 from tracker.errors import BadRequest
-from tracker.outbound import Deliverer, queue_webhook
-from tracker.pubsub.base import Hub
-from tracker.signing import Signer
-from tracker.storage.base import Store
+from tracker.outbound import queue_webhook
 from tracker.web.case_link import open_case_link
 from tracker.web.forms import read_form
+from tracker.web.state import state_of
 from tracker.writeback.queue import VERDICT_EVENT, queue_verdict_comment
 
 MAX_COMMENT_CHARS = 500
 
 
 async def give_verdict(request: Request) -> Response:
-    store: Store = request.app.state.store
-    signer: Signer = request.app.state.signer
+    store = state_of(request).store
+    signer = state_of(request).signer
     stored, _ = await open_case_link(request)
     form = await read_form(request)
     signer.check_action(form.get("token", ""), stored.key, stored.link_version, "verdict")
@@ -39,10 +37,10 @@ async def give_verdict(request: Request) -> Response:
     rating = int(rating_text) if rating_text in ("1", "2", "3", "4", "5") else None
     comment = form.get("comment", "").strip()[:MAX_COMMENT_CHARS] or None
     event = Event(case_id=stored.case.case_id, delivery_id=f"customer:{uuid.uuid4()}",
-                  occurred_at=request.app.state.clock.now(),
+                  occurred_at=state_of(request).clock.now(),
                   changes={"customer_verdict": verdict, "customer_rating": rating, "customer_comment": comment})
     appended = await store.ingest(stored.tenant, stored.source, [event])
-    hub: Hub = request.app.state.hub
+    hub = state_of(request).hub
     for item in appended:
         await hub.publish(item.case_key, item.seq)
     tenant = await store.get_tenant(stored.tenant)
@@ -52,11 +50,11 @@ async def give_verdict(request: Request) -> Response:
         data = {"source": stored.source, "case_id": stored.case.case_id, "verdict": verdict, "rating": rating,
                 "comment": comment}
         queued = await queue_webhook(store, tenant, VERDICT_EVENT, stored.key, data,
-                                     request.app.state.clock.now()) is not None
+                                     state_of(request).clock.now()) is not None
     if config is not None:
         queued = await queue_verdict_comment(store, config, stored.case.case_id, stored.key, verdict, rating,
                                              comment) or queued
     if queued:
-        deliverer: Deliverer = request.app.state.deliverer
+        deliverer = state_of(request).deliverer
         deliverer.wake()
     return RedirectResponse(f"/c/{request.path_params['token']}#verdict", status_code=303)

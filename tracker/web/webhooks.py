@@ -13,18 +13,16 @@ from starlette.responses import Response
 
 from tracker import helpdesks
 from tracker.cases import Event
-from tracker.config import Settings
 from tracker.errors import BadRequest, NotFound, PayloadTooLarge
 from tracker.helpdesks.base import DeliveryHeaders
-from tracker.pubsub.base import Hub
-from tracker.storage.base import Store
+from tracker.web.state import state_of
 from tracker.writeback.queue import queue_new_case_links
 
 
 async def receive_webhook(request: Request) -> Response:
-    store: Store = request.app.state.store
-    hub: Hub = request.app.state.hub
-    settings: Settings = request.app.state.settings
+    store = state_of(request).store
+    hub = state_of(request).hub
+    settings = state_of(request).settings
     tenant, name = request.path_params["tenant"], request.path_params["source"]
     source = helpdesks.get(name)
     config = await store.get_source(tenant, name)
@@ -35,7 +33,7 @@ async def receive_webhook(request: Request) -> Response:
         raise NotFound(f"Source '{name}' is not connected for tenant '{tenant}' (connected: {connected}). "
                        f"Connect it with `tracker source add {tenant} {name}`.")
     body = await read_body(request, settings.max_body_bytes)
-    now = request.app.state.clock.now()
+    now = state_of(request).clock.now()
     query = request.url.query
     public_url = settings.base_url + request.url.path + (f"?{query}" if query else "")
     headers = DeliveryHeaders(request.headers, "POST", public_url)
@@ -48,9 +46,9 @@ async def receive_webhook(request: Request) -> Response:
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
-    if await queue_new_case_links(store, request.app.state.signer, settings.base_url, config, events, appended,
+    if await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events, appended,
                                   payload):
-        request.app.state.deliverer.wake()
+        state_of(request).deliverer.wake()
     answer = {"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)}
     return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 

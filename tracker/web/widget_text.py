@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.i18n import N_, choose_language, direction, translations
-from tracker.storage.base import Store
+from tracker.web.state import state_of
 
 TEXT: dict[str, Any] = {
     "stages": {"received": N_("Received"), "in_progress": N_("In progress"), "resolved": N_("Resolved"),
@@ -56,7 +56,7 @@ def translated(text: Any, language: str) -> Any:
 
 
 async def widget_text(request: Request) -> Response:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     slug = request.query_params.get("tenant")
     tenant = await store.get_tenant(slug) if slug else None
     language = choose_language(request.query_params.get("lang"), request.headers.get("accept-language"),

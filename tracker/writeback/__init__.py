@@ -15,9 +15,10 @@ from typing import Any
 from tracker.errors import ConfigError, DeliveryError
 from tracker.helpdesks import HELPDESKS
 from tracker.helpdesks.base import Options
-from tracker.helpdesks.writing import LINK_TEXT_OPTION, WEB_URL, Writeback
+from tracker.helpdesks.writing import LINK_TEXT_OPTION, Writeback
 from tracker.outbound import Authenticator
 from tracker.storage.base import Delivery, Store
+from tracker.urls import WEB_URL
 
 # The helpdesks whose API takes the link: each declares it in its module (WRITEBACK).
 WRITERS: dict[str, Writeback] = {h.NAME: h.WRITEBACK for h in HELPDESKS if h.WRITEBACK is not None}

@@ -13,19 +13,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.errors import NotFound
-from tracker.estimate import Estimator
 from tracker.policy import policy_of
-from tracker.public import case_view, customer_event_view, public_case_view, public_event_view
-from tracker.storage.base import Store, StoredCase, Tenant
+from tracker.public import View, case_view, customer_event_view, public_case_view, public_event_view
+from tracker.storage.base import StoredCase, Tenant
 from tracker.web.case_link import open_case_link
 from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
-from tracker.web.stream import Guard, Streams, View, encode
+from tracker.web.state import state_of
+from tracker.web.stream import Guard, encode
 
 
 async def open_public_case(request: Request, public_id: str | None = None) -> StoredCase:
     """The public case of the request's path, or of the given id."""
-    store: Store = request.app.state.store
+    store = state_of(request).store
     stored = await store.get_public_case(request.path_params["public_id"] if public_id is None else public_id)
     if stored is None:
         raise NotFound("No such public case. Its owner may have made it private again.")
@@ -33,7 +33,7 @@ async def open_public_case(request: Request, public_id: str | None = None) -> St
 
 
 async def tenant_of(request: Request, stored: StoredCase) -> Tenant | None:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     return await store.get_tenant(stored.tenant)
 
 
@@ -41,16 +41,16 @@ async def customer_case(request: Request, stored: StoredCase, tenant: Tenant | N
                         with_estimate: bool = True) -> dict[str, Any]:
     """The customer's view of a stored case, with the tenant's policy and tracker's estimate
     (surfaces that never show the estimate skip it: it may scan the tenant's cases)."""
-    estimator: Estimator = request.app.state.estimator
-    now = request.app.state.clock.now()
+    estimator = state_of(request).estimator
+    now = state_of(request).clock.now()
     estimate = await estimator.estimate(stored, now) if with_estimate else None
     return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None), now, estimate)
 
 
 async def public_case(request: Request, stored: StoredCase, tenant: Tenant | None,
                       with_estimate: bool = True) -> dict[str, Any]:
-    estimator: Estimator = request.app.state.estimator
-    now = request.app.state.clock.now()
+    estimator = state_of(request).estimator
+    now = state_of(request).clock.now()
     estimate = await estimator.estimate(stored, now) if with_estimate else None
     return public_case_view(stored.case, stored.seq, stored.public_title, policy_of(tenant.options if tenant else None),
                             now, estimate)
@@ -58,7 +58,7 @@ async def public_case(request: Request, stored: StoredCase, tenant: Tenant | Non
 
 def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:
     """A case view as served to JSON readers: with the page to link to and the tenant's look."""
-    base_url: str = request.app.state.settings.base_url
+    base_url = state_of(request).settings.base_url
     branded = tenant is not None and bool(tenant.options.get("accent_colour"))
     return {
         **view,
@@ -115,12 +115,12 @@ async def live_customer_case(request: Request, token: str | None = None) -> Live
     stored, _ = await open_case_link(request, token)
     tenant = await tenant_of(request, stored)
     policy = policy_of(tenant.options if tenant else None)
-    return LiveCase(stored, tenant, "customer", customer_event_view(policy, request.app.state.clock),
+    return LiveCase(stored, tenant, "customer", customer_event_view(policy, state_of(request).clock),
                 lambda: customer_case(request, stored, tenant))
 
 
 async def live_public_case(request: Request, public_id: str | None = None) -> LiveCase:
-    store: Store = request.app.state.store
+    store = state_of(request).store
     stored = await open_public_case(request, public_id)
     tenant = await tenant_of(request, stored)
     policy = policy_of(tenant.options if tenant else None)
@@ -129,12 +129,12 @@ async def live_public_case(request: Request, public_id: str | None = None) -> Li
         return await store.get_public_case(str(stored.public_id)) is not None
 
     return LiveCase(stored, tenant, f"public:{stored.public_id}",
-                public_event_view(stored.public_title, policy, request.app.state.clock),
+                public_event_view(stored.public_title, policy, state_of(request).clock),
                 lambda: public_case(request, stored, tenant), still_public)
 
 
 async def single_stream(request: Request, case: LiveCase, headers: dict[str, str]) -> Response:
-    streams: Streams = request.app.state.streams
+    streams = state_of(request).streams
     seq = case.stored.seq
     return streams.response(
         case.stored, last_event_id(request), case.view_name, case.view,

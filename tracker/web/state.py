@@ -1,0 +1,42 @@
+"""What the app holds while it runs, typed: `state_of(request).store` rather than an untyped
+`request.app.state.store`. create_app() sets the first five; the lifespan the others."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from starlette.datastructures import State
+from starlette.requests import Request
+
+if TYPE_CHECKING:  # annotations only: these modules import state_of
+    from tracker.clock import Clock
+    from tracker.config import Settings
+    from tracker.estimate import Estimator
+    from tracker.outbound import Deliverer
+    from tracker.pubsub.base import Hub
+    from tracker.quiet import QuietWatch
+    from tracker.signing import Signer
+    from tracker.storage.base import Store
+    from tracker.web.lookup import Lookup
+    from tracker.web.pages import PageCache
+    from tracker.web.stream import Streams
+    from tracker.web.templates import Templates
+
+
+class AppState(State):
+    settings: Settings
+    clock: Clock
+    templates: Templates
+    page_cache: PageCache
+    lookup: Lookup
+    store: Store
+    hub: Hub
+    signer: Signer
+    streams: Streams
+    deliverer: Deliverer
+    estimator: Estimator
+    quiet_watch: QuietWatch
+
+
+def state_of(request: Request) -> AppState:
+    return cast(AppState, request.app.state)
