@@ -23,8 +23,6 @@ What the case page shows (the case id is the conversation number shown in Chatwo
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -36,11 +34,13 @@ from tracker.helpdesks.base import (
     LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
+    Move,
     Options,
     check_timestamp,
-    equal,
+    hmac_matches,
     parse_time,
     require_header,
+    status_changes,
     unix_time,
 )
 from tracker.helpdesks.writing import (
@@ -55,6 +55,10 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "chatwoot"
+TITLE = "Chatwoot"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "`X-Chatwoot-Signature`, HMAC-SHA256 of timestamp.body, 5 min"
+DEDUPE = "`X-Chatwoot-Delivery`"
+INTERNAL = "`private` messages"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an agent's access token; each new conversation then gets a private note with its "
                  "case link",
@@ -65,7 +69,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 TOLERANCE_SECONDS = 5 * 60
 
 # Conversation status -> (stage, waiting_on).
-_STATUSES = {
+STATUSES: Mapping[str, Move] = {
     "pending": ("received", "company"),
     "open": ("in_progress", "company"),
     "snoozed": ("in_progress", "customer"),
@@ -78,8 +82,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     timestamp = require_header(headers, "x-chatwoot-timestamp", NAME)
     check_timestamp(timestamp, now, TOLERANCE_SECONDS, NAME)
     # The timestamp is inside the signed bytes, so it cannot be replaced on a replay.
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not equal(signature, "sha256=" + digest):
+    if not hmac_matches(signature, secret, timestamp.encode() + b"." + body, prefix="sha256="):
         raise Unauthorized("X-Chatwoot-Signature does not match for source 'chatwoot': connect the source with "
                            "the webhook's secret from Chatwoot (`tracker source add TENANT chatwoot --secret ...`).")
 
@@ -105,8 +108,7 @@ def _conversation_event(conversation: dict[str, Any], delivery: str, created: bo
     if not isinstance(status, str):
         raise BadRequest("status is required (a string).")
     changes: dict[str, Any] = {"status_label": status.capitalize()}
-    if status in _STATUSES:
-        changes["stage"], changes["waiting_on"] = _STATUSES[status]
+    changes.update(status_changes(STATUSES, status))
     if created and status != "resolved":
         changes["stage"] = "received"
     changes.update(_requester(conversation))

@@ -41,10 +41,14 @@ from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.helpdesks.base import NO_OPTIONS, Headers, Options, equal, plain_text, text_of
+from tracker.helpdesks.base import NO_OPTIONS, Headers, Move, Options, equal, plain_text, status_changes, text_of
 from tracker.helpdesks.writing import NewCase, Request, Writeback, api_base, basic, json_request, option
 
 NAME = "freshdesk"
+TITLE = "Freshdesk"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "no signing in Freshdesk: `X-Tracker-Token` header or basic-auth password"
+DEDUPE = "hash of the body"
+INTERNAL = "private notes"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an agent's Freshdesk API key; each new ticket then gets its case link in link_field",
     "api_base": "write-back: your Freshdesk address, e.g. https://acme.freshdesk.com",
@@ -53,7 +57,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 _TOKEN_HEADER = "x-tracker-token"
 
 # {{ticket.status}} names (and the numbers in triggered_event) -> (stage, waiting_on).
-_STATUSES: dict[str, tuple[str, str | None]] = {
+STATUSES: Mapping[str, Move] = {
     "open": ("in_progress", "company"),
     "pending": ("in_progress", "customer"),
     "resolved": ("resolved", None),
@@ -109,13 +113,9 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     status = text_of(ticket.get("ticket_status")).strip()
     if status:
         changes["status_label"] = status
-        stage, waiting_on = _STATUSES.get(status.lower(), (None, None))
-        if stage == "in_progress" and waiting_on == "company" and "ticket_action:created" in triggered:
-            stage = "received"
-        if stage:
-            changes["stage"] = stage
-        if waiting_on:
-            changes["waiting_on"] = waiting_on
+        changes.update(status_changes(STATUSES, status.lower()))
+        if status.lower() == "open" and "ticket_action:created" in triggered:
+            changes["stage"] = "received"  # rule A: a new ticket
     internal = "note_type:private" in triggered
     update = None if internal else _update(ticket, case_id, occurred_at)
     return [Event(case_id=case_id, delivery_id="", occurred_at=occurred_at, changes=changes,

@@ -23,9 +23,6 @@ Application webhooks (X-Front-Request-Timestamp, SHA-256) are not supported.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -37,11 +34,13 @@ from tracker.helpdesks.base import (
     LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
+    Move,
     Options,
-    equal,
+    hmac_matches,
     plain_text,
     require_header,
     require_object,
+    status_changes,
     unix_time,
 )
 from tracker.helpdesks.writing import (
@@ -56,6 +55,10 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "front"
+TITLE = "Front"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "`X-Front-Signature`, HMAC-SHA1 base64 (rule webhooks)"
+DEDUPE = "event id"
+INTERNAL = "comments and mentions"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: a Front API token with the comments scope; each new conversation then gets a "
                  "comment with its case link",
@@ -66,16 +69,20 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 _MESSAGE_EVENTS = ("inbound", "outbound", "out_reply")
 _STATUS_EVENTS = ("archive", "reopen", "assign", "unassign", "trash", "restore")
 _INTERNAL_EVENTS = ("comment", "mention")  # teammate discussion
-_STAGE_BY_STATUS = {"unassigned": "received", "assigned": "in_progress", "archived": "resolved",
-                    "deleted": "closed"}
+# Conversation status -> (stage, waiting_on); whose move it is follows the messages instead.
+STATUSES: Mapping[str, Move] = {
+    "unassigned": ("received", None),
+    "assigned": ("in_progress", None),
+    "archived": ("resolved", None),
+    "deleted": ("closed", None),
+}
 # An event preview may lack the conversation's status; these events say it themselves.
 _STAGE_BY_EVENT = {"archive": "resolved", "trash": "closed"}
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = require_header(headers, "x-front-signature", NAME)
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
-    if equal(signature.strip(), expected):
+    if hmac_matches(signature, secret, body, digest="sha1", encoding="base64"):
         return
     if "x-front-request-timestamp" in headers:
         raise Unauthorized("X-Front-Signature does not match: this looks like a Front application webhook, "
@@ -118,9 +125,9 @@ def _changes(conversation: dict[str, Any], kind: str) -> dict[str, Any]:
     status = conversation.get("status")
     if isinstance(status, str):
         changes["status_label"] = status
-    stage = _STAGE_BY_EVENT.get(kind) or (_STAGE_BY_STATUS.get(status) if isinstance(status, str) else None)
-    if stage is not None:
-        changes["stage"] = stage
+        changes.update(status_changes(STATUSES, status))
+    if kind in _STAGE_BY_EVENT:
+        changes["stage"] = _STAGE_BY_EVENT[kind]
     if kind == "inbound":
         changes["waiting_on"] = "company"  # the customer wrote
     elif kind in ("outbound", "out_reply"):

@@ -27,8 +27,6 @@ GitHub sends no timestamp, so a redelivery is recognised by its X-GitHub-Deliver
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -42,7 +40,7 @@ from tracker.helpdesks.base import (
     NO_OPTIONS,
     Headers,
     Options,
-    equal,
+    hmac_matches,
     parse_time,
     require_header,
     require_object,
@@ -60,6 +58,10 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "github"
+TITLE = "GitHub"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "`X-Hub-Signature-256`, HMAC-SHA256 hex"
+DEDUPE = "`X-GitHub-Delivery`"
+INTERNAL = "(issues are public)"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: a GitHub token that may comment on issues; each new issue then gets a comment "
                  "with its case link",
@@ -86,8 +88,7 @@ _LABEL_WAITING_ON = {
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = require_header(headers, "x-hub-signature-256", NAME)
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not equal(signature, expected):
+    if not hmac_matches(signature, secret, body, prefix="sha256="):
         raise Unauthorized("X-Hub-Signature-256 does not match for source 'github': paste the "
                            "secret printed by `tracker source add` into the webhook's Secret field.")
 
@@ -192,10 +193,6 @@ def _label_key(name: Any) -> str:
     if words[:1] == ["status"]:
         words = words[1:]
     return " ".join(words)
-
-
-
-
 
 
 def _login(user: Any) -> str | None:

@@ -55,6 +55,11 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "gitlab"
+TITLE = "GitLab"  # these four are the cells of this helpdesk's row in the README's table
+SIGNATURE = "`X-Gitlab-Token` shared token"
+DEDUPE = "`Idempotency-Key` / `X-Gitlab-Event-UUID`"
+INTERNAL = ("internal notes and every comment on a confidential issue (its title and stage are shown to the link's "
+            "holder: Service Desk issues are confidential)")
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an access token with the api scope (Reporter or above); each new issue then gets "
                  "a comment with its case link",

@@ -22,9 +22,6 @@ body; each change is dated with Help Scout's own time of the thread or update.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -38,11 +35,13 @@ from tracker.helpdesks.base import (
     LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
+    Move,
     Options,
-    equal,
+    hmac_matches,
     parse_time,
     plain_text,
     require_header,
+    status_changes,
     text_of,
 )
 from tracker.helpdesks.writing import (
@@ -59,6 +58,10 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "helpscout"
+TITLE = "Help Scout"  # these four are the cells of this helpdesk's row in the README's table
+SIGNATURE = "`X-HelpScout-Signature`, HMAC-SHA1 base64"
+DEDUPE = "hash of the body"
+INTERNAL = "notes"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "app_id": "write-back: a private app's App ID (Your Profile > My Apps); with app_secret, each new "
               "conversation gets a note with its case link",
@@ -67,7 +70,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "link_text": LINK_TEXT_HELP,
 }
 
-_STATUSES: dict[str, tuple[str, str | None]] = {
+STATUSES: Mapping[str, Move] = {
     "active": ("in_progress", "company"),
     "open": ("in_progress", "company"),
     "pending": ("in_progress", "customer"),
@@ -79,8 +82,7 @@ _AGENT_THREADS = ("reply", "message")
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = require_header(headers, "x-helpscout-signature", NAME)
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha1).digest()).decode()
-    if not equal(signature, expected):
+    if not hmac_matches(signature, secret, body, digest="sha1", encoding="base64"):
         raise Unauthorized("X-HelpScout-Signature does not match: the Webhooks app's secret key must be the "
                            "secret stored with `tracker source add TENANT helpscout`.")
 
@@ -127,15 +129,13 @@ def _changes(conversation: dict[str, Any], status: str, event_type: str) -> dict
             changes["requester_name"] = name
     if status:
         changes["status_label"] = status.capitalize()
-        stage, waiting_on = _STATUSES.get(status, (None, None))
-        if event_type == "convo.created" and stage == "in_progress":
-            stage = "received"
-        if event_type == "convo.customer.reply.created" and stage == "in_progress":
-            waiting_on = "company"
-        if stage:
-            changes["stage"] = stage
-        if waiting_on:
-            changes["waiting_on"] = waiting_on
+        changes.update(status_changes(STATUSES, status))
+        # The event says more than the status: a new conversation is received, a customer's reply our move.
+        if changes.get("stage") == "in_progress":
+            if event_type == "convo.created":
+                changes["stage"] = "received"
+            elif event_type == "convo.customer.reply.created":
+                changes["waiting_on"] = "company"
     return changes
 
 

@@ -26,8 +26,6 @@ notif_...) is stored once.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -39,10 +37,12 @@ from tracker.helpdesks.base import (
     LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
+    Move,
     Options,
-    equal,
+    hmac_matches,
     plain_text,
     require_header,
+    status_changes,
     text_of,
     unix_time,
 )
@@ -58,6 +58,10 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "intercom"
+TITLE = "Intercom"  # these four are the cells of this helpdesk's row in the README's table
+SIGNATURE = "`X-Hub-Signature`, HMAC-SHA1 hex"
+DEDUPE = "notification id"
+INTERNAL = "`part_type: note`"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: your Intercom app's access token; each new conversation then gets an internal "
                  "note with its case link",
@@ -67,14 +71,19 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "link_text": LINK_TEXT_HELP,
 }
 
+# A conversation's state gives the stage; whose move it is comes from the topic (who wrote last).
+STATUSES: Mapping[str, Move] = {
+    "open": ("in_progress", None),
+    "snoozed": ("in_progress", None),
+    "closed": ("closed", None),
+}
 # Parts a teammate writes that the customer receives (an assignment can carry a reply).
 _PUBLIC_PARTS = ("comment", "assignment", "open", "close", "snoozed")
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = require_header(headers, "x-hub-signature", NAME)
-    expected = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-    if not equal(signature.lower(), expected):
+    if not hmac_matches(signature, secret, body, digest="sha1", prefix="sha1="):
         raise Unauthorized("X-Hub-Signature does not match: store your Intercom app's client secret with "
                            "`tracker source add TENANT intercom --secret ...`.")
 
@@ -127,12 +136,11 @@ def _changes(item: dict[str, Any], topic: str) -> dict[str, Any]:
     state = text_of(item.get("state"))
     if state:
         changes["status_label"] = state.capitalize()
-    if topic == "conversation.user.created":
+    if topic == "conversation.user.created":  # a new conversation, whatever its state
         changes.update(stage="received", waiting_on="company")
-    elif state == "closed":
-        changes["stage"] = "closed"
-    elif state in ("open", "snoozed"):
-        changes["stage"] = "in_progress"
+        return changes
+    changes.update(status_changes(STATUSES, state))
+    if changes.get("stage") == "in_progress":  # whose move: the other side of who wrote last
         if topic == "conversation.user.replied":
             changes["waiting_on"] = "company"
         elif topic == "conversation.admin.replied":

@@ -42,10 +42,24 @@ from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.helpdesks.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_object
+from tracker.helpdesks.base import (
+    NO_OPTIONS,
+    Headers,
+    Move,
+    Options,
+    equal,
+    hmac_matches,
+    parse_time,
+    require_object,
+    status_changes,
+)
 from tracker.helpdesks.writing import NewCase, Request, Writeback, api_base, basic, json_request, option
 
 NAME = "jira"
+TITLE = "Jira Service Management"  # these four are the cells of this helpdesk's row in the README's table
+SIGNATURE = "`X-Hub-Signature` HMAC-SHA256, or a bearer token from automation"
+DEDUPE = "`X-Atlassian-Webhook-Identifier` or body hash"
+INTERNAL = "`jsdPublic: false`, restricted visibility, unflagged comments"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an Atlassian API token; each new issue then gets its case link in link_field",
     "api_email": "write-back: the e-mail address of the Atlassian account the token belongs to",
@@ -58,21 +72,31 @@ _COMMENT_EVENTS = ("comment_created", "comment_updated")
 # Changelog fields the case shows; an update touching none of them (labels, sprint,
 # rank...) means nothing for the case.
 _CASE_FIELDS = ("status", "summary", "reporter", "resolution")
-_STAGE_BY_CATEGORY = {"new": "received", "indeterminate": "in_progress", "done": "resolved"}
-_CLOSED_NAMES = ("closed", "canceled", "cancelled", "declined", "won't do")
-_WAITING_ON_BY_NAME = {
+# A status gives the stage by its category (STATUSES, keyed by statusCategory.key), and whose
+# move it is by its name (_WAITING_ON_BY_STATUS_NAME, lower case; any other name: ours). A Done
+# status named as in _CLOSED_NAMES is closed rather than resolved.
+STATUSES: Mapping[str, Move] = {
+    "new": ("received", None),
+    "indeterminate": ("in_progress", None),
+    "done": ("resolved", None),
+}
+_WAITING_ON_BY_STATUS_NAME = {
     "waiting for customer": "customer",
     "pending": "third_party",
     "waiting for third party": "third_party",
     "waiting for vendor": "third_party",
 }
+_CLOSED_NAMES = ("closed", "canceled", "cancelled", "declined", "won't do")
+# Jira's wiki markup: `\\` is a line break, and a backslash before a markup character shows
+# that character (`issue\!`). Other markup (`*bold*`, `{code}`) reads well enough as it is.
+WIKI_BREAK = re.compile(r"\\\\[ \t]*")
+WIKI_ESCAPE = re.compile(r"\\([!*_+\-^~?{}\[\]|#()\\])")
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = headers.get("x-hub-signature")
     if signature:
-        expected = "sha256=" + hmac_sha256(secret.encode(), body).hex()
-        if not equal(signature.strip().lower(), expected):
+        if not hmac_matches(signature, secret, body, prefix="sha256="):
             raise Unauthorized("X-Hub-Signature does not match for source 'jira': set the webhook's Secret "
                                "in Jira to this source's secret (or reconnect with --secret).")
         return
@@ -131,14 +155,13 @@ def _changes(fields: dict[str, Any]) -> dict[str, Any]:
     if isinstance(status, dict) and isinstance(status.get("name"), str):
         name = status["name"]
         changes["status_label"] = name
-        changes["waiting_on"] = _WAITING_ON_BY_NAME.get(name.lower(), "company")
+        changes["waiting_on"] = _WAITING_ON_BY_STATUS_NAME.get(name.lower(), "company")
         category = status.get("statusCategory")
         key = category.get("key") if isinstance(category, dict) else None
-        stage = _STAGE_BY_CATEGORY.get(key) if isinstance(key, str) else None
-        if stage == "resolved" and name.lower() in _CLOSED_NAMES:
-            stage = "closed"
-        if stage is not None:  # an unknown category keeps the stage, shows the wording
-            changes["stage"] = stage
+        if isinstance(key, str):  # a missing or unknown category keeps the stage, shows the wording
+            changes.update(status_changes(STATUSES, key))
+        if changes.get("stage") == "resolved" and name.lower() in _CLOSED_NAMES:
+            changes["stage"] = "closed"
     reporter = fields.get("reporter")
     if isinstance(reporter, dict):
         if isinstance(reporter.get("emailAddress"), str):
@@ -165,12 +188,6 @@ def _update(comment: dict[str, Any], at: datetime) -> Update:
     name = author.get("displayName") if isinstance(author, dict) else None
     return Update(id=str(comment["id"]), at=at, body=_text(comment.get("body")),
                   author_display=name if isinstance(name, str) else "")
-
-
-# Jira's wiki markup: `\\` is a line break, and a backslash before a markup character shows
-# that character (`issue\!`). Other markup (`*bold*`, `{code}`) reads well enough as it is.
-WIKI_BREAK = re.compile(r"\\\\[ \t]*")
-WIKI_ESCAPE = re.compile(r"\\([!*_+\-^~?{}\[\]|#()\\])")
 
 
 def _wiki_text(body: str) -> str:
