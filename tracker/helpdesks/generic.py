@@ -34,6 +34,10 @@ from tracker.helpdesks.base import (
 from tracker.standard_webhooks import sign
 
 NAME = "generic"
+TITLE = "Any signed JSON webhook"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "Standard Webhooks, HMAC-SHA256, 5 min tolerance"
+DEDUPE = "`webhook-id`"
+INTERNAL = "`message.public` not `true`"
 OPTIONS: dict[str, str] = {}
 TOLERANCE_SECONDS = 5 * 60
 WRITEBACK = None  # tracker is the helpdesk's API here: links come from the admin API or the lookup

@@ -33,13 +33,14 @@ from tracker.helpdesks.base import (
     LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
+    Move,
     Options,
     check_timestamp,
-    equal,
-    hmac_sha256,
+    hmac_matches,
     parse_time,
     require_header,
     require_object,
+    status_changes,
     text_of,
 )
 from tracker.helpdesks.writing import (
@@ -54,6 +55,11 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "linear"
+TITLE = "Linear"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "`Linear-Signature` HMAC-SHA256 hex, `webhookTimestamp` within 60 s"
+DEDUPE = "`Linear-Delivery`"
+INTERNAL = ("every comment (Linear has no customer-facing comments), unless the tenant opts in with "
+            "`--option public_comments=yes`")
 OPTIONS = {
     "public_comments": "yes: show Linear comments to the customer as updates",
     "api_token": "write-back: a personal API key (lin_api_...); each new issue then gets a comment with its "
@@ -63,13 +69,14 @@ OPTIONS = {
 }
 TOLERANCE_SECONDS = 60  # what Linear's own SDK allows
 
-_STAGE_BY_STATE_TYPE = {
-    "triage": "received",
-    "backlog": "received",
-    "unstarted": "received",
-    "started": "in_progress",
-    "completed": "resolved",
-    "canceled": "closed",
+# Workflow state type -> (stage, waiting_on): Linear tracks work, so the move is always the company's.
+STATUSES: Mapping[str, Move] = {
+    "triage": ("received", "company"),
+    "backlog": ("received", "company"),
+    "unstarted": ("received", "company"),
+    "started": ("in_progress", "company"),
+    "completed": ("resolved", "company"),
+    "canceled": ("closed", "company"),
 }
 # updatedFrom keys of an Issue update that change what the case shows.
 _CASE_KEYS = ("title", "stateId")
@@ -78,7 +85,7 @@ _IDENTIFIER_IN_URL = re.compile(r"/issue/([A-Za-z0-9]+-[0-9]+)")
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = require_header(headers, "linear-signature", NAME)
-    if not equal(signature.strip().lower(), hmac_sha256(secret.encode(), body).hex()):
+    if not hmac_matches(signature, secret, body):
         raise Unauthorized("Linear-Signature does not match for source 'linear': connect the source with the "
                            "webhook's signing secret from Linear (--secret).")
     # The timestamp lives inside the signed body, so it is checked once the body is trusted.
@@ -147,11 +154,8 @@ def _changes(issue: dict[str, Any]) -> dict[str, Any]:
     if isinstance(state, dict):
         if isinstance(state.get("name"), str):
             changes["status_label"] = state["name"]
-        state_type = state.get("type")
-        stage = _STAGE_BY_STATE_TYPE.get(state_type) if isinstance(state_type, str) else None
-        if stage is not None:  # a state type Linear adds later keeps the stage as it is
-            changes["stage"] = stage
-            changes["waiting_on"] = "company"  # Linear tracks work, never a customer's move
+        if isinstance(state.get("type"), str):  # a state type Linear adds later keeps the stage as it is
+            changes.update(status_changes(STATUSES, state["type"]))
     return changes
 
 

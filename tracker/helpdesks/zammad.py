@@ -27,8 +27,6 @@ What the case page shows (the case id is the ticket number, e.g. 10081):
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -39,11 +37,13 @@ from tracker.helpdesks.base import (
     LINK_TEXT_HELP,
     NO_OPTIONS,
     Headers,
+    Move,
     Options,
-    equal,
+    hmac_matches,
     parse_time,
     plain_text,
     require_header,
+    status_changes,
 )
 from tracker.helpdesks.writing import (
     NOTE_TEXT,
@@ -57,6 +57,10 @@ from tracker.helpdesks.writing import (
 )
 
 NAME = "zammad"
+TITLE = "Zammad"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "`X-Hub-Signature`, HMAC-SHA1 hex"
+DEDUPE = "`X-Zammad-Delivery`"
+INTERNAL = "`internal: true` articles"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: an access token with ticket.agent; each new ticket then gets an internal note with "
                  "its case link",
@@ -65,7 +69,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 }
 
 # Zammad's default ticket states -> (stage, waiting_on); waiting_on None leaves it as it is.
-_STATES: dict[str, tuple[str, str | None]] = {
+STATUSES: Mapping[str, Move] = {
     "new": ("received", "company"),
     "open": ("in_progress", "company"),
     "pending reminder": ("in_progress", "customer"),
@@ -78,8 +82,7 @@ _STATES: dict[str, tuple[str, str | None]] = {
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
     signature = require_header(headers, "x-hub-signature", NAME)
-    expected = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-    if not equal(signature, expected):
+    if not hmac_matches(signature, secret, body, digest="sha1", prefix="sha1="):
         raise Unauthorized("X-Hub-Signature does not match for source 'zammad': paste the secret printed by "
                            "`tracker source add` into the webhook's HMAC SHA1 Signature Token field.")
 
@@ -118,11 +121,7 @@ def _changes(ticket: dict[str, Any]) -> dict[str, Any]:
     state = state.get("name") if isinstance(state, dict) else state
     if isinstance(state, str):
         changes["status_label"] = state
-        stage, waiting_on = _STATES.get(state.lower(), (None, None))
-        if stage:
-            changes["stage"] = stage
-        if waiting_on:
-            changes["waiting_on"] = waiting_on
+        changes.update(status_changes(STATUSES, state.lower()))
     customer = ticket.get("customer")
     if isinstance(customer, dict):
         if isinstance(customer.get("email"), str) and customer["email"]:

@@ -32,7 +32,6 @@ delivery (same X-Zendesk-Webhook-Invocation-Id) is stored once.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -41,10 +40,24 @@ from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.helpdesks.base import NO_OPTIONS, Headers, Options, equal, hmac_sha256, parse_time, require_header, text_of
+from tracker.helpdesks.base import (
+    NO_OPTIONS,
+    Headers,
+    Move,
+    Options,
+    hmac_matches,
+    parse_time,
+    require_header,
+    status_changes,
+    text_of,
+)
 from tracker.helpdesks.writing import NewCase, Request, Writeback, api_base, basic, json_request, option
 
 NAME = "zendesk"
+TITLE = "Zendesk"  # these four are this helpdesk's cells in the README's table
+SIGNATURE = "`X-Zendesk-Webhook-Signature`, HMAC-SHA256 of timestamp + body, 5 min"
+DEDUPE = "`X-Zendesk-Webhook-Invocation-Id`"
+INTERNAL = "non-public comments"
 OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "api_token": "write-back: a Zendesk API token; each new ticket then gets its case link in link_field_id",
     "api_email": "write-back: the e-mail address of the agent the token acts for",
@@ -54,7 +67,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 _TOLERANCE_SECONDS = 5 * 60  # Zendesk documents none; Standard Webhooks' choice
 
 # {{ticket.status}} as rendered, lower-cased, "-" as a space -> (stage, waiting_on or None).
-_STATUSES: dict[str, tuple[str, str | None]] = {
+STATUSES: Mapping[str, Move] = {
     "new": ("received", "company"),
     "open": ("in_progress", "company"),
     "pending": ("in_progress", "customer"),
@@ -77,8 +90,7 @@ def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
             f"X-Zendesk-Webhook-Signature-Timestamp is more than {_TOLERANCE_SECONDS} s away from our clock: "
             "a replay, or a delayed retry; Zendesk signs each new attempt afresh."
         )
-    expected = base64.b64encode(hmac_sha256(secret.encode(), timestamp.encode() + body)).decode()
-    if not equal(signature, expected):
+    if not hmac_matches(signature, secret, timestamp.encode() + body, encoding="base64"):
         raise Unauthorized("X-Zendesk-Webhook-Signature does not match: store the webhook's revealed signing "
                            "secret with `tracker source add TENANT zendesk --secret ...`.")
 
@@ -100,11 +112,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     status = text_of(ticket.get("status"))
     if status:
         changes["status_label"] = status
-        stage, waiting_on = _STATUSES.get(status.lower().replace("-", " "), (None, None))
-        if stage:
-            changes["stage"] = stage
-        if waiting_on:
-            changes["waiting_on"] = waiting_on
+        changes.update(status_changes(STATUSES, status.lower().replace("-", " ")))
     internal = text_of(payload.get("latest_comment_public")).lower() == "false"
     update = None if internal else _update(payload.get("comment"), ticket, occurred_at)
     return [Event(case_id=case_id, delivery_id=headers.get("x-zendesk-webhook-invocation-id", ""),
