@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,11 +30,7 @@ from urllib.parse import urlsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from tracker.cases import (
-    LOG_UPDATES,
-    Case,
     Event,
-    apply,
-    dump_case,
     dump_event,
     load_case,
     load_event,
@@ -54,6 +49,8 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
+from tracker.storage.ingest import CaseRow, apply_batch
+from tracker.storage.rows import API_KEY_COLUMNS, CASE_COLUMNS, DELIVERY_COLUMNS, api_key, delivery, stored_case
 
 # Each entry moves the schema one version up (a row in schema_migrations); never edit a shipped one.
 MIGRATIONS = (
@@ -118,10 +115,6 @@ MIGRATION_LOCK = 0x747261636B6572  # "tracker"
 MAX_ATTEMPTS = 5  # per batch, for deadlocks and racing duplicate deliveries
 POOL_MIN_SIZE, POOL_MAX_SIZE = 0, 10  # no floor: asyncpg would log a traceback per retry while the server is down
 CONNECT_TIMEOUT_SECONDS = 5.0
-CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
-DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
-                    "created_at, updated_at")
-API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
 
 log = logging.getLogger("tracker.storage")
 
@@ -165,28 +158,8 @@ class _NewCases(Exception):
     """The batch has cases not stored yet: start over, creating them before taking any lock."""
 
 
-@dataclass
-class _CaseRow:
-    key: int
-    seq: int
-    case: Case
-    changed: bool = False
-
-
-def _stored_case(row: Any) -> StoredCase:
-    key, tenant, source, state, seq, link_version, public_id, public_title = row
-    return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id,
-                      public_title)
-
-
-def _delivery(row: Any) -> Delivery:
-    key, tenant, kind, event_type, case_key, request, status, attempts, next_at, error, created, updated = row
-    return Delivery(key, tenant, kind, event_type, case_key, json.loads(request), status, attempts, next_at, error,
-                    created, updated)
-
-
-def _api_key(row: Any) -> ApiKey:
-    return ApiKey(*row)
+def as_is(value: datetime) -> datetime:
+    return value  # asyncpg reads timestamptz as datetime already
 
 
 def where(url: str) -> str:
@@ -306,7 +279,7 @@ class PostgresStore:
             f"FOR UPDATE SKIP LOCKED) RETURNING {DELIVERY_COLUMNS}",
             now + timedelta(seconds=lease_seconds), now, limit,
         )
-        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+        return sorted((delivery(r, as_is) for r in rows), key=lambda d: d.id)
 
     async def finish_delivery(self, delivery_id: int, status: str, attempts: int, next_attempt_at: datetime,
                               last_error: str | None) -> None:
@@ -318,13 +291,13 @@ class PostgresStore:
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = await self._pool.fetchrow(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1", delivery_id)
-        return None if row is None else _delivery(row)
+        return None if row is None else delivery(row, as_is)
 
     async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
         rows = await self._pool.fetch(
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 ORDER BY id DESC LIMIT $2", tenant, limit
         )
-        return [_delivery(r) for r in rows]
+        return [delivery(r, as_is) for r in rows]
 
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         value = await self._pool.fetchval(
@@ -342,11 +315,11 @@ class PostgresStore:
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = await self._pool.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash)
-        return None if row is None else _api_key(row)
+        return None if row is None else api_key(row, as_is)
 
     async def list_api_keys(self, tenant: str) -> list[ApiKey]:
         rows = await self._pool.fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY id", tenant)
-        return [_api_key(r) for r in rows]
+        return [api_key(r, as_is) for r in rows]
 
     async def revoke_api_key(self, tenant: str, name: str, now: datetime) -> bool:
         status = await self._pool.execute(
@@ -386,11 +359,11 @@ class PostgresStore:
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = $1 AND source = $2 AND case_id = $3",
             tenant, source, case_id,
         )
-        return None if row is None else _stored_case(row)
+        return None if row is None else stored_case(row)
 
     async def get_public_case(self, public_id: str) -> StoredCase | None:
         row = await self._pool.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE public_id = $1", public_id)
-        return None if row is None else _stored_case(row)
+        return None if row is None else stored_case(row)
 
     async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
         row = await self._pool.fetchrow(
@@ -403,13 +376,13 @@ class PostgresStore:
         rows = await self._pool.fetch(
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = $1 AND case_id = $2 ORDER BY source", tenant, case_id
         )
-        return [_stored_case(r) for r in rows]
+        return [stored_case(r) for r in rows]
 
     async def list_cases(self, tenant: str) -> list[StoredCase]:
         rows = await self._pool.fetch(
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = $1 ORDER BY updated_at DESC, id DESC", tenant
         )
-        return [_stored_case(r) for r in rows]
+        return [stored_case(r) for r in rows]
 
     async def events_after(self, case_key: int, seq: int, limit: int = 1000) -> list[StoredEvent]:
         rows = await self._pool.fetch(
@@ -450,7 +423,7 @@ class PostgresStore:
         deliveries = sorted({(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events})
         if create_cases:
             await db.execute(INSERT_CASES, *_columns(idents), self._clock.now())
-        cases: dict[tuple[str, str, str], _CaseRow] = {}
+        cases: dict[tuple[str, str, str], CaseRow] = {}
         seen: set[tuple[str, str, str]] = set()
         for key, tenant, source, ident, seq, state in await db.fetch(LOCK_CASES_AND_FIND_STORED, *_columns(idents),
                                                                      *_columns(deliveries)):
@@ -458,30 +431,16 @@ class PostgresStore:
                 seen.add((tenant, source, ident))
             else:
                 case = load_case(state) if seq else new_case(ident)
-                cases[(tenant, source, ident)] = _CaseRow(key, seq, case)
+                cases[(tenant, source, ident)] = CaseRow(key, seq, case)
         if len(cases) < len(idents):
             if create_cases:
                 raise AssertionError("a case inserted in this transaction is missing")
             raise _NewCases
-        event_rows: list[tuple[Any, ...]] = []
-        results: list[list[Appended]] = []
-        for item in batch:
-            appended: list[Appended] = []
-            for event in item.events:
-                delivery = (item.tenant, item.source, event.delivery_id)
-                if delivery in seen:
-                    continue
-                seen.add(delivery)
-                entry = cases[(item.tenant, item.source, event.case_id)]
-                entry.case = apply(entry.case, event)
-                entry.seq += 1
-                entry.changed = True
-                event_rows.append((entry.key, entry.seq, item.tenant, item.source, event.delivery_id,
-                                   dump_event(event), dump_case(entry.case, LOG_UPDATES)))
-                appended.append(Appended(entry.key, entry.seq))
-            results.append(appended)
-        if event_rows:
-            changed = [(row.key, row.seq, dump_case(row.case)) for row in cases.values() if row.changed]
+        results, logged = apply_batch(batch, cases, seen)
+        if logged:
+            event_rows = [(e.case_key, e.seq, e.tenant, e.source, e.event.delivery_id, dump_event(e.event),
+                           e.case_after) for e in logged]
+            changed = [(row.key, row.seq, row.state()) for row in cases.values() if row.changed]
             await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed), self._clock.now())
         empty = [row.key for row in cases.values() if row.seq == 0]
         if empty:  # created above, but every event of theirs was stored before (under another case)

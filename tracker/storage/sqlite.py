@@ -18,18 +18,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from tracker.cases import (
-    LOG_UPDATES,
     Case,
     Event,
-    apply,
-    dump_case,
     dump_event,
     load_case,
     load_event,
@@ -47,6 +43,8 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
+from tracker.storage.ingest import CaseRow, Ident, apply_batch
+from tracker.storage.rows import API_KEY_COLUMNS, CASE_COLUMNS, DELIVERY_COLUMNS, api_key, delivery, stored_case
 
 # Each entry moves the schema one version up (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS = (
@@ -118,18 +116,6 @@ MAX_CACHED_LOOKUPS = 10_000
 OTHER_WRITERS_SECONDS = 0.05  # how soon a write by another process (the CLI) is seen
 LOCKED_WAIT_SECONDS = 5.0  # as long as a busy_timeout: then the webhook gets a 503 and is retried
 CACHED_CASES = 2_000  # parsed cases the writer keeps between batches (a few KB each)
-CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
-DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
-                    "created_at, updated_at")
-
-
-@dataclass
-class _CaseRow:
-    key: int
-    seq: int
-    case: Case
-    changed: bool = False
-    document: str | None = None  # the case as JSON, when already written for the log
 
 
 class _CaseCache:
@@ -150,7 +136,7 @@ class _CaseCache:
         self._cases.move_to_end(key)
         return cached[1]
 
-    def put(self, rows: Iterable[_CaseRow]) -> None:
+    def put(self, rows: Iterable[CaseRow]) -> None:
         for row in rows:
             self._cases[row.key] = (row.seq, row.case)
             self._cases.move_to_end(row.key)
@@ -187,25 +173,6 @@ class _LookupCache:
         if key not in self._answers:
             self._answers[key] = read()
         return self._answers[key]  # type: ignore[no-any-return]
-
-
-def _stored_case(row: Iterable[Any]) -> StoredCase:
-    key, tenant, source, state, seq, link_version, public_id, public_title = row
-    return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id,
-                      public_title)
-
-
-def _delivery(row: Iterable[Any]) -> Delivery:
-    key, tenant, kind, event_type, case_key, request, status, attempts, next_at, error, created, updated = row
-    return Delivery(key, tenant, kind, event_type, case_key, json.loads(request), status, attempts,
-                    datetime.fromisoformat(next_at), error, datetime.fromisoformat(created),
-                    datetime.fromisoformat(updated))
-
-
-def _api_key(row: Iterable[Any]) -> ApiKey:
-    key, tenant, name, key_hash, created, revoked = row
-    return ApiKey(key, tenant, name, key_hash, datetime.fromisoformat(created),
-                  None if revoked is None else datetime.fromisoformat(revoked))
 
 
 PRAGMAS = (
@@ -374,7 +341,7 @@ class SQLiteStore:
                 (lease, now.isoformat(), limit),
             ).fetchall()
 
-        return sorted((_delivery(r) for r in await self._on_writer(claim)), key=lambda d: d.id)
+        return sorted((delivery(r, datetime.fromisoformat) for r in await self._on_writer(claim)), key=lambda d: d.id)
 
     async def finish_delivery(self, delivery_id: int, status: str, attempts: int, next_attempt_at: datetime,
                               last_error: str | None) -> None:
@@ -386,12 +353,12 @@ class SQLiteStore:
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = await self._one(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,))
-        return None if row is None else _delivery(row)
+        return None if row is None else delivery(row, datetime.fromisoformat)
 
     async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
         rows = await self._all(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = ? ORDER BY id DESC LIMIT ?",
                                (tenant, limit))
-        return [_delivery(r) for r in rows]
+        return [delivery(r, datetime.fromisoformat) for r in rows]
 
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         row = await self._one(
@@ -409,14 +376,14 @@ class SQLiteStore:
         return await self._on_writer(add)
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
-        row = await self._one("SELECT id, tenant, name, key_hash, created_at, revoked_at FROM api_keys "
+        row = await self._one(f"SELECT {API_KEY_COLUMNS} FROM api_keys "
                               "WHERE key_hash = ?", (key_hash,))
-        return None if row is None else _api_key(row)
+        return None if row is None else api_key(row, datetime.fromisoformat)
 
     async def list_api_keys(self, tenant: str) -> list[ApiKey]:
-        rows = await self._all("SELECT id, tenant, name, key_hash, created_at, revoked_at FROM api_keys "
+        rows = await self._all(f"SELECT {API_KEY_COLUMNS} FROM api_keys "
                                "WHERE tenant = ? ORDER BY id", (tenant,))
-        return [_api_key(r) for r in rows]
+        return [api_key(r, datetime.fromisoformat) for r in rows]
 
     async def revoke_api_key(self, tenant: str, name: str, now: datetime) -> bool:
         changed = await self._write(
@@ -469,11 +436,11 @@ class SQLiteStore:
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
             (tenant, source, case_id),
         )
-        return None if row is None else _stored_case(row)
+        return None if row is None else stored_case(row)
 
     async def get_public_case(self, public_id: str) -> StoredCase | None:
         row = await self._one(f"SELECT {CASE_COLUMNS} FROM cases WHERE public_id = ?", (public_id,))
-        return None if row is None else _stored_case(row)
+        return None if row is None else stored_case(row)
 
     async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
         return self._lookups.get(("head", tenant, source, case_id),
@@ -491,13 +458,13 @@ class SQLiteStore:
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = ? AND case_id = ? ORDER BY source",
             (tenant, case_id),
         )
-        return [_stored_case(r) for r in rows]
+        return [stored_case(r) for r in rows]
 
     async def list_cases(self, tenant: str) -> list[StoredCase]:
         rows = await self._all(
             f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = ? ORDER BY updated_at DESC, id DESC", (tenant,)
         )
-        return [_stored_case(r) for r in rows]
+        return [stored_case(r) for r in rows]
 
     async def events_after(self, case_key: int, seq: int, limit: int = 1000) -> list[StoredEvent]:
         rows = await self._all(
@@ -561,51 +528,31 @@ class SQLiteStore:
             log.exception("WAL checkpoint failed; the next one tries again")
         self._unchecked_events = 0
 
-    def _apply_batch(self, batch: list[Pending]) -> tuple[list[list[Appended]], list[_CaseRow]]:
+    def _apply_batch(self, batch: list[Pending]) -> tuple[list[list[Appended]], list[CaseRow]]:
         db = self._ingest_db
         deliveries = [(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events]
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
         seen = set(_select_in(db, "SELECT tenant, source, delivery_id FROM events", "delivery_id", deliveries))
         cases = self._load_cases(list(case_ids))
         now = self._now()
-        event_rows: list[tuple[Any, ...]] = []
-        results: list[list[Appended]] = []
-        for item in batch:
-            appended: list[Appended] = []
-            for event in item.events:
-                delivery = (item.tenant, item.source, event.delivery_id)
-                if delivery in seen:
-                    continue
-                seen.add(delivery)
-                ident = (item.tenant, item.source, event.case_id)
-                if ident not in cases:
-                    row = db.execute(
-                        "INSERT INTO cases (tenant, source, case_id, seq, state, created_at, updated_at) "
-                        "VALUES (?, ?, ?, 0, '{}', ?, ?) RETURNING id",
-                        (*ident, now, now),
-                    ).fetchone()
-                    cases[ident] = _CaseRow(row[0], 0, new_case(event.case_id))
-                entry = cases[ident]
-                entry.case = apply(entry.case, event)
-                entry.seq += 1
-                entry.changed = True
-                after = dump_case(entry.case, LOG_UPDATES)
-                # While the case has no more updates than the log keeps, its row is this document.
-                entry.document = after if len(entry.case.updates) <= LOG_UPDATES else None
-                event_rows.append((
-                    entry.key, entry.seq, item.tenant, item.source, event.delivery_id, now, dump_event(event), after,
-                ))
-                appended.append(Appended(entry.key, entry.seq))
-            results.append(appended)
+
+        def create(ident: Ident) -> CaseRow:
+            row = db.execute("INSERT INTO cases (tenant, source, case_id, seq, state, created_at, updated_at) "
+                             "VALUES (?, ?, ?, 0, '{}', ?, ?) RETURNING id", (*ident, now, now)).fetchone()
+            return CaseRow(row[0], 0, new_case(ident[2]))
+
+        results, logged = apply_batch(batch, cases, seen, create)
         db.executemany(
             "INSERT INTO events (case_key, seq, tenant, source, delivery_id, received_at, event, case_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows)
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(e.case_key, e.seq, e.tenant, e.source, e.event.delivery_id, now, dump_event(e.event), e.case_after)
+             for e in logged])
         written = [row for row in cases.values() if row.changed]
         db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
-                       [(row.seq, row.document or dump_case(row.case), now, row.key) for row in written])
+                       [(row.seq, row.state(), now, row.key) for row in written])
         return results, written
 
-    def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], _CaseRow]:
+    def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], CaseRow]:
         """The stored cases among `idents`, parsed, or taken from the cache when unchanged since."""
         heads = _select_in(self._ingest_db, "SELECT id, tenant, source, case_id, seq FROM cases", "case_id", idents)
         cases = {(tenant, source, case_id): (key, seq, self._cases.get(key, seq))
@@ -615,7 +562,7 @@ class SQLiteStore:
         if stale:
             marks = ", ".join("?" * len(stale))
             states = dict(self._ingest_db.execute(f"SELECT id, state FROM cases WHERE id IN ({marks})", stale))
-        return {ident: _CaseRow(key, seq, cached or load_case(states[key]))
+        return {ident: CaseRow(key, seq, cached or load_case(states[key]))
                 for ident, (key, seq, cached) in cases.items()}
 
 

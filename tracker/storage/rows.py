@@ -1,0 +1,34 @@
+"""Rows to records, for both backends: the column lists and the mappers. SQLite keeps times as
+ISO text and PostgreSQL as timestamptz, so the mappers take the backend's way to read a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from tracker.cases import load_case
+from tracker.storage.base import ApiKey, Delivery, StoredCase
+
+CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
+DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
+                    "created_at, updated_at")
+API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
+ReadTime = Callable[[Any], datetime]
+
+
+def stored_case(row: Iterable[Any]) -> StoredCase:
+    key, tenant, source, state, seq, link_version, public_id, public_title = row
+    return StoredCase(key, tenant, source, load_case(state), seq, link_version, public_id, public_title)
+
+
+def delivery(row: Iterable[Any], read_time: ReadTime) -> Delivery:
+    key, tenant, kind, event_type, case_key, request, status, attempts, next_at, error, created, updated = row
+    return Delivery(key, tenant, kind, event_type, case_key, json.loads(request), status, attempts,
+                    read_time(next_at), error, read_time(created), read_time(updated))
+
+
+def api_key(row: Iterable[Any], read_time: ReadTime) -> ApiKey:
+    key, tenant, name, key_hash, created, revoked = row
+    return ApiKey(key, tenant, name, key_hash, read_time(created), None if revoked is None else read_time(revoked))
