@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
-from tests.conftest import LiveServer, from_now, generic_payload, live_link, post, sse_events
+from tests.conftest import LiveServer, from_now, generic_payload, live_link, post, sse_events, suite_clock
+from tracker import public
+from tracker.cases import new_case
+from tracker.policy import DEFAULT
 
 NOTE = "INTERNAL-7f3a: customer is on the legacy plan, refund them quietly"
 EMAIL = "ann.private@example.com"
@@ -49,3 +54,17 @@ def test_internal_note_never_reaches_any_customer_surface(live: LiveServer):
         assert "Refund" in text or "4711" in text, name  # the surface did render the case
         for secret in (NOTE, "INTERNAL-7f3a", EMAIL, "Secretname"):
             assert secret not in text, f"{secret!r} leaked into the {name}"
+
+
+def test_the_public_view_is_an_allow_list(monkeypatch: pytest.MonkeyPatch):
+    """A field added to the customer's view stays out of the public's until PUBLIC_FIELDS names it."""
+    case = replace(new_case("4711"), title="Refund for ann@example.com", status_label="Call +49 30 1234567")
+    now = suite_clock().now()
+    before = public.public_case_view(case, 1, None, DEFAULT, now)
+    assert set(before) == set(public.PUBLIC_FIELDS)
+    assert before["title"] == "Refund for [e-mail hidden]" and "1234567" not in before["status_label"]
+
+    customer_view = public.case_view
+    monkeypatch.setattr(public, "case_view", lambda *a, **k: {**customer_view(*a, **k), "requester_email": "x"})
+    after = public.public_case_view(case, 1, None, DEFAULT, now)
+    assert "requester_email" not in after and after == before

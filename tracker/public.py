@@ -1,22 +1,24 @@
-"""The one place that decides what a customer may see of a case.
+"""The one place that decides what a customer may see of a case, and the public of it.
 
 Every customer-facing surface (page, JSON, live stream, badge, widget) renders from these
 views and from nothing else, so a private field added to `Case` stays private until it is named
 here. Two audiences: the customer, who holds the signed link, and the public, who see a case
 the customer chose to publish, redacted further (no agent surnames, no e-mail addresses or
-phone numbers in any text, the customer's own title if they gave one).
+phone numbers in any text, the customer's own title if they gave one). What a case's state
+means at a given time (the customer's stage, gone quiet, activity) is the policy's
+(policy.py); this module only chooses and masks.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tracker.cases import OPEN_STAGES, STAGES, Case, Update
 from tracker.clock import Clock
-from tracker.policy import Policy
+from tracker.policy import Policy, activity, quiet, stage_for_customer
 from tracker.storage.base import StoredEvent
 
 View = Callable[[StoredEvent], dict[str, Any]]
@@ -62,26 +64,6 @@ def case_view(case: Case, revision: int, policy: Policy, now: datetime,
     }
 
 
-def stage_for_customer(case: Case, policy: Policy, now: datetime) -> str:
-    """A resolved case is closed for the customer once they confirm it, or after the tenant's
-    timeout; until then they are asked."""
-    if case.stage != "resolved":
-        return case.stage
-    if case.customer_verdict == "solved":
-        return "closed"
-    resolved_at = _entered(case, "resolved")
-    if resolved_at is not None and now - resolved_at > timedelta(days=policy.confirm_days) \
-            and case.customer_verdict is None:
-        return "closed"
-    return "resolved"
-
-
-def _entered(case: Case, stage: str) -> datetime | None:
-    """When the case last entered `stage`."""
-    times = [m.at for m in case.stage_history if m.stage == stage]
-    return max(times) if times else None
-
-
 def expected_moves(case: Case) -> list[dict[str, Any]]:
     """Every time the expected time moved, newest first: from, to, when, why, and whose figure."""
     moves = []
@@ -94,31 +76,6 @@ def expected_moves(case: Case) -> list[dict[str, Any]]:
         if mark.expected_by is not None:
             previous = mark
     return list(reversed(moves))
-
-
-def last_public_update(case: Case) -> datetime | None:
-    return case.updates[-1].at if case.updates else case.created_at
-
-
-def quiet(case: Case, policy: Policy, now: datetime) -> dict[str, Any] | None:
-    """Set when an open case has had no public update for longer than the company promised."""
-    since = last_public_update(case)
-    if case.stage not in OPEN_STAGES or since is None:
-        return None
-    silent = now - since
-    if silent <= timedelta(hours=policy.promise_hours):
-        return None
-    return {"since": since.isoformat(), "hours": int(silent.total_seconds() // 3600),
-            "promise_hours": policy.promise_hours, "reminded": policy.reminds}
-
-
-def activity(case: Case, now: datetime) -> dict[str, Any] | None:
-    """How much the team did behind the scenes in the last 24 hours: counts and times only."""
-    day_ago = now - timedelta(hours=24)
-    recent = [at for at, _ in case.internal_times if day_ago <= at <= now]
-    if not recent:
-        return None
-    return {"count": len(recent), "last_at": max(recent).isoformat()}
 
 
 # Each pattern may start only where its run starts (the look-behinds): tried at every position
@@ -154,20 +111,52 @@ def first_name(author: str) -> str:
 
 def public_case_view(case: Case, revision: int, public_title: str | None, policy: Policy, now: datetime,
                      estimate: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What anyone with the public id may see: no verdict comment or rating, reasons masked."""
-    view = case_view(case, revision, policy, now, estimate)
-    view["title"] = public_title or mask(case.title)
-    view["status_label"] = case.status_label and mask(case.status_label)
-    view["next_steps"] = [{**step, "text": mask(step["text"])} for step in view["next_steps"]]
-    view["updates"] = [public_update(u) for u in view["updates"]]
-    view["expected_moves"] = [{**m, "reason": m["reason"] and mask(m["reason"])} for m in view["expected_moves"]]
-    view["verdict"] = view["verdict"] and {"value": view["verdict"]["value"], "rating": None, "comment": None}
-    view["awaiting_verdict"] = False  # only the customer answers
+    """What anyone with the public id may see: the fields PUBLIC_FIELDS names, each as it says.
+    A field added to the customer's view stays out of this one until it is named there."""
+    customer = case_view(case, revision, policy, now, estimate)
+    view = {name: show(customer[name]) for name, show in PUBLIC_FIELDS.items()}
+    view["title"] = public_title or mask(case.title)  # the customer's own title, if they gave one
     return view
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _masked(text: str | None) -> str | None:
+    return text and mask(text)
+
+
+# The public's view, field by field: shown as the customer sees it, masked, or held back.
+PUBLIC_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "case_id": _as_is,
+    "title": _masked,
+    "stage": _as_is,
+    "helpdesk_stage": _as_is,
+    "stages": _as_is,
+    "status_label": _masked,
+    "waiting_on": _as_is,
+    "progress": _as_is,
+    "expected_by": _as_is,
+    "expected_source": _as_is,
+    "next_steps": lambda steps: [{"text": mask(s["text"]), "owner": s["owner"], "done": s["done"]} for s in steps],
+    "updates": lambda updates: [public_update(u) for u in updates],
+    "created_at": _as_is,
+    "updated_at": _as_is,
+    "revision": _as_is,
+    "expected_moves": lambda moves: [{"at": m["at"], "from": m["from"], "to": m["to"], "reason": _masked(m["reason"]),
+                                      "source": m["source"]} for m in moves],
+    "estimate": _as_is,
+    "quiet": _as_is,
+    "activity": _as_is,  # counts and times only, and only where the company shows them
+    "verdict": lambda verdict: verdict and {"value": verdict["value"], "rating": None, "comment": None},
+    "awaiting_verdict": lambda _: False,  # only the customer answers
+}
+
+
 def public_update(update: dict[str, Any]) -> dict[str, Any]:
-    return {**update, "body": mask(update["body"]), "author_display": first_name(update["author_display"])}
+    return {"id": update["id"], "at": update["at"], "body": mask(update["body"]),
+            "author_display": first_name(update["author_display"])}
 
 
 def customer_event_view(policy: Policy, clock: Clock) -> View:

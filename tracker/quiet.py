@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 
 from tracker.clock import Clock
 from tracker.outbound import Deliverer, queue_webhook
-from tracker.policy import policy_of
-from tracker.public import quiet
+from tracker.policy import policy_of, quiet
 from tracker.storage.base import Store
 
 log = logging.getLogger("tracker.quiet")
