@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tracker.config import SETTINGS
+from tracker.config import SETTINGS, variable
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -32,7 +32,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_configuration_table_lists_every_setting():
     table = {m for m in re.findall(r"^\| `(TRACKER_[A-Z_]+)` \|", README, flags=re.M)}
-    assert table == {s.variable for s in SETTINGS}
+    assert table == {variable(s) for s in SETTINGS}
 
 
 def test_dockerfile_passes_hadolint():
@@ -53,7 +53,7 @@ def test_readme_lists_every_source_with_its_setup_page():
 
 
 def test_readme_lists_every_tenant_option():
-    from tracker.admin import TENANT_OPTIONS
+    from tracker.tenant_options import TENANT_OPTIONS
 
     section = README[README.index("Tenant options"):README.index("A case belongs to a tenant")]
     assert set(re.findall(r"^\| `([a-z_]+)` \| ", section, flags=re.M)) == set(TENANT_OPTIONS)

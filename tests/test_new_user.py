@@ -59,7 +59,7 @@ def test_a_bad_port_flag_is_one_line_naming_it(tmp_path: Path, command: str):
     env = {**os.environ, "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}"}
     done = subprocess.run([sys.executable, "-m", "tracker", command, "--port", "99999"], env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "TRACKER_PORT='99999': out of range." in done.stderr
+    assert done.returncode == 1 and "TRACKER_PORT='99999': out of range" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 
 from tracker import helpdesks, writeback
 from tracker.errors import ConfigError
-from tracker.i18n import languages
 from tracker.storage.base import SourceConfig, Store, StoredCase, Tenant
+from tracker.tenant_options import check_tenant_options
 from tracker.themes import theme_names
-from tracker.urls import WEB_URL
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -23,32 +22,6 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 def new_secret() -> str:
     """A Standard Webhooks secret: `whsec_` and 24 random bytes in base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-# Tenant settings set with `tracker tenant add SLUG --option KEY=VALUE` (an empty value removes one).
-TENANT_OPTIONS = {
-    "embed_origins": "space-separated origins (https://support.example.com) allowed to embed the widget "
-                     "and read case data from the browser; empty: any site",
-    "language": "the language of pages when the reader's browser asks for none we have (en, de, ...)",
-    "logo_url": "an https URL of the company's logo, shown on pages",
-    "accent_colour": "the company's accent colour as #rrggbb, used by pages, widget and badge",
-    "support_url": "the company's support site, linked from pages",
-    "webhook_url": "where tracker sends the company's events (gone quiet, the customer's word), "
-                   "signed the Standard Webhooks way",
-    "webhook_secret": "the whsec_ secret those events are signed with (generated when webhook_url is set)",
-    "promise_hours": "the longest a customer waits for a public update before the page says the case has "
-                     "gone quiet and the company is reminded (default 24)",
-    "show_activity": "yes or no: show how many internal actions the team took (times only, never content); "
-                     "default yes",
-    "confirm_days": "days after which a resolved case closes for the customer if they have not answered "
-                    "(default 7)",
-    "public_indexing": "yes or no: may search engines index the pages of cases their customers made public "
-                       "(default yes: the customer chose to publish); private pages never are",
-}
-ORIGIN = re.compile(r"^https?://[^/\s]+$")
-COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-HTTPS_URL = re.compile(r"^https://[^\s\"'<>;,]+$")  # no ; or , either: logo_url goes into the page's CSP
-POSITIVE_NUMBER = re.compile(r"^(?!0+(\.0*)?$)\d+(\.\d+)?$")
 
 
 async def add_tenant(
@@ -73,34 +46,6 @@ async def add_tenant(
     )
     await store.add_tenant(tenant)
     return tenant
-
-
-def check_tenant_options(options: Mapping[str, str]) -> None:
-    unknown = sorted(set(options) - set(TENANT_OPTIONS))
-    if unknown:
-        offered = "; ".join(f"{k}: {v}" for k, v in TENANT_OPTIONS.items())
-        raise ConfigError(f"Tenants have no option {', '.join(unknown)}. Options: {offered}.")
-    for origin in options.get("embed_origins", "").replace(",", " ").split():
-        if not ORIGIN.match(origin):
-            raise ConfigError(f"embed_origins: {origin!r} is not an origin; write it as https://host[:port].")
-    language = options.get("language")
-    if language and language not in languages():
-        raise ConfigError(f"language: {language!r} has no translation. Languages: {', '.join(languages())}.")
-    if options.get("accent_colour") and not COLOUR.match(options["accent_colour"]):
-        raise ConfigError(f"accent_colour: write it as #rrggbb, not {options['accent_colour']!r}.")
-    for key in ("logo_url", "support_url"):
-        if options.get(key) and not HTTPS_URL.match(options[key]):
-            raise ConfigError(f"{key}: give an https:// URL, not {options[key]!r}.")
-    if options.get("webhook_url") and not WEB_URL.match(options["webhook_url"]):
-        raise ConfigError(f"webhook_url: give an http:// or https:// URL, not {options['webhook_url']!r}.")
-    for key in ("promise_hours", "confirm_days"):
-        if options.get(key) and not POSITIVE_NUMBER.match(options[key]):
-            raise ConfigError(f"{key}: give a positive number, not {options[key]!r}.")
-    for key in ("show_activity", "public_indexing"):
-        if options.get(key) not in (None, "", "yes", "no"):
-            raise ConfigError(f"{key}: yes or no.")
-    if options.get("webhook_secret") and not options["webhook_secret"].startswith("whsec_"):
-        raise ConfigError("webhook_secret: a Standard Webhooks secret starts with whsec_ (omit it to get one).")
 
 
 async def add_source(

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from tracker import admin, apikeys, helpdesks
-from tracker.config import SETTINGS, Settings
+from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import ConfigError, TrackerError
 from tracker.outbound import redeliver
 from tracker.signing import Signer, case_url, load_keys
@@ -248,7 +248,7 @@ async def apikey_revoke_command(settings: Settings, store: Store, args: argparse
 def settings_command(settings: Settings, args: argparse.Namespace) -> int:
     shown = settings.masked()
     for setting in SETTINGS:
-        print(f"{setting.variable}={shown[setting.name]}")
+        print(f"{variable(setting)}={shown[setting.name]}")
     return 0
 
 

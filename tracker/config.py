@@ -2,74 +2,93 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields
+from typing import Any
 from urllib.parse import urlsplit
 
+from tracker import options
 from tracker.clock import Clock
 from tracker.errors import ConfigError
+from tracker.options import Option
 
 PREFIX = "TRACKER_"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 MAX_CLOCK_OFFSET_DAYS = 36_500  # a century either way; beyond it datetime overflows soon
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    name: str
-    default: str
-    help: str
-
-    @property
-    def variable(self) -> str:
-        return PREFIX + self.name.upper()
+def database_url(name: str, raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme != "sqlite" and scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(f"{name}={raw!r}: the scheme must be sqlite: or postgresql:.")
+    return raw
 
 
-# The table that drives parsing, `tracker settings` and the README (a test keeps them in step).
+def secret_keys(name: str, raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    if any(len(k) < 16 for k in keys):
+        raise ConfigError(f"{name}: every key needs at least 16 characters.")
+    return keys
+
+
+def base_url(name: str, raw: str) -> str:
+    return options.origin(name, raw) if raw else ""  # unset: http://HOST:PORT, filled in by from_env
+
+
+# The table that drives parsing, the defaults, `tracker settings` and the README (a test keeps
+# them in step). The environment variable is TRACKER_ and the name in capitals.
 SETTINGS = (
-    Setting("database_url", "sqlite:///tracker.db",
-            "`sqlite:///path` or `postgresql://user:pw@host:port/db`"),
-    Setting("secret_keys", "",
-            "comma-separated signing keys, oldest first; the last signs, all verify. "
-            "Unset: a key is generated once, stored in the database, and a warning is logged"),
-    Setting("host", "127.0.0.1", "where `tracker serve` listens"),
-    Setting("port", "8000", "where `tracker serve` listens"),
-    Setting("base_url", "", "public origin used in links and snippets; unset: `http://HOST:PORT`"),
-    Setting("max_body_bytes", "1048576", "webhook body cap in bytes"),
-    Setting("ping_seconds", "15", "heartbeat interval of the live streams, so proxies keep them open"),
-    Setting("themes_dir", "", "a folder of your own themes (one folder each, see docs/themes.md), "
-            "offered beside the built-in ones"),
-    Setting("allow_private_hosts", "no", "`yes` lets outbound requests (the company's webhook, write-back) go "
-            "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time"),
-    Setting("clock_offset_days", "0", "shifts tracker's clock by this many days, for tests and rehearsals "
-            "(`TRACKER_CLOCK_OFFSET_DAYS=400 bash tests/run.sh` runs the suite a year ahead); 0 in production"),
+    Option("database_url", "sqlite:///tracker.db", database_url,
+           "`sqlite:///path` or `postgresql://user:pw@host:port/db`"),
+    Option("secret_keys", "", secret_keys,
+           "comma-separated signing keys, oldest first; the last signs, all verify. "
+           "Unset: a key is generated once, stored in the database, and a warning is logged"),
+    Option("host", "127.0.0.1", options.text, "where `tracker serve` listens"),
+    Option("port", "8000", options.whole_number(65535), "where `tracker serve` listens"),
+    Option("base_url", "", base_url, "public origin used in links and snippets; unset: `http://HOST:PORT`"),
+    Option("max_body_bytes", "1048576", options.whole_number(2**31), "webhook body cap in bytes"),
+    Option("ping_seconds", "15", options.positive_number,
+           "heartbeat interval of the live streams, so proxies keep them open"),
+    Option("themes_dir", "", options.folder, "a folder of your own themes (one folder each, see docs/themes.md), "
+           "offered beside the built-in ones"),
+    Option("allow_private_hosts", "no", options.yes_no,
+           "`yes` lets outbound requests (the company's webhook, write-back) go "
+           "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time"),
+    Option("clock_offset_days", "0", options.number_within(MAX_CLOCK_OFFSET_DAYS, "days"),
+           "shifts tracker's clock by this many days, for tests and rehearsals "
+           "(`TRACKER_CLOCK_OFFSET_DAYS=400 bash tests/run.sh` runs the suite a year ahead); 0 in production"),
 )
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def variable(setting: Option) -> str:
+    return PREFIX + setting.name.upper()
+
+
+def default(name: str) -> Any:
+    """A field's default, read from the table (so it is written once)."""
+    setting = BY_NAME[name]
+    return field(default_factory=lambda: setting.read(variable(setting), setting.default))
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = "sqlite:///tracker.db"
-    secret_keys: tuple[str, ...] = ()
-    base_url: str = "http://127.0.0.1:8000"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = 1_048_576
-    ping_seconds: float = 15.0
-    themes_dir: str = ""
-    allow_private_hosts: bool = False
-    clock_offset_days: float = 0.0
+    database_url: str = default("database_url")
+    secret_keys: tuple[str, ...] = default("secret_keys")
+    base_url: str = "http://127.0.0.1:8000"  # http://HOST:PORT with the default host and port
+    host: str = default("host")
+    port: int = default("port")
+    max_body_bytes: int = default("max_body_bytes")
+    ping_seconds: float = default("ping_seconds")
+    themes_dir: str = default("themes_dir")
+    allow_private_hosts: bool = default("allow_private_hosts")
+    clock_offset_days: float = default("clock_offset_days")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        values: dict[str, object] = {}
-        for setting in SETTINGS:
-            raw = environ.get(setting.variable, setting.default)
-            if setting.name == "base_url" and not raw:
-                raw = f"http://{values['host']}:{values['port']}"
-            values[setting.name] = _parse(setting, raw)
-        return cls(**values)  # type: ignore[arg-type]
+        values = {s.name: s.read(variable(s), environ.get(variable(s), s.default)) for s in SETTINGS}
+        values["base_url"] = values["base_url"] or f"http://{values['host']}:{values['port']}"
+        return cls(**values)
 
     def clock(self) -> Clock:
         """The wall clock shifted by TRACKER_CLOCK_OFFSET_DAYS: the one every process of tracker reads."""
@@ -80,55 +99,3 @@ class Settings:
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["secret_keys"] = f"{len(self.secret_keys)} key(s)" if self.secret_keys else "(unset)"
         return shown
-
-
-def _parse(setting: Setting, raw: str) -> object:
-    name, var = setting.name, setting.variable
-    if name == "database_url":
-        scheme = urlsplit(raw).scheme
-        if scheme != "sqlite" and scheme not in POSTGRES_SCHEMES:
-            raise ConfigError(f"{var}={raw!r}: the scheme must be sqlite: or postgresql:.")
-        return raw
-    if name == "secret_keys":
-        keys = tuple(k.strip() for k in raw.split(",") if k.strip())
-        short = [k for k in keys if len(k) < 16]
-        if short:
-            raise ConfigError(f"{var}: every key needs at least 16 characters.")
-        return keys
-    if name == "base_url":
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{var}={raw!r}: give an origin such as https://status.example.com.")
-        return raw.rstrip("/")
-    if name in ("port", "max_body_bytes"):
-        try:
-            number = int(raw)
-        except ValueError:
-            raise ConfigError(f"{var}={raw!r}: not a whole number.") from None
-        if number <= 0 or (name == "port" and number > 65535):
-            raise ConfigError(f"{var}={raw!r}: out of range.")
-        return number
-    if name == "ping_seconds":
-        try:
-            seconds = float(raw)
-        except ValueError:
-            raise ConfigError(f"{var}={raw!r}: not a number.") from None
-        if seconds <= 0:
-            raise ConfigError(f"{var}={raw!r}: must be positive.")
-        return seconds
-    if name == "clock_offset_days":
-        try:
-            days = float(raw)
-        except ValueError:
-            raise ConfigError(f"{var}={raw!r}: not a number of days.") from None
-        if not math.isfinite(days) or abs(days) > MAX_CLOCK_OFFSET_DAYS:
-            raise ConfigError(f"{var}={raw!r}: give a number of days between -{MAX_CLOCK_OFFSET_DAYS} "
-                              f"and {MAX_CLOCK_OFFSET_DAYS}.")
-        return days
-    if name == "allow_private_hosts":
-        if raw not in ("yes", "no"):
-            raise ConfigError(f"{var}={raw!r}: give yes or no.")
-        return raw == "yes"
-    if name == "themes_dir" and raw and not Path(raw).is_dir():
-        raise ConfigError(f"{var}={raw!r}: no such folder.")
-    return raw

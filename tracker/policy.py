@@ -9,31 +9,29 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tracker.cases import OPEN_STAGES, Case
-
-PROMISE_HOURS = 24.0  # "a public update at least every 24 h"
-CONFIRM_DAYS = 7.0  # a resolved case closes for the customer after this, unless they answer first
+from tracker.tenant_options import option_value
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    promise_hours: float = PROMISE_HOURS
-    show_activity: bool = True  # "3 internal actions today", from timestamps only
-    confirm_days: float = CONFIRM_DAYS
-    reminds: bool = False  # the company has a webhook, so a quiet case reminds the team
-
-
-DEFAULT = Policy()
+    promise_hours: float  # a public update at least this often, or the case has gone quiet
+    show_activity: bool  # "3 internal actions today", from timestamps only
+    confirm_days: float  # a resolved case closes for the customer after this, unless they answer first
+    reminds: bool  # the company has a webhook, so a quiet case reminds the team
 
 
 def policy_of(options: Mapping[str, str] | None) -> Policy:
-    """The tenant's policy; its options were checked when they were set (admin.TENANT_OPTIONS)."""
+    """The tenant's policy, from its options or their defaults (tenant_options.TENANT_OPTIONS)."""
     options = options or {}
     return Policy(
-        promise_hours=float(options.get("promise_hours") or PROMISE_HOURS),
-        show_activity=options.get("show_activity", "yes") != "no",
-        confirm_days=float(options.get("confirm_days") or CONFIRM_DAYS),
+        promise_hours=option_value(options, "promise_hours"),
+        show_activity=option_value(options, "show_activity"),
+        confirm_days=option_value(options, "confirm_days"),
         reminds=bool(options.get("webhook_url")),
     )
+
+
+DEFAULT = policy_of(None)
 
 
 # What follows from the policy for one case, judged at `now`.

@@ -15,7 +15,7 @@ class Tenant:
     slug: str
     name: str
     theme: str = "default"
-    # Tenant settings by name (embed origins, branding, ...); admin.TENANT_OPTIONS lists them.
+    # Tenant settings by name (embed origins, branding, ...); tenant_options.TENANT_OPTIONS lists them.
     options: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -1,0 +1,74 @@
+"""What a company sets for its tenant (`tracker tenant add SLUG --option KEY=VALUE`): one
+table of options, each with its default, how it is read and what it means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tracker import options
+from tracker.errors import ConfigError
+from tracker.i18n import languages
+from tracker.options import Option
+from tracker.urls import WEB_URL
+
+
+def language(name: str, raw: str) -> str:
+    if raw not in languages():
+        raise ConfigError(f"{name}: {raw!r} has no translation. Languages: {', '.join(languages())}.")
+    return raw
+
+
+def whsec(name: str, raw: str) -> str:
+    if not raw.startswith("whsec_"):
+        raise ConfigError(f"{name}: a Standard Webhooks secret starts with whsec_ (omit it to get one).")
+    return raw
+
+
+# Tenant settings set with `tracker tenant add SLUG --option KEY=VALUE` (an empty value removes
+# one, and the default applies). The README's table of them is held to this one by a test.
+TENANT_OPTIONS = {option.name: option for option in (
+    Option("embed_origins", "", options.each_matching(r"^https?://[^/\s]+$", "an origin", "write it as https://host[:port]"),
+           "space-separated origins (https://support.example.com) allowed to embed the widget "
+           "and read case data from the browser; empty: any site"),
+    Option("language", "", language,
+           "the language of pages when the reader's browser asks for none we have (en, de, ...)"),
+    # No ; or , in logo_url either: it goes into the page's Content-Security-Policy.
+    Option("logo_url", "", options.matching(r"^https://[^\s\"'<>;,]+$", "give an https:// URL"),
+           "an https URL of the company's logo, shown on pages"),
+    Option("accent_colour", "", options.matching(r"^#[0-9a-fA-F]{6}$", "write it as #rrggbb"),
+           "the company's accent colour as #rrggbb, used by pages, widget and badge"),
+    Option("support_url", "", options.matching(r"^https://[^\s\"'<>;,]+$", "give an https:// URL"),
+           "the company's support site, linked from pages"),
+    Option("webhook_url", "", options.matching(WEB_URL.pattern, "give an http:// or https:// URL"),
+           "where tracker sends the company's events (gone quiet, the customer's word), "
+           "signed the Standard Webhooks way"),
+    Option("webhook_secret", "", whsec,
+           "the whsec_ secret those events are signed with (generated when webhook_url is set)"),
+    Option("promise_hours", "24", options.positive_number,
+           "the longest a customer waits for a public update before the page says the case has "
+           "gone quiet and the company is reminded (default 24)"),
+    Option("show_activity", "yes", options.yes_no,
+           "yes or no: show how many internal actions the team took (times only, never content); default yes"),
+    Option("confirm_days", "7", options.positive_number,
+           "days after which a resolved case closes for the customer if they have not answered (default 7)"),
+    Option("public_indexing", "yes", options.yes_no,
+           "yes or no: may search engines index the pages of cases their customers made public "
+           "(default yes: the customer chose to publish); private pages never are"),
+)}
+
+
+def check_tenant_options(given: Mapping[str, str]) -> None:
+    unknown = sorted(set(given) - set(TENANT_OPTIONS))
+    if unknown:
+        offered = "; ".join(f"{o.name}: {o.help}" for o in TENANT_OPTIONS.values())
+        raise ConfigError(f"Tenants have no option {', '.join(unknown)}. Options: {offered}.")
+    for name, value in given.items():
+        if value:  # empty: removed
+            TENANT_OPTIONS[name].read(name, value)
+
+
+def option_value(given: Mapping[str, str], name: str) -> Any:
+    """An option's value, or its default when unset (options were checked when they were set)."""
+    option = TENANT_OPTIONS[name]
+    return option.read(name, given.get(name) or option.default)
