@@ -42,9 +42,10 @@ def test_dockerfile_passes_hadolint():
 
 
 def test_readme_lists_every_source_with_its_setup_page():
-    from tracker.helpdesks import SOURCES
+    from tracker.helpdesks import SOURCES, readme_table
 
     section = README[README.index("### Every supported helpdesk"):README.index("## Architecture")]
+    assert readme_table() in section  # generated from the modules: `python -m tracker.helpdesks`
     listed = set(re.findall(r"^\| `([a-z]+)` \| ", section, flags=re.M))
     assert listed == set(SOURCES)
     for name in set(SOURCES) - {"generic"}:

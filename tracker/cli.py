@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = commands.add_parser("source", help="connect helpdesks").add_subparsers(required=True, metavar="ACTION")
     source_add = source.add_parser("add", help="connect a helpdesk; prints the webhook URL and secret")
     source_add.add_argument("tenant")
-    source_add.add_argument("source")
+    source_add.add_argument("source", help="one of: " + ", ".join(sorted(helpdesks.SOURCES)))
     source_add.add_argument("--secret", help="the signing secret (generated when not given)")
     source_add.add_argument("--option", action="append", default=[], type=option, metavar="KEY=VALUE",
                             help="a setting of this source, e.g. linear's public_comments=yes (repeatable)")

@@ -12,11 +12,13 @@ from tracker.helpdesks import (
     github,
     gitlab,
     helpscout,
+    hubspot,
     intercom,
     jira,
     linear,
     zammad,
     zendesk,
+    zohodesk,
 )
 from tracker.helpdesks.base import Helpdesk
 
@@ -29,11 +31,13 @@ HELPDESKS: tuple[Helpdesk, ...] = (
     github,
     gitlab,
     helpscout,
+    hubspot,
     intercom,
     jira,
     linear,
     zammad,
     zendesk,
+    zohodesk,
 )
 SOURCES: dict[str, Helpdesk] = {helpdesk.NAME: helpdesk for helpdesk in HELPDESKS}
 
@@ -43,3 +47,13 @@ def get(name: str) -> Helpdesk:
         return SOURCES[name]
     except KeyError:
         raise NotFound(f"Unknown source '{name}'. Known sources: {', '.join(sorted(SOURCES))}.") from None
+
+
+def readme_table() -> str:
+    """The README's table of helpdesks, from the modules (a test holds the README to it)."""
+    rows = ["| source | setup | how a delivery is authenticated | duplicates recognised by | internal, never shown |",
+            "| --- | --- | --- | --- | --- |"]
+    for helpdesk in sorted(HELPDESKS, key=lambda h: (h.NAME != "generic", h.NAME)):
+        setup = "above" if helpdesk.NAME == "generic" else f"[{helpdesk.TITLE}](docs/sources/{helpdesk.NAME}.md)"
+        rows.append(f"| `{helpdesk.NAME}` | {setup} | {helpdesk.SIGNATURE} | {helpdesk.DEDUPE} | {helpdesk.INTERNAL} |")
+    return "\n".join(rows)

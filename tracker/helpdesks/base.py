@@ -30,12 +30,23 @@ class Helpdesk(Protocol):
     verify() checks the raw bytes before anything is parsed. parse() drops internal content
     (internal notes become `Event(internal=True)` with no text) and returns [] for deliveries
     that mean nothing for a case (pings and the like). `received_at` (from tracker's clock)
-    dates an event whose payload carries no time.
+    dates an event whose payload carries no time. A module may set ANSWER_STATUS when its
+    helpdesk takes only that status as delivered (tracker answers 202 otherwise).
     """
 
     # Read-only (properties), so that a module's dict or Writeback satisfies them.
     @property
     def NAME(self) -> str: ...
+    # The README's table row: the helpdesk's name, how a delivery is authenticated, what makes a
+    # retry a duplicate, and what is never shown.
+    @property
+    def TITLE(self) -> str: ...
+    @property
+    def SIGNATURE(self) -> str: ...
+    @property
+    def DEDUPE(self) -> str: ...
+    @property
+    def INTERNAL(self) -> str: ...
     @property
     def OPTIONS(self) -> Mapping[str, str]: ...
     @property
