@@ -10,6 +10,14 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, LiveServer, generic_payload, live_link, post, sse_events
+from tracker.admin import add_tenant
+from tracker.cases import Event
+from tracker.clock import Clock
+from tracker.policy import DEFAULT
+from tracker.public import customer_event_view
+from tracker.pubsub.memory import MemoryHub
+from tracker.storage.base import Store, StoredEvent
+from tracker.web.stream import Streams
 
 # The hub's own tests (slow subscribers dropped, catching up) are in test_pubsub.py.
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -116,3 +124,38 @@ def test_a_client_that_stops_reading_is_released(live: LiveServer):
             assert live.call(released())
         finally:
             stalled.close()
+
+
+class FailingReads:
+    """The store, whose next `failures` reads of the event log fail (a pool's stale connection
+    after a database restart)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.failures = 0
+
+    async def events_after(self, case_key: int, seq: int, limit: int = 1000) -> list[StoredEvent]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the connection was closed")
+        return await self.store.events_after(case_key, seq, limit)
+
+
+async def test_a_catch_up_whose_read_fails_is_tried_again(store: Store, clock: Clock):
+    """After a reconnect the hub asks every channel to catch up; the first read failing must not
+    leave the streams behind until the case's next event."""
+    await add_tenant(store, "acme", "ACME", None)
+    [first] = await store.ingest("acme", "generic", [Event("4711", "d1", clock.now(), {"title": "one"})])
+    head = await store.get_case_head("acme", "generic", "4711")
+    assert head is not None and head.seq == first.seq
+    hub, reads = MemoryHub(), FailingReads(store)
+    streams = Streams(reads, hub, ping_seconds=60)  # type: ignore[arg-type]
+    outbox = streams.open()
+    streams.join(head, "customer", customer_event_view(DEFAULT, clock), None, outbox)
+    await asyncio.sleep(0.05)  # the channel has read the log once and listens
+    await store.ingest("acme", "generic", [Event("4711", "d2", clock.now(), {"title": "two"})])  # its notice lost
+    reads.failures = 2
+    hub.catch_up_all()
+    _, seq, _, data = await asyncio.wait_for(outbox.queue.get(), 5)
+    assert seq == 2 and b'"title":"two"' in data
+    await streams.stop()

@@ -47,6 +47,7 @@ PING = 0  # real sequence numbers start at 1
 CLOSE = -1
 RETRY_MS = 3000
 READ_LIMIT = 1000  # events per read of the log
+READ_RETRY_MIN_SECONDS, READ_RETRY_MAX_SECONDS = 0.1, 5.0
 MAX_QUEUED_FRAMES = 64
 # (listener, seq, SSE frame, its JSON data): the listener is a multiplexed stream's index of
 # the case (-1: the stream itself, as for pings and the end); the data is what a multiplexed
@@ -151,12 +152,19 @@ class Channel:
             return True
 
     async def _read_new(self) -> None:
-        while True:
+        # A failed read is tried again until it succeeds: after a database restart the hub asks
+        # every channel to catch up, and a read that failed then (a pool's stale connection)
+        # would otherwise leave the streams behind until the case's next event, maybe never.
+        retry_in = READ_RETRY_MIN_SECONDS
+        while not self.closed:
             try:
                 events = await self.streams.store.events_after(self.case_key, self.last_seq, READ_LIMIT)
-            except Exception:
-                log.exception("could not read the event log of case %s", self.case_key)
-                return
+            except Exception as exc:
+                log.warning("could not read the event log of case %s (%s); trying again in %.1f s",
+                            self.case_key, exc, retry_in)
+                await asyncio.sleep(retry_in)
+                retry_in = min(retry_in * 2, READ_RETRY_MAX_SECONDS)
+                continue
             for event in events:
                 frame = frame_of("change", event.seq, self.view(event))
                 for listener in self.listeners:
