@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tracker.config import SETTINGS, variable
+from tracker.config import SETTINGS, readme_table, variable
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -33,6 +33,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_configuration_table_lists_every_setting():
     table = {m for m in re.findall(r"^\| `(TRACKER_[A-Z_]+)` \|", README, flags=re.M)}
     assert table == {variable(s) for s in SETTINGS}
+    assert readme_table() in README  # generated from the table: `python -m tracker.config`
 
 
 def test_dockerfile_passes_hadolint():

@@ -45,15 +45,16 @@ SETTINGS = (
            "Unset: a key is generated once, stored in the database, and a warning is logged"),
     Option("host", "127.0.0.1", options.text, "where `tracker serve` listens"),
     Option("port", "8000", options.whole_number(65535), "where `tracker serve` listens"),
-    Option("base_url", "", base_url, "public origin used in links and snippets; unset: `http://HOST:PORT`"),
+    Option("base_url", "", base_url, "public origin used in links and snippets"),
     Option("max_body_bytes", "1048576", options.whole_number(2**31), "webhook body cap in bytes"),
     Option("ping_seconds", "15", options.positive_number,
            "heartbeat interval of the live streams, so proxies keep them open"),
-    Option("themes_dir", "", options.folder, "a folder of your own themes (one folder each, see docs/themes.md), "
-           "offered beside the built-in ones"),
+    Option("themes_dir", "", options.folder, "a folder of your own themes (one folder each, see "
+           "[docs/themes.md](docs/themes.md)), offered beside the built-in ones"),
     Option("allow_private_hosts", "no", options.yes_no,
            "`yes` lets outbound requests (the company's webhook, write-back) go "
-           "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time"),
+           "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time, "
+           "before anything is sent"),
     Option("clock_offset_days", "0", options.number_within(MAX_CLOCK_OFFSET_DAYS, "days"),
            "shifts tracker's clock by this many days, for tests and rehearsals "
            "(`TRACKER_CLOCK_OFFSET_DAYS=400 bash tests/run.sh` runs the suite a year ahead); 0 in production"),
@@ -63,6 +64,18 @@ BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 def variable(setting: Option) -> str:
     return PREFIX + setting.name.upper()
+
+
+def readme_table() -> str:
+    """The README's table of settings, from SETTINGS (a test holds the README to it)."""
+    def shown_default(setting: Option) -> str:
+        if setting.name == "base_url":
+            return "`http://HOST:PORT`"
+        return f"`{setting.default}`" if setting.default else "unset"
+
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{variable(s)}` | {shown_default(s)} | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)
 
 
 def default(name: str) -> Any:
@@ -99,3 +112,7 @@ class Settings:
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["secret_keys"] = f"{len(self.secret_keys)} key(s)" if self.secret_keys else "(unset)"
         return shown
+
+
+if __name__ == "__main__":  # python -m tracker.config: the README's table of settings
+    print(readme_table())
