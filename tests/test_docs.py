@@ -69,3 +69,19 @@ def test_the_image_copies_everything_the_package_is_built_from():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for folder in ["tracker", *included]:
         assert f"COPY {folder} ./{folder}" in dockerfile, folder
+
+
+def test_every_setup_page_shows_its_modules_statuses_and_options_as_they_are():
+    """The status table and the options of docs/sources/NAME.md are made from the module
+    (`python -m tracker.helpdesks --docs`); a page that has drifted from it fails here."""
+    from tracker.helpdesks import HELPDESKS
+    from tracker.helpdesks.docs import BEGIN, page_path, render
+
+    for helpdesk in HELPDESKS:
+        if helpdesk.NAME == "generic":
+            continue
+        page = page_path(helpdesk).read_text()
+        assert render(page, helpdesk) == page, f"{helpdesk.NAME}: run python -m tracker.helpdesks --docs"
+        assert BEGIN.format(part="options", name=helpdesk.NAME) in page, helpdesk.NAME
+        if getattr(helpdesk, "STATUSES", None):
+            assert BEGIN.format(part="statuses", name=helpdesk.NAME) in page, helpdesk.NAME

@@ -68,6 +68,7 @@ TOLERANCE_SECONDS = 5 * 60  # HubSpot: "Reject the request if the timestamp is o
 
 # hs_pipeline_stage of HubSpot's default Support Pipeline -> (stage, whose move). Stages of an
 # account's own pipelines have ids of that account: they leave the stage as it was.
+STATUS_FIELD = "pipeline stage id"  # what the keys of STATUSES are, for the setup page
 STATUSES: Mapping[str, Move] = {
     "1": ("received", "company"),  # New
     "2": ("in_progress", "customer"),  # Waiting on contact

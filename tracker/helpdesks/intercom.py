@@ -72,6 +72,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 }
 
 # A conversation's state gives the stage; whose move it is comes from the topic (who wrote last).
+STATUS_FIELD = "state"  # what the keys of STATUSES are, for the setup page
 STATUSES: Mapping[str, Move] = {
     "open": ("in_progress", None),
     "snoozed": ("in_progress", None),

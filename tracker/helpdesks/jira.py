@@ -75,6 +75,7 @@ _CASE_FIELDS = ("status", "summary", "reporter", "resolution")
 # A status gives the stage by its category (STATUSES, keyed by statusCategory.key), and whose
 # move it is by its name (_WAITING_ON_BY_STATUS_NAME, lower case; any other name: ours). A Done
 # status named as in _CLOSED_NAMES is closed rather than resolved.
+STATUS_FIELD = "status category"  # what the keys of STATUSES are, for the setup page
 STATUSES: Mapping[str, Move] = {
     "new": ("received", None),
     "indeterminate": ("in_progress", None),

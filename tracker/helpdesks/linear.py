@@ -70,6 +70,7 @@ OPTIONS = {
 TOLERANCE_SECONDS = 60  # what Linear's own SDK allows
 
 # Workflow state type -> (stage, waiting_on): Linear tracks work, so the move is always the company's.
+STATUS_FIELD = "workflow state type"  # what the keys of STATUSES are, for the setup page
 STATUSES: Mapping[str, Move] = {
     "triage": ("received", "company"),
     "backlog": ("received", "company"),

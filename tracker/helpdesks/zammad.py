@@ -69,6 +69,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
 }
 
 # Zammad's default ticket states -> (stage, waiting_on); waiting_on None leaves it as it is.
+STATUS_FIELD = "state"  # what the keys of STATUSES are, for the setup page
 STATUSES: Mapping[str, Move] = {
     "new": ("received", "company"),
     "open": ("in_progress", "company"),
