@@ -59,8 +59,8 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
         link = urlsplit(ok(tracker(env, "link", "acme", "generic:4711")).strip().splitlines()[-1]).path
 
         moved = ok(tracker({**env, "TRACKER_DATABASE_URL": new}, "migrate", "--from", old))
-        assert moved.strip() == (f"Copied 1 tenant(s), 2 source(s), 2 case(s), 5 event(s), 1 outbound deliveries "
-                                 f"and 1 API key(s) from {old}.")
+        assert moved.strip() == (f"Copied 1 tenant(s), 2 source(s), 2 case(s), 5 event(s), 1 outbound deliveries, "
+                                 f"1 API key(s) and 0 subscriber(s) from {old}.")
 
         app = create_app(Settings(database_url=new, clock_offset_days=CLOCK_OFFSET_DAYS))
         with TestClient(app) as client:

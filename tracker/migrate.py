@@ -45,6 +45,8 @@ COPIED = (
                     "next_attempt_at", "last_error", "created_at", "updated_at"),
      ("next_attempt_at", "created_at", "updated_at")),
     ("api_keys", ("id", "tenant", "name", "key_hash", "created_at", "revoked_at"), ("created_at", "revoked_at")),
+    ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
+                     "told_at", "created_at"), ("confirmed_at", "told_at", "created_at")),
 )
 KNOWN_TABLES = {"meta", "tenants", "sources", *(table for table, _, _ in COPIED)}
 
@@ -58,10 +60,12 @@ class Copied:
     events: int
     deliveries: int
     api_keys: int
+    subscribers: int
 
     def __str__(self) -> str:
         return (f"{self.tenants} tenant(s), {self.sources} source(s), {self.cases} case(s), {self.events} event(s), "
-                f"{self.deliveries} outbound deliveries and {self.api_keys} API key(s)")
+                f"{self.deliveries} outbound deliveries, {self.api_keys} API key(s) "
+                f"and {self.subscribers} subscriber(s)")
 
 
 def migrate(source_url: str, target_url: str, clock: Clock) -> Copied:
@@ -89,7 +93,7 @@ async def _migrate(source_url: str, source_uri: str, target_url: str, clock: Clo
         if unknown:  # a table added to the SQLite store and not here yet: better no copy than half a copy
             raise ConfigError(f"This version of tracker migrate cannot copy the table(s) {', '.join(unknown)}.")
         async with target.transaction():
-            await target.execute("LOCK TABLE cases, deliveries, api_keys IN EXCLUSIVE MODE")  # no writes meanwhile
+            await target.execute("LOCK TABLE cases, deliveries, api_keys, subscribers IN EXCLUSIVE MODE")  # no writes
             for table, _, _ in COPIED:
                 if await target.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
                     raise ConfigError(f"The database at {where(target_url)} already has {table.replace('_', ' ')}; "
@@ -122,11 +126,11 @@ async def _copy(source: sqlite3.Connection, target: Any, now: datetime) -> Copie
         sources,
     )
     counts = {table: await _copy_rows(source, target, table, columns, times, now) for table, columns, times in COPIED}
-    for table in ("cases", "deliveries", "api_keys"):  # new rows get ids after the copied ones
+    for table in ("cases", "deliveries", "api_keys", "subscribers"):  # new rows get ids after the copied ones
         await target.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest(max(id), 1), "
                              f"max(id) IS NOT NULL) FROM {table}")
     return Copied(len(meta), len(tenants), len(sources), counts["cases"], counts["events"], counts["deliveries"],
-                  counts["api_keys"])
+                  counts["api_keys"], counts["subscribers"])
 
 
 async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, columns: tuple[str, ...],

@@ -97,6 +97,23 @@ class ApiKey:
     revoked_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Someone who asked to be told of a case's news by e-mail. The address is for sending only:
+    never shown on any surface or logged, and erased with the row on unsubscribing."""
+
+    id: int
+    tenant: str
+    case_key: int
+    audience: str  # "customer" (subscribed through the signed link) or "public"
+    address: str
+    language: str
+    confirmed_at: datetime | None  # nothing but the confirmation mail is sent before this
+    told_seq: int  # the case's revision the last mail told of
+    told_at: datetime | None
+    created_at: datetime
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 
@@ -126,7 +143,8 @@ class Store(Protocol):
     async def events_after(self, case_key: int, seq: int, limit: int = 1000) -> list[StoredEvent]: ...
     async def bump_link_version(self, case_key: int) -> int: ...
     async def set_public(self, case_key: int, public_id: str | None, public_title: str | None) -> None:
-        """Publish a case under `public_id` (unique), or make it private again with None."""
+        """Publish a case under `public_id` (unique), or make it private again with None, which
+        also ends its public subscribers."""
         ...
     async def get_public_case(self, public_id: str) -> StoredCase | None: ...
 
@@ -147,6 +165,17 @@ class Store(Protocol):
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         """When the newest delivery of this type for this case was queued."""
         ...
+
+    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str,
+                             language: str) -> Subscriber:
+        """A new subscriber, or the one already there for this case, audience and address."""
+        ...
+    async def get_subscriber(self, subscriber_id: int) -> Subscriber | None: ...
+    async def confirm_subscriber(self, subscriber_id: int, told_seq: int) -> bool:
+        """Confirmed from now on, told of everything up to `told_seq`; False when it is gone."""
+        ...
+    async def remove_subscriber(self, subscriber_id: int) -> bool: ...
+    async def mark_told(self, subscriber_id: int, told_seq: int, at: datetime) -> None: ...
 
     async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int: ...
     async def find_api_key(self, key_hash: str) -> ApiKey | None: ...

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracker.cases import LOG_UPDATES, Case, Event, apply, dump_case
+from tracker.notify import worth_telling
 from tracker.storage.base import Appended
 from tracker.storage.group_commit import Pending
 
@@ -42,6 +43,12 @@ class LoggedEvent:
     source: str
     event: Event
     case_after: str
+    news: bool  # worth a mail to the case's subscribers (notify.worth_telling)
+
+
+def news_cases(logged: list[LoggedEvent]) -> list[int]:
+    """The cases whose subscribers have news from this batch: each gets one pending mail."""
+    return sorted({event.case_key for event in logged if event.news})
 
 
 def apply_batch(batch: list[Pending], cases: dict[Ident, CaseRow], seen: set[Ident],
@@ -64,13 +71,15 @@ def apply_batch(batch: list[Pending], cases: dict[Ident, CaseRow], seen: set[Ide
                 if create is None:
                     raise KeyError(f"case {ident} was not loaded for this batch")
                 entry = cases[ident] = create(ident)
+            before = entry.case
             entry.case = apply(entry.case, event)
             entry.seq += 1
             entry.changed = True
             after = dump_case(entry.case, LOG_UPDATES)
             # While the case has no more updates than the log keeps, its row is this document.
             entry.document = after if len(entry.case.updates) <= LOG_UPDATES else None
-            logged.append(LoggedEvent(entry.key, entry.seq, item.tenant, item.source, event, after))
+            logged.append(LoggedEvent(entry.key, entry.seq, item.tenant, item.source, event, after,
+                                      worth_telling(before, entry.case, event)))
             appended.append(Appended(entry.key, entry.seq))
         results.append(appended)
     return results, logged

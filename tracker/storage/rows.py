@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from tracker.cases import load_case
-from tracker.storage.base import ApiKey, Delivery, StoredCase
+from tracker.storage.base import ApiKey, Delivery, StoredCase, Subscriber
 
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
                     "created_at, updated_at")
 API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
+SUBSCRIBER_COLUMNS = "id, tenant, case_key, audience, address, language, confirmed_at, told_seq, told_at, created_at"
 ReadTime = Callable[[Any], datetime]
 
 
@@ -32,3 +33,10 @@ def delivery(row: Iterable[Any], read_time: ReadTime) -> Delivery:
 def api_key(row: Iterable[Any], read_time: ReadTime) -> ApiKey:
     key, tenant, name, key_hash, created, revoked = row
     return ApiKey(key, tenant, name, key_hash, read_time(created), None if revoked is None else read_time(revoked))
+
+
+def subscriber(row: Iterable[Any], read_time: ReadTime) -> Subscriber:
+    key, tenant, case_key, audience, address, language, confirmed, told_seq, told_at, created = row
+    return Subscriber(key, tenant, case_key, audience, address, language,
+                      None if confirmed is None else read_time(confirmed), told_seq,
+                      None if told_at is None else read_time(told_at), read_time(created))

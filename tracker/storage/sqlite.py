@@ -40,11 +40,21 @@ from tracker.storage.base import (
     SourceConfig,
     StoredCase,
     StoredEvent,
+    Subscriber,
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
-from tracker.storage.ingest import CaseRow, Ident, apply_batch
-from tracker.storage.rows import API_KEY_COLUMNS, CASE_COLUMNS, DELIVERY_COLUMNS, api_key, delivery, stored_case
+from tracker.storage.ingest import CaseRow, Ident, apply_batch, news_cases
+from tracker.storage.rows import (
+    API_KEY_COLUMNS,
+    CASE_COLUMNS,
+    DELIVERY_COLUMNS,
+    SUBSCRIBER_COLUMNS,
+    api_key,
+    delivery,
+    stored_case,
+    subscriber,
+)
 
 # Each entry moves the schema one version up (PRAGMA user_version); never edit a shipped one.
 MIGRATIONS = (
@@ -106,10 +116,30 @@ MIGRATIONS = (
     DROP TABLE events;
     ALTER TABLE events_v5 RENAME TO events;
     """,
+    """
+    CREATE TABLE IF NOT EXISTS subscribers (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, case_key INTEGER NOT NULL REFERENCES cases(id),
+        audience TEXT NOT NULL, address TEXT NOT NULL, language TEXT NOT NULL, confirmed_at TEXT,
+        told_seq INTEGER NOT NULL DEFAULT 0, told_at TEXT, created_at TEXT NOT NULL,
+        UNIQUE (case_key, audience, address)
+    );
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
+
+# One pending mail per confirmed subscriber of each case with news; a subscriber whose mail is
+# still pending gets no second one (that mail, when sent, tells of everything since the last).
+QUEUE_NEWS = """
+    INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
+                            created_at, updated_at)
+    SELECT s.tenant, 'mail', 'case.news', s.case_key, json_object('subscriber', s.id), 'pending', 0, ?, ?, ?
+    FROM subscribers s
+    WHERE s.case_key IN ({marks}) AND s.confirmed_at IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM deliveries d WHERE d.tenant = s.tenant AND d.event_type = 'case.news'
+        AND d.case_key = s.case_key AND d.status = 'pending' AND json_extract(d.request, '$.subscriber') = s.id)
+"""
 
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
 MAX_CACHED_LOOKUPS = 10_000
@@ -312,6 +342,38 @@ class SQLiteStore:
                                     (public_id, public_title, case_key))
         if not changed:
             raise LookupError(f"no case with key {case_key}")
+        if public_id is None:
+            await self._write("DELETE FROM subscribers WHERE case_key = ? AND audience = 'public'", (case_key,))
+
+    # --- subscribers ---
+
+    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str,
+                             language: str) -> Subscriber:
+        def add() -> Any:
+            self._writer.execute(
+                "INSERT INTO subscribers (tenant, case_key, audience, address, language, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (case_key, audience, address) DO NOTHING",
+                (tenant, case_key, audience, address, language, self._now()))
+            return self._writer.execute(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE case_key = ? "
+                                        "AND audience = ? AND address = ?", (case_key, audience, address)).fetchone()
+
+        return subscriber(await self._on_writer(add), datetime.fromisoformat)
+
+    async def get_subscriber(self, subscriber_id: int) -> Subscriber | None:
+        row = await self._one(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = ?", (subscriber_id,))
+        return None if row is None else subscriber(row, datetime.fromisoformat)
+
+    async def confirm_subscriber(self, subscriber_id: int, told_seq: int) -> bool:
+        return bool(await self._write("UPDATE subscribers SET confirmed_at = COALESCE(confirmed_at, ?), "
+                                      "told_seq = MAX(told_seq, ?) WHERE id = ?",
+                                      (self._now(), told_seq, subscriber_id)))
+
+    async def remove_subscriber(self, subscriber_id: int) -> bool:
+        return bool(await self._write("DELETE FROM subscribers WHERE id = ?", (subscriber_id,)))
+
+    async def mark_told(self, subscriber_id: int, told_seq: int, at: datetime) -> None:
+        await self._write("UPDATE subscribers SET told_seq = MAX(told_seq, ?), told_at = ? WHERE id = ?",
+                          (told_seq, at.isoformat(), subscriber_id))
 
     # --- outbound deliveries and API keys ---
 
@@ -550,6 +612,10 @@ class SQLiteStore:
         written = [row for row in cases.values() if row.changed]
         db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
                        [(row.seq, row.state(), now, row.key) for row in written])
+        news = news_cases(logged)
+        if news:  # in this transaction: a stored event's news is never lost (the outbox)
+            marks = ", ".join("?" * len(news))
+            db.execute(QUEUE_NEWS.format(marks=marks), (now, now, now, *news))
         return results, written
 
     def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], CaseRow]:

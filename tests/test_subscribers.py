@@ -1,0 +1,63 @@
+"""Subscribers and the news outbox in storage, on both backends: a confirmed subscriber of a
+case gets one pending mail when a stored event is news, in the same transaction; an internal
+event or a change that is not news queues nothing; a pending mail is not doubled."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import BACKENDS, suite_clock
+from tracker.admin import add_tenant
+from tracker.cases import Event, Update
+from tracker.storage.base import Store
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+
+
+def event(delivery: str, internal: bool = False, update: str | None = None, **changes: object) -> Event:
+    now = suite_clock().now()
+    return Event("4711", delivery, now, dict(changes), None if update is None else Update(delivery, now, update),
+                 internal)
+
+
+async def mails(store: Store) -> list[tuple[str, int]]:
+    return sorted((d.event_type, d.request["subscriber"]) for d in await store.list_deliveries("acme")
+                  if d.kind == "mail" and d.status == "pending")
+
+
+async def test_news_queues_one_mail_per_confirmed_subscriber_in_the_ingest(store: Store):
+    await add_tenant(store, "acme", "ACME", None)
+    [first] = await store.ingest("acme", "generic", [event("d1", title="Printer")])
+    ann = await store.add_subscriber("acme", first.case_key, "customer", "ann@example.com", "en")
+    bob = await store.add_subscriber("acme", first.case_key, "public", "bob@example.com", "de")
+    assert (await store.add_subscriber("acme", first.case_key, "customer", "ann@example.com", "en")).id == ann.id
+    assert await store.confirm_subscriber(ann.id, first.seq)
+
+    await store.ingest("acme", "generic", [event("d2", stage="in_progress")])
+    assert await mails(store) == [("case.news", ann.id)]  # bob has not confirmed: nothing for him
+    await store.ingest("acme", "generic", [event("d3", update="We are on it.")])
+    assert await mails(store) == [("case.news", ann.id)]  # still one: that mail will tell of both
+
+    assert await store.confirm_subscriber(bob.id, 3)
+    await store.ingest("acme", "generic", [event("d4", internal=True), event("d5", status_label="Triage")])
+    assert await mails(store) == [("case.news", ann.id)]  # an internal note and a label are not news
+    await store.ingest("acme", "generic", [event("d6", waiting_on="customer")])
+    assert await mails(store) == [("case.news", ann.id), ("case.news", bob.id)]
+
+    stored = await store.get_subscriber(ann.id)
+    assert stored is not None and stored.confirmed_at is not None and stored.told_seq == first.seq
+    await store.mark_told(ann.id, 6, suite_clock().now())
+    assert (await store.get_subscriber(ann.id)).told_seq == 6  # type: ignore[union-attr]
+
+
+async def test_making_a_case_private_ends_its_public_subscribers(store: Store):
+    await add_tenant(store, "acme", "ACME", None)
+    [first] = await store.ingest("acme", "generic", [event("d1", title="Printer")])
+    await store.set_public(first.case_key, "pub-1", None)
+    public = await store.add_subscriber("acme", first.case_key, "public", "bob@example.com", "en")
+    customer = await store.add_subscriber("acme", first.case_key, "customer", "ann@example.com", "en")
+    await store.set_public(first.case_key, None, None)
+    assert await store.get_subscriber(public.id) is None
+    assert await store.get_subscriber(customer.id) is not None
+    assert await store.remove_subscriber(customer.id) and await store.get_subscriber(customer.id) is None
+    assert not await store.remove_subscriber(customer.id)
