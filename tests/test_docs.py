@@ -55,10 +55,11 @@ def test_readme_lists_every_source_with_its_setup_page():
 
 
 def test_readme_lists_every_tenant_option():
-    from tracker.tenant_options import TENANT_OPTIONS
+    from tracker.tenant_options import TENANT_OPTIONS, readme_table
 
     section = README[README.index("Tenant options"):README.index("A case belongs to a tenant")]
     assert set(re.findall(r"^\| `([a-z_]+)` \| ", section, flags=re.M)) == set(TENANT_OPTIONS)
+    assert readme_table() in section  # generated: `python -m tracker.tenant_options`
 
 
 def test_the_image_copies_everything_the_package_is_built_from():

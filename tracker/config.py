@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +33,20 @@ def secret_keys(name: str, raw: str) -> tuple[str, ...]:
     return keys
 
 
+def smtp_url(name: str, raw: str) -> str:
+    if raw:
+        parts = urlsplit(raw)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError(f"{name}: write smtp://user:password@host:port (or smtps://...).")
+    return raw
+
+
+def mail_from(name: str, raw: str) -> str:
+    if raw and "@" not in parseaddr(raw)[1]:
+        raise ConfigError(f"{name}={raw!r}: give an e-mail address, e.g. ACME Support <support@acme.example>.")
+    return raw
+
+
 def base_url(name: str, raw: str) -> str:
     return options.origin(name, raw) if raw else ""  # unset: http://HOST:PORT, filled in by from_env
 
@@ -51,6 +67,10 @@ SETTINGS = (
            "heartbeat interval of the live streams, so proxies keep them open"),
     Option("themes_dir", "", options.folder, "a folder of your own themes (one folder each, see "
            "[docs/themes.md](docs/themes.md)), offered beside the built-in ones"),
+    Option("smtp_url", "", smtp_url, "`smtp://user:password@host:port` (STARTTLS when the server offers it) or "
+           "`smtps://...` (TLS from the start); unset: e-mail is off and pages do not offer it"),
+    Option("mail_from", "", mail_from, "the From of tracker's mails, e.g. `ACME Support <support@acme.example>`; "
+           "unset: tracker@ the base URL's host"),
     Option("allow_private_hosts", "no", options.yes_no,
            "`yes` lets outbound requests (the company's webhook, write-back) go "
            "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time, "
@@ -94,6 +114,8 @@ class Settings:
     max_body_bytes: int = default("max_body_bytes")
     ping_seconds: float = default("ping_seconds")
     themes_dir: str = default("themes_dir")
+    smtp_url: str = default("smtp_url")
+    mail_from: str = default("mail_from")
     allow_private_hosts: bool = default("allow_private_hosts")
     clock_offset_days: float = default("clock_offset_days")
 
@@ -111,6 +133,7 @@ class Settings:
         """Effective values for `tracker settings`, with secrets hidden."""
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["secret_keys"] = f"{len(self.secret_keys)} key(s)" if self.secret_keys else "(unset)"
+        shown["smtp_url"] = re.sub(r"//[^@/]*@", "//***@", self.smtp_url)  # its password
         return shown
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger("tracker.signing")
 
 CASE_LINK = "tracker.case-link"
 CUSTOMER_ACTION = "tracker.customer-action"
+SUBSCRIBER = "tracker.subscriber"
 ACTION_MAX_AGE_SECONDS = 7 * 86400  # a case page left open for a week still works
 MAX_VERIFIED_LINKS = 10_000
 
@@ -89,6 +90,20 @@ class Signer:
 
     def sign_action(self, case_key: int, link_version: int, action: str) -> str:
         return str(self._serializer(CUSTOMER_ACTION).dumps([case_key, link_version, action]))
+
+    def sign_subscriber(self, subscriber_id: int) -> str:
+        """The token of a subscriber's confirm and unsubscribe page (/n/{token}); it lasts as long
+        as the subscription (a removed subscriber's token finds nothing)."""
+        return str(self._serializer(SUBSCRIBER).dumps(subscriber_id))
+
+    def read_subscriber(self, token: str) -> int:
+        try:
+            subscriber_id = self._serializer(SUBSCRIBER).loads(token)
+        except BadSignature:
+            subscriber_id = None
+        if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool):
+            raise NotFound("No such subscription. It may have ended already.")
+        return subscriber_id
 
     def check_action(self, token: str, case_key: int, link_version: int, action: str) -> None:
         """Forbidden unless `token` was signed for this action on this case and link version."""

@@ -52,6 +52,11 @@ TENANT_OPTIONS = {option.name: option for option in (
            "yes or no: show how many internal actions the team took (times only, never content); default yes"),
     Option("confirm_days", "7", options.positive_number,
            "days after which a resolved case closes for the customer if they have not answered (default 7)"),
+    Option("notify", "email", options.matching(r"^(email|off)$", "give email or off"),
+           "`email`: customers may ask to be kept updated by e-mail (when TRACKER_SMTP_URL is set); `off`: not"),
+    Option("notify_digest_minutes", "10", options.positive_number,
+           "at most one mail per this many minutes to a subscriber of a case, holding every change since the last "
+           "(the first goes at once); default 10"),
     Option("public_indexing", "yes", options.yes_no,
            "yes or no: may search engines index the pages of cases their customers made public "
            "(default yes: the customer chose to publish); private pages never are"),
@@ -72,3 +77,14 @@ def option_value(given: Mapping[str, str], name: str) -> Any:
     """An option's value, or its default when unset (options were checked when they were set)."""
     option = TENANT_OPTIONS[name]
     return option.read(name, given.get(name) or option.default)
+
+
+def readme_table() -> str:
+    """The README's table of tenant options, from TENANT_OPTIONS (a test holds the README to it)."""
+    rows = ["| option | meaning |", "| --- | --- |"]
+    rows += [f"| `{option.name}` | {option.help} |" for option in TENANT_OPTIONS.values()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m tracker.tenant_options: the README's table
+    print(readme_table())

@@ -424,6 +424,10 @@ class PostgresStore:
         )
         return None if row is None else stored_case(row)
 
+    async def get_case_by_key(self, case_key: int) -> StoredCase | None:
+        row = await self._pool.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE id = $1", case_key)
+        return None if row is None else stored_case(row)
+
     async def get_public_case(self, public_id: str) -> StoredCase | None:
         row = await self._pool.fetchrow(f"SELECT {CASE_COLUMNS} FROM cases WHERE public_id = $1", public_id)
         return None if row is None else stored_case(row)

@@ -500,6 +500,10 @@ class SQLiteStore:
         )
         return None if row is None else stored_case(row)
 
+    async def get_case_by_key(self, case_key: int) -> StoredCase | None:
+        row = await self._one(f"SELECT {CASE_COLUMNS} FROM cases WHERE id = ?", (case_key,))
+        return None if row is None else stored_case(row)
+
     async def get_public_case(self, public_id: str) -> StoredCase | None:
         row = await self._one(f"SELECT {CASE_COLUMNS} FROM cases WHERE public_id = ?", (public_id,))
         return None if row is None else stored_case(row)

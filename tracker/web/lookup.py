@@ -35,12 +35,13 @@ ANSWER_AFTER_SECONDS = 0.2
 
 
 class RateLimiter:
-    """At most `limit` attempts per key in any WINDOW_SECONDS (a sliding window, in memory:
+    """At most `limit` attempts per key in any window of `window_seconds` (sliding, in memory:
     each instance counts its own)."""
 
-    def __init__(self, limit: int, max_keys: int = 100_000) -> None:
+    def __init__(self, limit: int, max_keys: int = 100_000, window_seconds: float = WINDOW_SECONDS) -> None:
         self.limit = limit
         self.max_keys = max_keys
+        self.window_seconds = window_seconds
         self._attempts: dict[str, deque[float]] = {}
 
     def retry_after(self, key: str, now: float | None = None) -> int:
@@ -51,15 +52,15 @@ class RateLimiter:
             if len(self._attempts) >= self.max_keys:
                 self._forget_idle(now)
             attempts = self._attempts[key] = deque()
-        while attempts and attempts[0] <= now - WINDOW_SECONDS:
+        while attempts and attempts[0] <= now - self.window_seconds:
             attempts.popleft()
         if len(attempts) >= self.limit:
-            return max(1, int(attempts[0] + WINDOW_SECONDS - now + 0.999))
+            return max(1, int(attempts[0] + self.window_seconds - now + 0.999))
         attempts.append(now)
         return 0
 
     def _forget_idle(self, now: float) -> None:
-        for key in [k for k, a in self._attempts.items() if not a or a[-1] <= now - WINDOW_SECONDS]:
+        for key in [k for k, a in self._attempts.items() if not a or a[-1] <= now - self.window_seconds]:
             del self._attempts[key]
 
 
