@@ -20,7 +20,7 @@ def source_messages() -> set[str]:
     """What the templates and the widget's word table ask to translate, extracted as pybabel does."""
     method_map = [("tracker/web/widget_text.py", "python"), ("tracker/web/badge.py", "python"),
                   ("tracker/web/follow.py", "python"), ("themes/**.html", "jinja2"), ("themes/**.svg", "jinja2"),
-                  ("themes/**.atom", "jinja2")]
+                  ("themes/**.atom", "jinja2"), ("themes/**.txt", "jinja2"), ("themes/**.subject", "jinja2")]
     options = {"themes/**.html": {"extensions": "jinja2.ext.i18n"}}
     found = extract_from_dir(str(ROOT), method_map, options, keywords={"_": None, "gettext": None, "N_": None,
                                                                          "ngettext": (1, 2)})

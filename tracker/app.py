@@ -19,6 +19,7 @@ from tracker.config import Settings
 from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
+from tracker.notifier import Notifier
 from tracker.outbound import Deliverer
 from tracker.pubsub import open_hub
 from tracker.quiet import QuietWatch
@@ -39,6 +40,7 @@ from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
 from tracker.web.state import AppState
 from tracker.web.stream import Streams
+from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
 from tracker.web.verdict import give_verdict
 from tracker.web.webhooks import receive_webhook
@@ -62,10 +64,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         hub = await open_hub(settings.database_url)
         app.state.store = store
         app.state.hub = hub
-        app.state.signer = Signer(await load_keys(settings.secret_keys, store), clock)
+        app.state.signer = signer = Signer(await load_keys(settings.secret_keys, store), clock)
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
+        notifier = Notifier(settings, store, signer, app.state.templates.render, clock)
         app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(),
-                                                      allow_private_hosts=settings.allow_private_hosts)
+                                                      allow_private_hosts=settings.allow_private_hosts,
+                                                      senders={"mail": notifier.send})
         app.state.estimator = Estimator(store)
         app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
         streams.start()
@@ -89,6 +93,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/c/{token}/public", make_public, methods=["POST"], name="make_public"),
         Route("/c/{token}/private", make_private, methods=["POST"], name="make_private"),
         Route("/c/{token}/verdict", give_verdict, methods=["POST"], name="verdict"),
+        Route("/c/{token}/subscriptions", subscribe_by_link, methods=["POST"], name="subscribe"),
         Route("/c/{token}/feed.atom", case_feed, name="case_feed"),
         Route("/c/{token}/case.ics", case_calendar, name="case_calendar"),
         Route("/p/{public_id}", public_page, name="public_page"),
@@ -98,6 +103,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/p/{public_id}/badge.json", badge_json, name="badge_json"),
         Route("/p/{public_id}/feed.atom", public_feed, name="public_feed"),
         Route("/p/{public_id}/case.ics", public_calendar, name="public_calendar"),
+        Route("/p/{public_id}/subscriptions", subscribe_publicly, methods=["POST"], name="subscribe_public"),
+        Route("/n/{token}", subscription_page, methods=["GET", "POST"], name="subscription"),
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
         Route("/live", live, name="live"),
         Route("/widget.js", widget_js, name="widget"),
@@ -127,6 +134,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.templates = Templates(clock, settings.themes_dir)
     app.state.page_cache = PageCache()
     app.state.lookup = Lookup()
+    app.state.subscription_limits = SubscriptionLimits()
     return app
 
 
@@ -142,7 +150,8 @@ def theme_mounts(themes_dir: str) -> list[Mount]:
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith(("/hooks/", "/api/", "/oembed")) or path == "/live" or path.endswith((".json", "/events"))
+    return (path.startswith(("/hooks/", "/api/", "/oembed")) or path == "/live" or path.endswith((".json", "/events"))
+            or request.headers.get("content-type", "").startswith("application/json"))
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:

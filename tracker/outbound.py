@@ -37,6 +37,16 @@ LEASE_SECONDS = 120.0  # longer than one attempt can take
 CLAIM_LIMIT = 50
 MAX_ERROR_CHARS = 300
 
+class Later(Exception):
+    """Not yet: send this delivery at `at` instead (not a failure: no attempt is counted)."""
+
+    def __init__(self, at: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.at = at
+
+
+# Sends a delivery that is not an HTTP request (kind "mail"); raises DeliveryError or Later.
+Sender = Callable[[Delivery], Awaitable[None]]
 # Adds credentials to a delivery's request at send time: (delivery, store) -> extra headers.
 # One per delivery kind: "webhook" here, "writeback:<source>" for each helpdesk written back to.
 Authenticator = Callable[[Delivery, Store], Awaitable[dict[str, str]]]
@@ -77,8 +87,10 @@ class Deliverer:
 
     def __init__(self, store: Store, clock: Clock, authenticators: Mapping[str, Authenticator] | None = None,
                  poll_seconds: float = 5.0, backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS,
-                 timeout_seconds: float = TIMEOUT_SECONDS, allow_private_hosts: bool = False) -> None:
+                 timeout_seconds: float = TIMEOUT_SECONDS, allow_private_hosts: bool = False,
+                 senders: dict[str, Sender] | None = None) -> None:
         self.store = store
+        self.senders = senders or {}
         self.allow_private_hosts = allow_private_hosts
         self.clock = clock
         self.authenticators: dict[str, Authenticator] = {"webhook": webhook_signer(clock), **(authenticators or {})}
@@ -120,7 +132,11 @@ class Deliverer:
 
     async def attempt(self, delivery: Delivery) -> None:
         attempts = delivery.attempts + 1
-        error = await self._send(delivery)
+        try:
+            error = await self._send(delivery)
+        except Later as later:
+            await self.store.finish_delivery(delivery.id, "pending", delivery.attempts, later.at, str(later))
+            return
         now = self.clock.now()
         if error is None:
             await self.store.finish_delivery(delivery.id, "delivered", attempts, now, None)
@@ -138,6 +154,13 @@ class Deliverer:
 
     async def _send(self, delivery: Delivery) -> str | None:
         """None when the receiver took it (2xx), else what went wrong."""
+        sender = self.senders.get(delivery.kind)
+        if sender is not None:
+            try:
+                await sender(delivery)
+            except DeliveryError as exc:
+                return str(exc)
+            return None
         request = delivery.request
         authenticate = self.authenticators.get(delivery.kind)
         try:

@@ -129,16 +129,13 @@ MIGRATIONS = (
 log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
-# One pending mail per confirmed subscriber of each case with news; a subscriber whose mail is
-# still pending gets no second one (that mail, when sent, tells of everything since the last).
+# A mail for every confirmed subscriber of each case with news. The one that is sent first tells
+# of everything since the subscriber's last mail; the others then find nothing new and send nothing.
 QUEUE_NEWS = """
     INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
                             created_at, updated_at)
     SELECT s.tenant, 'mail', 'case.news', s.case_key, json_object('subscriber', s.id), 'pending', 0, ?, ?, ?
-    FROM subscribers s
-    WHERE s.case_key IN ({marks}) AND s.confirmed_at IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM deliveries d WHERE d.tenant = s.tenant AND d.event_type = 'case.news'
-        AND d.case_key = s.case_key AND d.status = 'pending' AND json_extract(d.request, '$.subscriber') = s.id)
+    FROM subscribers s WHERE s.case_key IN ({marks}) AND s.confirmed_at IS NOT NULL
 """
 
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event

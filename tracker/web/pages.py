@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 
 from tracker.i18n import choose_language
 from tracker.storage.base import StoredCase, Tenant
+from tracker.tenant_options import option_value
 from tracker.web.case_data import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import frame_ancestors, origin_of
@@ -114,19 +115,22 @@ def indexable(tenant: Tenant | None) -> bool:
 
 def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
            share: dict[str, Any] | None) -> str:
-    return page_html(state_of(request).templates, state_of(request).settings.base_url, tenant, language, view,
-                     page_path, share)
+    settings = state_of(request).settings
+    mail = bool(settings.smtp_url) and tenant is not None and option_value(tenant.options, "notify") != "off"
+    return page_html(state_of(request).templates, settings.base_url, tenant, language, view, page_path, share, mail)
 
 
 def page_html(templates: Templates, base_url: str, tenant: Tenant | None, language: str, view: dict[str, Any],
-              page_path: str, share: dict[str, Any] | None) -> str:
-    """The case page (or the public page, without `share`) for one reader's language."""
+              page_path: str, share: dict[str, Any] | None, mail: bool = False) -> str:
+    """The case page (or the public page, without `share`) for one reader's language; `mail`:
+    it offers "Keep me updated" by e-mail."""
     page_url = base_url + page_path
     return templates.render(
         tenant.theme if tenant else "default", "case.html", language,
         case=view, tenant_name=tenant.name if tenant else "", brand=brand(tenant), page_url=page_url,
         page_path=page_path, public=share is None, indexable=share is None and indexable(tenant),
-        follow={"feed": page_path + "/feed.atom", "calendar": page_path + "/case.ics"},
+        follow={"feed": page_path + "/feed.atom", "calendar": page_path + "/case.ics",
+                "subscribe": page_path + "/subscriptions" if mail else None},
         share=share,
         oembed_url=f"{base_url}/oembed?url={quote(page_url, safe='')}&format=json",
     )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.web.lookup import Lookup
     from tracker.web.pages import PageCache
     from tracker.web.stream import Streams
+    from tracker.web.subscriptions import SubscriptionLimits
     from tracker.web.templates import Templates
 
 
@@ -29,6 +30,7 @@ class AppState(State):
     templates: Templates
     page_cache: PageCache
     lookup: Lookup
+    subscription_limits: SubscriptionLimits
     store: Store
     hub: Hub
     signer: Signer

@@ -46,8 +46,9 @@ async def receive_webhook(request: Request) -> Response:
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
-    if await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events, appended,
-                                  payload):
+    queued_links = await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events,
+                                              appended, payload)
+    if appended or queued_links:  # the ingest may have queued news mails too
         state_of(request).deliverer.wake()
     answer = {"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)}
     # 202 unless the helpdesk counts only a 200 as delivered (Zoho Desk says so).

@@ -1,0 +1,168 @@
+"""Keep me updated by e-mail, against a real SMTP server on loopback: subscribe (the same answer
+for any address), nothing but a confirmation before the button is pressed, one mail per piece
+of news with the headers mail clients need, coalesced by the digest interval, internal notes
+never in a mail, and one-click unsubscribe."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from tests.conftest import SECRET, generic_payload, link_for, post
+from tests.mailbox import Mailbox, html_of, smtp_server, text_of
+from tests.test_embed import publish
+from tracker.admin import add_source, add_tenant
+from tracker.app import create_app
+from tracker.clock import Clock
+from tracker.config import Settings
+
+NOTE = "INTERNAL-91c4: refund blocked by finance"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[str, Mailbox]]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def mailing(settings: Settings, clock: Clock, mailbox: tuple[str, Mailbox]) -> Iterator[TestClient]:
+    url, _ = mailbox
+    app = create_app(replace(settings, smtp_url=url, mail_from="ACME Support <support@acme.example>"), clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.portal.call(add_tenant, app.state.store, "acme", "ACME Support", "default",
+                           {"notify_digest_minutes": "10"})
+        client.portal.call(add_source, app.state.store, "acme", "generic", SECRET)
+        yield client
+
+
+def deliver_now(client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, Starlette)
+    client.portal.call(app.state.deliverer.run_once)
+
+
+def manage_link(mail_text: str) -> str:
+    [link] = re.findall(r"https?://\S+/n/\S+", mail_text)
+    return urlsplit(link).path
+
+
+def test_subscribe_confirm_be_told_and_unsubscribe_in_one_click(mailing: TestClient, mailbox: tuple[str, Mailbox]):
+    _, box = mailbox
+    post(mailing, generic_payload(title="Invoice export fails", stage="received"))
+    link = link_for(mailing)
+    answer = mailing.post(link + "/subscriptions", data={"email": "Ann@Example.COM"})
+    other = mailing.post(link + "/subscriptions", json={"email": "nobody@example.org"})
+    assert answer.status_code == other.status_code == 202 and "on its way" in other.json()["message"]
+    deliver_now(mailing)
+    confirmations = box.wait_for(2)
+    confirm = next(m for m in confirmations if m["To"] == "Ann@example.com")
+    assert confirm["Subject"] == "Confirm: updates about case 4711"
+    assert confirm["Auto-Submitted"] == "auto-generated" and "List-Unsubscribe" not in confirm
+    page = manage_link(text_of(confirm))
+    assert "Yes, keep me updated" in mailing.get(page).text  # a scanner following the link confirms nothing
+
+    post(mailing, {**generic_payload(stage="in_progress"), "message": {"id": "m1", "body": "On it.", "public": True,
+                                                                     "author": "Dana"}})
+    deliver_now(mailing)
+    assert len(box.messages) == 2  # not confirmed yet: no news
+
+    assert "You get a mail whenever this case moves." in mailing.post(page, data={"action": "confirm"}).text
+    post(mailing, {**generic_payload(waiting_on="customer", status_label="Need your CSV"),
+                   "message": {"id": "m2", "body": "Please send the CSV file.", "public": True, "author": "Dana"}})
+    post(mailing, {**generic_payload(), "message": {"id": "n1", "body": NOTE, "public": False}})
+    deliver_now(mailing)
+    news = box.wait_for(3)[2]
+    assert news["To"] == "Ann@example.com" and news["From"] == "ACME Support <support@acme.example>"
+    assert news["Subject"] == "ACME Support: Case 4711 · In progress · Waiting on you"
+    unsubscribe_header = str(news["List-Unsubscribe"]).strip()  # a long header is folded onto its next line
+    assert unsubscribe_header.startswith("<http://127.0.0.1:") and unsubscribe_header.endswith(f"{page}>")
+    assert news["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert news["Auto-Submitted"] == "auto-generated"
+    assert re.fullmatch(r"<case-[0-9a-f]{20}@127\.0\.0\.1>", news["In-Reply-To"])
+    assert news["References"] == news["In-Reply-To"]
+    text = text_of(news)
+    assert "Please send the CSV file." in text and "Dana" in text and "On it." not in text  # only news since confirming
+    assert "/c/" in text  # the signed case link
+    assert "Please send the CSV file." in html_of(news)
+    assert all(NOTE not in m.as_string() for m in box.messages)
+
+    # What a mail client does for its "Unsubscribe" button (RFC 8058).
+    unsubscribe = urlsplit(unsubscribe_header.strip("<>")).path
+    unsubscribed = mailing.post(unsubscribe, content=b"List-Unsubscribe=One-Click",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert unsubscribed.status_code == 200 and "no more mails" in unsubscribed.text
+    post(mailing, {**generic_payload(stage="resolved")})
+    app = mailing.app
+    assert isinstance(app, Starlette)
+    app.state.clock.advance(timedelta(minutes=30))
+    deliver_now(mailing)
+    assert len(box.messages) == 3
+
+
+def test_news_within_the_digest_interval_waits_and_comes_as_one_mail(mailing: TestClient,
+                                                                    mailbox: tuple[str, Mailbox]):
+    _, box = mailbox
+    app = mailing.app
+    assert isinstance(app, Starlette)
+    post(mailing, generic_payload(title="Printer", stage="received"))
+    mailing.post(link_for(mailing) + "/subscriptions", data={"email": "ann@example.com"})
+    deliver_now(mailing)
+    mailing.post(manage_link(text_of(box.wait_for(1)[0])), data={"action": "confirm"})
+    for n, body in enumerate(["First.", "Second.", "Third."]):
+        post(mailing, {**generic_payload(), "message": {"id": f"m{n}", "body": body, "public": True}})
+        deliver_now(mailing)
+    assert len(box.wait_for(2)) == 2  # the first at once; the others wait for the interval
+    assert "First." in text_of(box.messages[1])
+    app.state.clock.advance(timedelta(minutes=11))
+    deliver_now(mailing)
+    later = box.wait_for(3)[2]
+    assert "Second." in text_of(later) and "Third." in text_of(later) and "First." not in text_of(later)
+    app.state.clock.advance(timedelta(minutes=11))
+    deliver_now(mailing)  # the other queued mails of the burst find nothing new: no mail twice
+    assert len(box.messages) == 3
+
+
+def test_a_public_page_subscriber_sees_the_public_view_and_private_again_ends_it(
+        mailing: TestClient, mailbox: tuple[str, Mailbox]):
+    _, box = mailbox
+    post(mailing, generic_payload(title="Printer", stage="received"))
+    public = publish(mailing)
+    assert mailing.post(public + "/subscriptions", data={"email": "bob@example.com"}).status_code == 202
+    deliver_now(mailing)
+    mailing.post(manage_link(text_of(box.wait_for(1)[0])), data={"action": "confirm"})
+    post(mailing, {**generic_payload(), "message": {"id": "m1", "body": "Call me at +49 30 1234567",
+                                                   "public": True, "author": "Dana Surname"}})
+    deliver_now(mailing)
+    news = text_of(box.wait_for(2)[1])
+    assert "1234567" not in news and "Surname" not in news and "/p/" in news and "/c/" not in news
+
+
+@pytest.mark.parametrize("body, field", [({"email": "not an address"}, "email"), ({"email": "a@b"}, "email"),
+                                         ({"email": "x@example.com\r\nBcc: y@example.com"}, "email"), ({}, "email")])
+def test_a_bad_address_is_a_400_naming_the_field(mailing: TestClient, body: dict[str, str], field: str):
+    post(mailing, generic_payload())
+    answer = mailing.post(link_for(mailing) + "/subscriptions", json=body)
+    assert answer.status_code == 400 and field in answer.json()["error"]
+
+
+def test_without_smtp_the_case_offers_no_mail(client: TestClient):
+    post(client, generic_payload())
+    answer = client.post(link_for(client) + "/subscriptions", json={"email": "ann@example.com"})
+    assert answer.status_code == 404
+
+
+def test_the_case_page_offers_it_only_where_mail_is_on(mailing: TestClient, client: TestClient):
+    for app_client, offered in ((mailing, True), (client, False)):
+        post(app_client, generic_payload())
+        link = link_for(app_client)
+        page = app_client.get(link).text
+        assert (f'action="{link}/subscriptions"' in page) is offered
+        assert ('type="email" name="email"' in page) is offered

@@ -1,0 +1,124 @@
+"""The mails of "Keep me updated": the confirmation a new subscriber gets, and a case's news.
+
+Both are deliveries of kind "mail" in the outbox (storage's deliveries): news is queued in the
+transaction that stores the event, a confirmation when someone subscribes. The deliverer hands
+each to `Notifier.send`, which reads the subscriber and the case as they are *now*: a mail that
+waited tells of everything since the subscriber's last one, and a subscriber who left gets
+nothing. At most one news mail per `notify_digest_minutes`: a mail due sooner waits (`Later`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from tracker import mail
+from tracker.clock import Clock
+from tracker.config import Settings
+from tracker.errors import DeliveryError
+from tracker.outbound import Later
+from tracker.policy import policy_of
+from tracker.public import case_view, public_case_view, public_update, update_view
+from tracker.signing import Signer, case_url
+from tracker.storage.base import Delivery, Store, StoredCase, Subscriber, Tenant
+from tracker.tenant_options import option_value
+
+CONFIRM = "subscription.confirm"
+NEWS = "case.news"
+MAX_EVENTS_PER_MAIL = 1000
+MAX_LOCKS = 10_000
+Render = Callable[..., str]  # Templates.render: (theme, template, language, **context) -> text
+
+
+class Notifier:
+    def __init__(self, settings: Settings, store: Store, signer: Signer, render: Render, clock: Clock) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self.settings = settings
+        self.store = store
+        self.signer = signer
+        self.render = render
+        self.clock = clock
+        self.domain = urlsplit(settings.base_url).hostname or "localhost"
+        self.sender = settings.mail_from or f"tracker@{self.domain}"
+
+    async def send(self, delivery: Delivery) -> None:
+        if not self.settings.smtp_url:
+            raise DeliveryError("TRACKER_SMTP_URL is not set: e-mail is off")
+        subscriber_id = int(delivery.request["subscriber"])
+        # One subscriber's mails one at a time: a burst queues a mail per event, and the first to
+        # go tells of them all (the others, re-reading the subscriber, find nothing new).
+        async with self._locks.setdefault(subscriber_id, asyncio.Lock()):
+            await self._send_to(subscriber_id, delivery.event_type)
+        if len(self._locks) > MAX_LOCKS:  # forget the idle ones
+            self._locks = {key: lock for key, lock in self._locks.items() if lock.locked()}
+
+    async def _send_to(self, subscriber_id: int, event_type: str) -> None:
+        subscriber = await self.store.get_subscriber(subscriber_id)
+        stored = await self.store.get_case_by_key(subscriber.case_key) if subscriber else None
+        tenant = await self.store.get_tenant(stored.tenant) if stored else None
+        if subscriber is None or stored is None or tenant is None:
+            return  # unsubscribed (or the case is gone) meanwhile: nothing to tell
+        if event_type == CONFIRM:
+            await self._confirmation(subscriber, stored, tenant)
+        elif subscriber.confirmed_at is not None and stored.seq > subscriber.told_seq:
+            await self._news(subscriber, stored, tenant)
+
+    async def _confirmation(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> None:
+        if subscriber.confirmed_at is not None:
+            return
+        context = self._context(subscriber, stored, tenant, self._view(subscriber, stored, tenant))
+        await self._send(subscriber, tenant, "mail_confirm", context, unsubscribe=False)
+
+    async def _news(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> None:
+        now = self.clock.now()
+        digest = timedelta(minutes=float(option_value(tenant.options, "notify_digest_minutes")))
+        if subscriber.told_at is not None and now < subscriber.told_at + digest:
+            raise Later(subscriber.told_at + digest, "waiting for the digest interval")
+        view = self._view(subscriber, stored, tenant)
+        updates = await self._updates(subscriber, stored)
+        context = {**self._context(subscriber, stored, tenant, view), "updates": updates}
+        await self._send(subscriber, tenant, "mail_news", context, unsubscribe=True)
+        await self.store.mark_told(subscriber.id, stored.seq, now)
+
+    async def _updates(self, subscriber: Subscriber, stored: StoredCase) -> list[dict[str, Any]]:
+        """The public updates since the subscriber's last mail, oldest first (an edited one once)."""
+        updates: dict[str, dict[str, Any]] = {}
+        for logged in await self.store.events_after(stored.key, subscriber.told_seq, MAX_EVENTS_PER_MAIL):
+            if logged.event.update is not None and not logged.event.internal and logged.seq <= stored.seq:
+                shown = update_view(logged.event.update)
+                updates[shown["id"]] = public_update(shown) if subscriber.audience == "public" else shown
+        return list(updates.values())
+
+    def _view(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> dict[str, Any]:
+        policy, now = policy_of(tenant.options), self.clock.now()
+        if subscriber.audience == "public":
+            return public_case_view(stored.case, stored.seq, stored.public_title, policy, now)
+        return case_view(stored.case, stored.seq, policy, now)
+
+    def _context(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant,
+                 view: dict[str, Any]) -> dict[str, Any]:
+        base = self.settings.base_url
+        page = (f"{base}/p/{stored.public_id}" if subscriber.audience == "public"
+                else case_url(base, self.signer, stored))
+        return {"case": view, "tenant_name": tenant.name, "page_url": page,
+                "manage_url": f"{base}/n/{self.signer.sign_subscriber(subscriber.id)}"}
+
+    async def _send(self, subscriber: Subscriber, tenant: Tenant, template: str, context: dict[str, Any],
+                    unsubscribe: bool) -> None:
+        render = self.render
+        subject = render(tenant.theme, f"{template}.subject", subscriber.language, **context).strip()
+        text = render(tenant.theme, f"{template}.txt", subscriber.language, **context)
+        html = render(tenant.theme, f"{template}.html", subscriber.language, **context)
+        # One thread per case and subscriber, named without the case's internal key.
+        thread = hashlib.blake2b(f"{tenant.slug}/{subscriber.case_key}/{subscriber.id}".encode(),
+                                 digest_size=10, key=self.domain.encode()[:64]).hexdigest()
+        headers = {"In-Reply-To": f"<case-{thread}@{self.domain}>", "References": f"<case-{thread}@{self.domain}>"}
+        if unsubscribe:  # RFC 8058: one click, by POST, unsubscribes
+            headers["List-Unsubscribe"] = f"<{context['manage_url']}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message = mail.message(self.sender, subscriber.address, subject, text, html, headers, self.domain)
+        await mail.send(mail.server_of(self.settings.smtp_url), message)
