@@ -160,3 +160,30 @@ def test_source_add_refuses_write_back_settings_that_cannot_work(tmp_path: Path,
         assert done.returncode == 1 and reason in done.stderr and done.stderr.count("\n") == 1, done.stderr
     fine = cli("source", "add", "acme", "github", "--secret", "s", "--option", "api_token=ghp_x")
     assert fine.returncode == 0 and "Option:      api_token=ghp_x" in fine.stdout
+
+
+def test_notifications_lists_the_mails_and_never_an_address(tmp_path: Path):
+    import asyncio
+
+    from tests.conftest import suite_clock
+    from tracker.admin import add_tenant
+    from tracker.cases import Event
+    from tracker.storage import open_store
+
+    async def subscribe_and_change() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'cli.db'}", suite_clock())
+        try:
+            await add_tenant(store, "acme", "ACME", None, {"webhook_url": "http://127.0.0.1:9/hook"})
+            now = suite_clock().now()
+            [first] = await store.ingest("acme", "generic", [Event("4711", "d1", now, {"title": "Printer"})])
+            ann = await store.add_subscriber("acme", first.case_key, "customer", "ann.private@example.com", "en")
+            await store.confirm_subscriber(ann.id, first.seq)
+            await store.ingest("acme", "generic", [Event("4711", "d2", now, {"stage": "in_progress"})])
+            await store.add_delivery("acme", "webhook", "case.quiet", first.case_key, {"url": "http://x"})
+        finally:
+            await store.close()
+
+    asyncio.run(subscribe_and_change())
+    listed = run(tmp_path, "notifications", "acme").stdout
+    assert "case.news" in listed and "pending" in listed and "mail" in listed
+    assert "case.quiet" not in listed and "ann.private" not in listed

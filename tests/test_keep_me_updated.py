@@ -166,3 +166,26 @@ def test_the_case_page_offers_it_only_where_mail_is_on(mailing: TestClient, clie
         page = app_client.get(link).text
         assert (f'action="{link}/subscriptions"' in page) is offered
         assert ('type="email" name="email"' in page) is offered
+
+
+async def test_a_refused_mail_is_retried_and_its_error_never_names_the_address():
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+    from tracker import mail
+    from tracker.errors import DeliveryError
+
+    class Refusing:
+        async def handle_RCPT(self, server, session, envelope, address, options):
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        message = mail.message("tracker@example.com", "ann.private@example.com", "Hi", "text", None, {}, "example.com")
+        with pytest.raises(DeliveryError) as refused:
+            await mail.send(mail.server_of(f"smtp://127.0.0.1:{port}"), message)
+    finally:
+        controller.stop()
+    assert "ann.private" not in str(refused.value) and "[the subscriber]" in str(refused.value)

@@ -1,5 +1,5 @@
-"""The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries, apikey,
-settings.
+"""The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries,
+notifications, apikey, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -23,7 +23,7 @@ from tracker.errors import ConfigError, TrackerError
 from tracker.outbound import redeliver
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
-from tracker.storage.base import Store
+from tracker.storage.base import Delivery, Store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     deliveries.add_argument("--redeliver", type=positive_int, metavar="ID", help="send delivery ID again now")
     deliveries.set_defaults(run=with_store(deliveries_command))
+
+    notifications = commands.add_parser("notifications", help="the mails to a tenant's customers (confirmations "
+                                        "and news), newest first; never their addresses")
+    notifications.add_argument("tenant")
+    notifications.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
+    notifications.set_defaults(run=with_store(notifications_command))
 
     apikey = commands.add_parser("apikey", help="keys for the admin API (/api/v1)").add_subparsers(
         required=True, metavar="ACTION")
@@ -216,10 +222,21 @@ async def deliveries_command(settings: Settings, store: Store, args: argparse.Na
         await redeliver(store, delivery, settings.clock().now())
         print(f"Delivery {delivery.id} is queued again; a running tracker sends it within seconds.")
         return
-    for d in await store.list_deliveries(args.tenant, args.limit):
-        when = d.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        error = f"  {d.last_error}" if d.last_error and d.status != "delivered" else ""
-        print(f"{d.id:>6}  {when}  {d.status:<9}  {d.attempts} tries  {d.kind:<18}  {d.event_type}{error}")
+    for delivery in await store.list_deliveries(args.tenant, args.limit):
+        print_delivery(delivery)
+
+
+async def notifications_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    mails = [d for d in await store.list_deliveries(args.tenant, MAX_LISTED) if d.kind == "mail"]
+    for delivery in mails[:args.limit]:
+        print_delivery(delivery)
+
+
+def print_delivery(d: Delivery) -> None:
+    when = d.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    error = f"  {d.last_error}" if d.last_error and d.status != "delivered" else ""
+    print(f"{d.id:>6}  {when}  {d.status:<9}  {d.attempts} tries  {d.kind:<18}  {d.event_type}{error}")
 
 
 async def apikey_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
@@ -250,6 +267,9 @@ def settings_command(settings: Settings, args: argparse.Namespace) -> int:
     for setting in SETTINGS:
         print(f"{variable(setting)}={shown[setting.name]}")
     return 0
+
+
+MAX_LISTED = 1000  # deliveries read to find a tenant's mails among them
 
 
 def tune_gc() -> None:

@@ -66,4 +66,6 @@ async def send(server: Server, mail: EmailMessage) -> None:
                               password=server.password, use_tls=server.implicit_tls,
                               start_tls=None if not server.implicit_tls else False, timeout=TIMEOUT_SECONDS)
     except (aiosmtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(f"SMTP {server.host}:{server.port}: {type(exc).__name__}: {exc}"[:300]) from None
+        # The delivery log keeps this message: never the address (a refused recipient names it).
+        said = str(exc).replace(str(mail["To"]), "[the subscriber]")
+        raise DeliveryError(f"SMTP {server.host}:{server.port}: {type(exc).__name__}: {said}"[:300]) from None
