@@ -40,6 +40,16 @@ def test_readme_demo_command_prints_a_working_live_case_link(tmp_path: Path):
         while httpx.get(link + "/case.json", timeout=10).json()["revision"] == first:
             assert time.monotonic() < deadline, "the demo case did not change"
             time.sleep(0.2)
+
+        # Keep me updated works out of the box: the demo's own mailbox receives the confirmation.
+        assert 'name="email"' in page.text
+        mailbox = f"http://127.0.0.1:{port}/demo/mailbox"
+        answer = httpx.post(link + "/subscriptions", data={"email": "newcomer@example.com"}, timeout=10)
+        assert answer.status_code == 202
+        deadline = time.monotonic() + 15
+        while "Confirm: updates about case 4711" not in httpx.get(mailbox, timeout=10).text:
+            assert time.monotonic() < deadline, "no confirmation mail reached the demo mailbox"
+            time.sleep(0.2)
     finally:
         os.killpg(demo.pid, 15)
         demo.wait(15)

@@ -11,13 +11,22 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from html import escape
 from typing import Any
 
 import httpx
 import uvicorn
+from aiosmtpd.controller import Controller
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 
 from tracker.admin import add_source
 from tracker.app import create_app
@@ -156,10 +165,52 @@ async def simulate(hook_url: str, secret: str, steps: Iterator[tuple[str, Step]]
                 await asyncio.sleep(interval_seconds)
 
 
+class DemoMailbox:
+    """The demo's own SMTP server on loopback (aiosmtpd) and a page listing what it received, so
+    that "Keep me updated" can be tried without any mail setup."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.controller: Controller | None = None
+
+    def start(self, host: str) -> str:
+        """Starts the server; returns its TRACKER_SMTP_URL."""
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        self.controller = Controller(self, hostname=host, port=port)
+        self.controller.start()
+        return f"smtp://{host}:{port}"
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=default))
+        return "250 OK"
+
+    async def page(self, request: Request) -> Response:
+        items = []
+        for mail in reversed(self.messages):
+            part = mail.get_body(preferencelist=("plain",))
+            text = part.get_content() if part is not None else ""
+            items.append(f"<li><p><strong>{escape(str(mail['Subject']))}</strong><br>to {escape(str(mail['To']))}, "
+                         f"{escape(str(mail['Date']))}</p><pre>{escape(text)}</pre></li>")
+        body = "".join(items) or "<li>Nothing yet: subscribe on a case page (Keep me updated).</li>"
+        html = (f"<!doctype html><html lang=en><meta charset=utf-8><title>Demo mailbox</title>"
+                f"<h1>Demo mailbox</h1><p>The mails tracker sent, newest first.</p><ol>{body}</ol></html>")
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
 async def run(settings: Settings, interval_seconds: float) -> None:
     clock = settings.clock()
     secret = await prepare(settings, clock)
+    mailbox = DemoMailbox()
+    if not settings.smtp_url:
+        settings = replace(settings, smtp_url=mailbox.start(settings.host))
     app = create_app(settings, clock)
+    app.add_route("/demo/mailbox", mailbox.page)
     server = uvicorn.Server(server_config(app, settings.host, settings.port, log_level="warning",
                                           timeout_graceful_shutdown=2))
     serving = asyncio.create_task(server.serve())
@@ -174,6 +225,8 @@ async def run(settings: Settings, interval_seconds: float) -> None:
     await simulate(hook_url, secret, steps, len(STORIES), interval_seconds, clock)
     signer = Signer(await load_keys(settings.secret_keys, app.state.store), clock)
     print(f"tracker demo is running at {settings.base_url} (Ctrl+C stops it).")
+    if mailbox.controller is not None:
+        print(f"Mails it sends (Keep me updated on a case page) arrive here: {settings.base_url}/demo/mailbox")
     print("Open a case and watch it change every few seconds:")
     for case_id in STORIES:
         stored: StoredCase | None = await app.state.store.get_case(TENANT, "generic", case_id)
@@ -183,6 +236,7 @@ async def run(settings: Settings, interval_seconds: float) -> None:
     try:
         await serving
     finally:
+        mailbox.stop()
         feeding.cancel()
         with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
             await feeding
