@@ -11,11 +11,14 @@ from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from playwright.sync_api import Browser, expect
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.conftest import SECRET, generic_payload, link_for, post
+from tests.conftest import SECRET, LiveServer, generic_payload, link_for, live_link, post
+from tests.conftest import _setup_acme as setup_acme
 from tests.mailbox import Mailbox, html_of, smtp_server, text_of
 from tests.test_embed import publish
 from tracker.admin import add_source, add_tenant
@@ -189,3 +192,34 @@ async def test_a_refused_mail_is_retried_and_its_error_never_names_the_address()
     finally:
         controller.stop()
     assert "ann.private" not in str(refused.value) and "[the subscriber]" in str(refused.value)
+
+
+@pytest.mark.browser
+def test_opt_in_and_unsubscribe_in_the_browser(settings: Settings, clock: Clock, mailbox: tuple[str, Mailbox],
+                                               browser: Browser):
+    """As a customer does it: the form on the case page, the link in the mail, the one button;
+    then the unsubscribe link of a news mail."""
+    url, box = mailbox
+    app = create_app(replace(settings, smtp_url=url), clock)
+    with LiveServer(app, settings.port) as live:
+        live.call(setup_acme(app))
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            post(http, generic_payload(title="Invoice export fails", stage="received"))
+        page = browser.new_page()
+        page.goto(live_link(live))
+        page.get_by_label("Keep me updated").fill("ann@example.com")
+        page.get_by_role("button", name="Yes, keep me updated").click()
+        expect(page.get_by_role("status")).to_contain_text("a mail to confirm is on its way")
+        manage = re.findall(r"https?://\S+/n/\S+", text_of(box.wait_for(1)[0]))[0]
+        page.goto(manage)
+        page.get_by_role("button", name="Yes, keep me updated").click()
+        expect(page.get_by_role("status")).to_have_text("You get a mail whenever this case moves.")
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            post(http, {**generic_payload(stage="in_progress"),
+                        "message": {"id": "m1", "body": "We are on it.", "public": True}})
+        news = box.wait_for(2)[1]
+        page.goto(str(news["List-Unsubscribe"]).strip().strip("<>"))
+        page.get_by_role("button", name="Stop these mails").click()
+        expect(page.get_by_role("status")).to_have_text("You will get no more mails about this case.")
+        page.close()
+        assert live.call(app.state.store.get_subscriber(1)) is None  # the address is gone with the row
