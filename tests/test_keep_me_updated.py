@@ -17,10 +17,12 @@ from playwright.sync_api import Browser, expect
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from tests.browser import HostSite
 from tests.conftest import SECRET, LiveServer, generic_payload, link_for, live_link, post
 from tests.conftest import _setup_acme as setup_acme
 from tests.mailbox import Mailbox, html_of, smtp_server, text_of
 from tests.test_embed import publish
+from tests.test_widget import snippet
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
@@ -206,7 +208,15 @@ def test_opt_in_and_unsubscribe_in_the_browser(settings: Settings, clock: Clock,
         with httpx.Client(base_url=live.url, timeout=10) as http:
             post(http, generic_payload(title="Invoice export fails", stage="received"))
         page = browser.new_page()
-        page.goto(live_link(live))
+        host = HostSite()  # a company's support page with the widget: its card offers the same
+        try:
+            page.goto(host.page("/support", snippet(live.url, [live_link(live)])))
+            offer = page.locator("tracker-case a[part=subscribe]")
+            expect(offer).to_have_text("Keep me updated")
+            offer.click()
+        finally:
+            host.close()
+        page.wait_for_url(re.compile(r"/c/.+#follow-heading$"))
         page.get_by_label("Keep me updated").fill("ann@example.com")
         page.get_by_role("button", name="Yes, keep me updated").click()
         expect(page.get_by_role("status")).to_contain_text("a mail to confirm is on its way")
@@ -223,3 +233,11 @@ def test_opt_in_and_unsubscribe_in_the_browser(settings: Settings, clock: Clock,
         expect(page.get_by_role("status")).to_have_text("You will get no more mails about this case.")
         page.close()
         assert live.call(app.state.store.get_subscriber(1)) is None  # the address is gone with the row
+
+
+def test_the_case_json_tells_the_widget_where_to_ask_for_mail(mailing: TestClient, client: TestClient):
+    for app_client, offered in ((mailing, True), (client, False)):
+        post(app_client, generic_payload())
+        link = link_for(app_client)
+        where = app_client.get(link + "/case.json").json()["keep_me_updated"]
+        assert (where is not None and where.endswith(f"{link}#follow-heading")) is offered

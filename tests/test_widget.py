@@ -31,7 +31,7 @@ MAX_GZIPPED_BYTES = 6 * 1024
 PROPERTIES = ["--tracker-accent", "--tracker-bg", "--tracker-fg", "--tracker-muted", "--tracker-border",
               "--tracker-radius", "--tracker-font", "--tracker-you"]
 PARTS = ["card", "title", "number", "stage", "turn", "status", "progress", "expected", "next-step", "update",
-         "updated", "link", "lookup", "field", "input", "button", "message"]
+         "updated", "link", "subscribe", "lookup", "field", "input", "button", "message"]
 NO_MATCH = "No case matches this number and e-mail address."
 TOO_MANY = "Too many attempts. Try again in a minute."
 

@@ -34,6 +34,11 @@ MAX_LOCKS = 10_000
 Render = Callable[..., str]  # Templates.render: (theme, template, language, **context) -> text
 
 
+def mail_offered(settings: Settings, tenant: Tenant | None) -> bool:
+    """Whether a case of this tenant offers "Keep me updated" by e-mail."""
+    return bool(settings.smtp_url) and tenant is not None and option_value(tenant.options, "notify") != "off"
+
+
 class Notifier:
     def __init__(self, settings: Settings, store: Store, signer: Signer, render: Render, clock: Clock) -> None:
         self._locks: dict[int, asyncio.Lock] = {}

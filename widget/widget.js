@@ -25,6 +25,7 @@
     quiet: "No public update for a while.",
     reminded: " We have reminded the team.",
     open: "Open the case page",
+    subscribe: "Keep me updated",
     caseNo: "Case ",
     announce: "Case updated: ",
     caseField: "Case number",
@@ -388,6 +389,11 @@
     link.setAttribute("part", "link");
     link.textContent = TEXT.open;
     foot.appendChild(link);
+    var updates = webUrl(data.keep_me_updated);  // tracker's page, where the form is
+    if (updates) {
+      foot.appendChild(document.createTextNode(" \u00b7 "));
+      el("a", "subscribe", TEXT.subscribe, foot).href = updates.href;
+    }
 
     cards.add(state);
     if (!timer) timer = setInterval(guard(tick), 60000);

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.errors import NotFound
+from tracker.notifier import mail_offered
 from tracker.policy import policy_of
 from tracker.public import View, case_view, customer_event_view, public_case_view, public_event_view
 from tracker.storage.base import StoredCase, Tenant
@@ -58,11 +59,14 @@ async def public_case(request: Request, stored: StoredCase, tenant: Tenant | Non
 
 def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page_path: str) -> dict[str, Any]:
     """A case view as served to JSON readers: with the page to link to and the tenant's look."""
-    base_url = state_of(request).settings.base_url
+    settings = state_of(request).settings
+    base_url = settings.base_url
     branded = tenant is not None and bool(tenant.options.get("accent_colour"))
     return {
         **view,
         "page_url": base_url + page_path,
+        # Where a reader asks to be kept updated (the page's form), when the case offers it.
+        "keep_me_updated": f"{base_url}{page_path}#follow-heading" if mail_offered(settings, tenant) else None,
         "tenant": {
             "name": tenant.name if tenant else "",
             "theme": tenant.theme if tenant else "default",

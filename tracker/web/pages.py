@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from tracker.i18n import choose_language
+from tracker.notifier import mail_offered
 from tracker.storage.base import StoredCase, Tenant
-from tracker.tenant_options import option_value
 from tracker.web.case_data import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import frame_ancestors, origin_of
@@ -116,8 +116,8 @@ def indexable(tenant: Tenant | None) -> bool:
 def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
            share: dict[str, Any] | None) -> str:
     settings = state_of(request).settings
-    mail = bool(settings.smtp_url) and tenant is not None and option_value(tenant.options, "notify") != "off"
-    return page_html(state_of(request).templates, settings.base_url, tenant, language, view, page_path, share, mail)
+    return page_html(state_of(request).templates, settings.base_url, tenant, language, view, page_path, share,
+                     mail_offered(settings, tenant))
 
 
 def page_html(templates: Templates, base_url: str, tenant: Tenant | None, language: str, view: dict[str, Any],

@@ -17,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from tracker.errors import BadRequest, NotFound, TooManyRequests
-from tracker.notifier import CONFIRM
+from tracker.notifier import CONFIRM, mail_offered
 from tracker.policy import policy_of
 from tracker.public import case_view, public_case_view
 from tracker.storage.base import StoredCase, Subscriber, Tenant
-from tracker.tenant_options import option_value
 from tracker.web.case_data import open_public_case, tenant_of
 from tracker.web.case_link import open_case_link
 from tracker.web.forms import MAX_FORM_BYTES, read_form
@@ -63,7 +62,7 @@ async def subscribe_publicly(request: Request) -> Response:
 async def subscribe(request: Request, stored: StoredCase, audience: str) -> Response:
     state = state_of(request)
     tenant = await tenant_of(request, stored)
-    if tenant is None or not state.settings.smtp_url or option_value(tenant.options, "notify") == "off":
+    if tenant is None or not mail_offered(state.settings, tenant):
         raise NotFound("E-mail updates are not offered for this case.")
     address = await email_of(request)
     state.subscription_limits.check(request.client.host if request.client else "", address)

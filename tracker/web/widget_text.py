@@ -34,6 +34,7 @@ TEXT: dict[str, Any] = {
     "quiet": N_("No public update for a while."),
     "reminded": N_(" We have reminded the team."),
     "open": N_("Open the case page"),
+    "subscribe": N_("Keep me updated"),
     "caseNo": N_("Case "),
     "announce": N_("Case updated: "),
     "caseField": N_("Case number"),
