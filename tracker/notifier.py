@@ -10,7 +10,6 @@ nothing. At most one news mail per `notify_digest_minutes`: a mail due sooner wa
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -118,9 +117,8 @@ class Notifier:
         subject = render(tenant.theme, f"{template}.subject", subscriber.language, **context).strip()
         text = render(tenant.theme, f"{template}.txt", subscriber.language, **context)
         html = render(tenant.theme, f"{template}.html", subscriber.language, **context)
-        # One thread per case and subscriber, named without the case's internal key.
-        thread = hashlib.blake2b(f"{tenant.slug}/{subscriber.case_key}/{subscriber.id}".encode(),
-                                 digest_size=10, key=self.domain.encode()[:64]).hexdigest()
+        # One thread per case and subscriber, named without anything internal.
+        thread = self.signer.opaque_name(f"mail-thread/{subscriber.case_key}/{subscriber.id}")
         headers = {"In-Reply-To": f"<case-{thread}@{self.domain}>", "References": f"<case-{thread}@{self.domain}>"}
         if unsubscribe:  # RFC 8058: one click, by POST, unsubscribes
             headers["List-Unsubscribe"] = f"<{context['manage_url']}>"

@@ -8,6 +8,7 @@ version, that the case page puts in its forms: a page of another site cannot for
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from collections.abc import Sequence
@@ -90,6 +91,11 @@ class Signer:
 
     def sign_action(self, case_key: int, link_version: int, action: str) -> str:
         return str(self._serializer(CUSTOMER_ACTION).dumps([case_key, link_version, action]))
+
+    def opaque_name(self, text: str) -> str:
+        """A stable name for `text` that tells nothing of it (a keyed hash with the signing key):
+        a mail thread's id, say, without the internal keys it is made from."""
+        return hmac.new(self._keys[-1].encode(), text.encode(), "sha256").hexdigest()[:20]
 
     def sign_subscriber(self, subscriber_id: int) -> str:
         """The token of a subscriber's confirm and unsubscribe page (/n/{token}); it lasts as long
