@@ -241,3 +241,23 @@ def test_the_case_json_tells_the_widget_where_to_ask_for_mail(mailing: TestClien
         link = link_for(app_client)
         where = app_client.get(link + "/case.json").json()["keep_me_updated"]
         assert (where is not None and where.endswith(f"{link}#follow-heading")) is offered
+
+
+def test_a_case_gone_quiet_tells_its_subscribers_once(mailing: TestClient, mailbox: tuple[str, Mailbox]):
+    _, box = mailbox
+    app = mailing.app
+    assert isinstance(app, Starlette)
+    post(mailing, {**generic_payload(title="Printer", stage="in_progress"),
+                   "message": {"id": "m1", "body": "On it.", "public": True}})
+    mailing.post(link_for(mailing) + "/subscriptions", data={"email": "ann@example.com"})
+    deliver_now(mailing)
+    mailing.post(manage_link(text_of(box.wait_for(1)[0])), data={"action": "confirm"})
+    quiet_watch = app.state.quiet_watch
+    assert mailing.portal.call(quiet_watch.check) == 0  # not quiet yet
+    app.state.clock.advance(timedelta(hours=25))  # past the promise of an update every 24 hours
+    assert mailing.portal.call(quiet_watch.check) == 1
+    assert mailing.portal.call(quiet_watch.check) == 0  # once per stretch of silence
+    deliver_now(mailing)
+    quiet = box.wait_for(2)[1]
+    assert quiet["Subject"] == "ACME Support: Case 4711 · No public update for a while."
+    assert "No public update for a while." in text_of(quiet) and quiet["List-Unsubscribe-Post"]

@@ -28,6 +28,7 @@ from tracker.tenant_options import option_value
 
 CONFIRM = "subscription.confirm"
 NEWS = "case.news"
+GONE_QUIET = "case.gone_quiet"  # queued by the quiet watch
 MAX_EVENTS_PER_MAIL = 1000
 MAX_LOCKS = 10_000
 Render = Callable[..., str]  # Templates.render: (theme, template, language, **context) -> text
@@ -68,7 +69,14 @@ class Notifier:
             return  # unsubscribed (or the case is gone) meanwhile: nothing to tell
         if event_type == CONFIRM:
             await self._confirmation(subscriber, stored, tenant)
-        elif subscriber.confirmed_at is not None and stored.seq > subscriber.told_seq:
+        elif subscriber.confirmed_at is None:
+            return
+        elif event_type == GONE_QUIET:
+            view = self._view(subscriber, stored, tenant)
+            if view["quiet"] is not None:  # still quiet when the mail goes
+                await self._send(subscriber, tenant, "mail_quiet", self._context(subscriber, stored, tenant, view),
+                                 unsubscribe=True)
+        elif stored.seq > subscriber.told_seq:
             await self._news(subscriber, stored, tenant)
 
     async def _confirmation(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> None:

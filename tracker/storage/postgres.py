@@ -305,6 +305,11 @@ class PostgresStore:
         row = await self._pool.fetchrow(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = $1", subscriber_id)
         return None if row is None else subscriber(row, as_is)
 
+    async def confirmed_subscribers(self, case_key: int) -> list[Subscriber]:
+        rows = await self._pool.fetch(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE case_key = $1 "
+                                      "AND confirmed_at IS NOT NULL ORDER BY id", case_key)
+        return [subscriber(row, as_is) for row in rows]
+
     async def confirm_subscriber(self, subscriber_id: int, told_seq: int) -> bool:
         status = await self._pool.execute(
             "UPDATE subscribers SET confirmed_at = COALESCE(confirmed_at, $1), told_seq = GREATEST(told_seq, $2) "

@@ -360,6 +360,11 @@ class SQLiteStore:
         row = await self._one(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = ?", (subscriber_id,))
         return None if row is None else subscriber(row, datetime.fromisoformat)
 
+    async def confirmed_subscribers(self, case_key: int) -> list[Subscriber]:
+        rows = await self._all(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE case_key = ? "
+                               "AND confirmed_at IS NOT NULL ORDER BY id", (case_key,))
+        return [subscriber(row, datetime.fromisoformat) for row in rows]
+
     async def confirm_subscriber(self, subscriber_id: int, told_seq: int) -> bool:
         return bool(await self._write("UPDATE subscribers SET confirmed_at = COALESCE(confirmed_at, ?), "
                                       "told_seq = MAX(told_seq, ?) WHERE id = ?",
