@@ -30,7 +30,7 @@ class Mailbox:
             self._arrived.notify_all()
         return "250 OK"
 
-    def wait_for(self, count: int, seconds: float = 10) -> list[EmailMessage]:
+    def wait_for(self, count: int, seconds: float = 20) -> list[EmailMessage]:
         """The first `count` messages, once that many have arrived."""
         deadline = time.monotonic() + seconds
         with self._arrived:

@@ -4,6 +4,8 @@ event or a change that is not news queues nothing (the mails coalesce when sent)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.conftest import BACKENDS, suite_clock
@@ -61,3 +63,17 @@ async def test_making_a_case_private_ends_its_public_subscribers(store: Store):
     assert await store.get_subscriber(customer.id) is not None
     assert await store.remove_subscriber(customer.id) and await store.get_subscriber(customer.id) is None
     assert not await store.remove_subscriber(customer.id)
+
+
+async def test_one_worker_at_a_time_mails_a_subscriber(store: Store):
+    """Two instances may each hold one of a subscriber's mails: the claim lets one send at a time,
+    and a claim whose worker died runs out."""
+    await add_tenant(store, "acme", "ACME", None)
+    [first] = await store.ingest("acme", "generic", [event("d1", title="Printer")])
+    ann = await store.add_subscriber("acme", first.case_key, "customer", "ann@example.com", "en")
+    now = suite_clock().now()
+    assert await store.claim_subscriber(ann.id, now, now + timedelta(seconds=120))
+    assert not await store.claim_subscriber(ann.id, now, now + timedelta(seconds=120))
+    assert await store.claim_subscriber(ann.id, now + timedelta(seconds=121), now + timedelta(seconds=240))
+    await store.release_subscriber(ann.id)
+    assert await store.claim_subscriber(ann.id, now, now + timedelta(seconds=120))

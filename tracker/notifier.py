@@ -30,6 +30,8 @@ CONFIRM = "subscription.confirm"
 NEWS = "case.news"
 GONE_QUIET = "case.gone_quiet"  # queued by the quiet watch
 MAX_EVENTS_PER_MAIL = 1000
+CLAIM_SECONDS = 120.0  # as long as a delivery's lease: a worker that died lets go by then
+BUSY_RETRY_SECONDS = 1.0
 MAX_LOCKS = 10_000
 Render = Callable[..., str]  # Templates.render: (theme, template, language, **context) -> text
 
@@ -57,7 +59,13 @@ class Notifier:
         # One subscriber's mails one at a time: a burst queues a mail per event, and the first to
         # go tells of them all (the others, re-reading the subscriber, find nothing new).
         async with self._locks.setdefault(subscriber_id, asyncio.Lock()):
-            await self._send_to(subscriber_id, delivery.event_type)
+            now = self.clock.now()
+            if not await self.store.claim_subscriber(subscriber_id, now, now + timedelta(seconds=CLAIM_SECONDS)):
+                raise Later(now + timedelta(seconds=BUSY_RETRY_SECONDS), "another instance is mailing this subscriber")
+            try:
+                await self._send_to(subscriber_id, delivery.event_type)
+            finally:
+                await self.store.release_subscriber(subscriber_id)
         if len(self._locks) > MAX_LOCKS:  # forget the idle ones
             self._locks = {key: lock for key, lock in self._locks.items() if lock.locked()}
 

@@ -127,6 +127,8 @@ MIGRATIONS = (
         UNIQUE (case_key, audience, address)
     );
     """,
+    # While one instance mails a subscriber, no other does (two could each hold one of its mails).
+    "ALTER TABLE subscribers ADD COLUMN sending_until timestamptz",
 )
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
@@ -319,6 +321,15 @@ class PostgresStore:
     async def remove_subscriber(self, subscriber_id: int) -> bool:
         status = await self._pool.execute("DELETE FROM subscribers WHERE id = $1", subscriber_id)
         return bool(status != "DELETE 0")
+
+    async def claim_subscriber(self, subscriber_id: int, now: datetime, until: datetime) -> bool:
+        status = await self._pool.execute(
+            "UPDATE subscribers SET sending_until = $1 "
+            "WHERE id = $2 AND (sending_until IS NULL OR sending_until <= $3)", until, subscriber_id, now)
+        return bool(status != "UPDATE 0")
+
+    async def release_subscriber(self, subscriber_id: int) -> None:
+        await self._pool.execute("UPDATE subscribers SET sending_until = NULL WHERE id = $1", subscriber_id)
 
     async def mark_told(self, subscriber_id: int, told_seq: int, at: datetime) -> None:
         await self._pool.execute("UPDATE subscribers SET told_seq = GREATEST(told_seq, $1), told_at = $2 WHERE id = $3",

@@ -124,6 +124,8 @@ MIGRATIONS = (
         UNIQUE (case_key, audience, address)
     );
     """,
+    # While one worker mails a subscriber, no other does (two could each hold one of its mails).
+    "ALTER TABLE subscribers ADD COLUMN sending_until TEXT",
 )
 
 log = logging.getLogger("tracker.storage")
@@ -372,6 +374,14 @@ class SQLiteStore:
 
     async def remove_subscriber(self, subscriber_id: int) -> bool:
         return bool(await self._write("DELETE FROM subscribers WHERE id = ?", (subscriber_id,)))
+
+    async def claim_subscriber(self, subscriber_id: int, now: datetime, until: datetime) -> bool:
+        return bool(await self._write("UPDATE subscribers SET sending_until = ? WHERE id = ? "
+                                      "AND (sending_until IS NULL OR sending_until <= ?)",
+                                      (until.isoformat(), subscriber_id, now.isoformat())))
+
+    async def release_subscriber(self, subscriber_id: int) -> None:
+        await self._write("UPDATE subscribers SET sending_until = NULL WHERE id = ?", (subscriber_id,))
 
     async def mark_told(self, subscriber_id: int, told_seq: int, at: datetime) -> None:
         await self._write("UPDATE subscribers SET told_seq = MAX(told_seq, ?), told_at = ? WHERE id = ?",
