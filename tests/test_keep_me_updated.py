@@ -261,3 +261,22 @@ def test_a_case_gone_quiet_tells_its_subscribers_once(mailing: TestClient, mailb
     quiet = box.wait_for(2)[1]
     assert quiet["Subject"] == "ACME Support: Case 4711 · No public update for a while."
     assert "No public update for a while." in text_of(quiet) and quiet["List-Unsubscribe-Post"]
+
+
+def test_a_title_with_a_line_break_and_an_ampersand_makes_a_one_line_subject(mailing: TestClient,
+                                                                          mailbox: tuple[str, Mailbox]):
+    _, box = mailbox
+    app = mailing.app
+    assert isinstance(app, Starlette)
+    mailing.portal.call(add_tenant, app.state.store, "acme", "A & B\nSupport", None)
+    post(mailing, generic_payload(title="Printer\nBcc: eve@example.com & more", stage="received"))
+    mailing.post(link_for(mailing) + "/subscriptions", data={"email": "ann@example.com"})
+    deliver_now(mailing)
+    mailing.post(manage_link(text_of(box.wait_for(1)[0])), data={"action": "confirm"})
+    post(mailing, {**generic_payload(stage="in_progress", title="Printer\r\nBcc: eve@example.com & more")})
+    deliver_now(mailing)
+    news = box.wait_for(2)[1]
+    assert news["Subject"] == "A & B Support: Case 4711 · In progress" and news["Bcc"] is None
+    assert all(rcpt == ["ann@example.com"] for _, rcpt in box.envelopes)
+    assert "Printer Bcc: eve@example.com & more" not in news["Subject"]
+    assert "& more" in text_of(news) and "&amp;" not in text_of(news)

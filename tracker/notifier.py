@@ -130,7 +130,8 @@ class Notifier:
     async def _send(self, subscriber: Subscriber, tenant: Tenant, template: str, context: dict[str, Any],
                     unsubscribe: bool) -> None:
         render = self.render
-        subject = render(tenant.theme, f"{template}.subject", subscriber.language, **context).strip()
+        # One line, whatever a helpdesk's title holds (a line break in a header is an error).
+        subject = " ".join(render(tenant.theme, f"{template}.subject", subscriber.language, **context).split())
         text = render(tenant.theme, f"{template}.txt", subscriber.language, **context)
         html = render(tenant.theme, f"{template}.html", subscriber.language, **context)
         # One thread per case and subscriber, named without anything internal.

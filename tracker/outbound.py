@@ -160,6 +160,11 @@ class Deliverer:
                 await sender(delivery)
             except DeliveryError as exc:
                 return str(exc)
+            except Later:
+                raise
+            except Exception as exc:  # a bug must not stop the worker: the delivery fails and is retried
+                log.exception("sending %s %s #%d failed", delivery.kind, delivery.event_type, delivery.id)
+                return f"{type(exc).__name__}"
             return None
         request = delivery.request
         authenticate = self.authenticators.get(delivery.kind)
