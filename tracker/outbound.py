@@ -37,6 +37,7 @@ LEASE_SECONDS = 120.0  # longer than one attempt can take
 CLAIM_LIMIT = 50
 MAX_ERROR_CHARS = 300
 
+
 class Later(Exception):
     """Not yet: send this delivery at `at` instead (not a failure: no attempt is counted)."""
 
@@ -47,6 +48,7 @@ class Later(Exception):
 
 # Sends a delivery that is not an HTTP request (kind "mail"); raises DeliveryError or Later.
 Sender = Callable[[Delivery], Awaitable[None]]
+
 # Adds credentials to a delivery's request at send time: (delivery, store) -> extra headers.
 # One per delivery kind: "webhook" here, "writeback:<source>" for each helpdesk written back to.
 Authenticator = Callable[[Delivery, Store], Awaitable[dict[str, str]]]
