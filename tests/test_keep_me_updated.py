@@ -280,3 +280,14 @@ def test_a_title_with_a_line_break_and_an_ampersand_makes_a_one_line_subject(mai
     assert all(rcpt == ["ann@example.com"] for _, rcpt in box.envelopes)
     assert "Printer Bcc: eve@example.com & more" not in news["Subject"]
     assert "& more" in text_of(news) and "&amp;" not in text_of(news)
+
+
+@pytest.mark.parametrize(("notify", "offered"), [("email,push", True), ("email", True), ("push", False),
+                                                 ("off", False)])
+def test_the_tenant_chooses_how_its_customers_may_be_kept_updated(mailing: TestClient, notify: str, offered: bool):
+    app = mailing.app
+    assert isinstance(app, Starlette)
+    mailing.portal.call(add_tenant, app.state.store, "acme", None, None, {"notify": notify})
+    post(mailing, generic_payload())
+    answer = mailing.post(link_for(mailing) + "/subscriptions", json={"email": "ann@example.com"})
+    assert (answer.status_code == 202) is offered and (answer.status_code == 404) is not offered

@@ -38,7 +38,7 @@ Render = Callable[..., str]  # Templates.render: (theme, template, language, **c
 
 def mail_offered(settings: Settings, tenant: Tenant | None) -> bool:
     """Whether a case of this tenant offers "Keep me updated" by e-mail."""
-    return bool(settings.smtp_url) and tenant is not None and option_value(tenant.options, "notify") != "off"
+    return bool(settings.smtp_url) and tenant is not None and "email" in option_value(tenant.options, "notify")
 
 
 class Notifier:

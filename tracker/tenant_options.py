@@ -52,8 +52,10 @@ TENANT_OPTIONS = {option.name: option for option in (
            "yes or no: show how many internal actions the team took (times only, never content); default yes"),
     Option("confirm_days", "7", options.positive_number,
            "days after which a resolved case closes for the customer if they have not answered (default 7)"),
-    Option("notify", "email", options.matching(r"^(email|off)$", "give email or off"),
-           "`email`: customers may ask to be kept updated by e-mail (when TRACKER_SMTP_URL is set); `off`: not"),
+    Option("notify", "email,push", options.matching(r"^(off|(email|push)(,(email|push))?)$",
+                                                    "give email, push, email,push or off"),
+           "how customers may ask to be kept updated: `email` (when TRACKER_SMTP_URL is set), `push` (Web Push, "
+           "not offered yet), both (the default), or `off`"),
     Option("notify_digest_minutes", "10", options.positive_number,
            "at most one mail per this many minutes to a subscriber of a case, holding every change since the last "
            "(the first goes at once); default 10"),
