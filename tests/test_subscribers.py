@@ -1,6 +1,6 @@
-"""Subscribers and the news outbox in storage, on both backends: a confirmed subscriber of a
-case gets a pending mail when a stored event is news, in the same transaction; an internal
-event or a change that is not news queues nothing (the mails coalesce when sent)."""
+"""Subscribers and the news outbox in storage, on both backends: a stored event that is news
+queues one mail delivery for its case (when it has confirmed subscribers), in the same
+transaction; an internal event or a change that is not news queues nothing."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def event(delivery: str, internal: bool = False, update: str | None = None, **ch
 
 
 async def mails(store: Store) -> list[tuple[str, int]]:
-    return sorted((d.event_type, d.request["subscriber"]) for d in await store.list_deliveries("acme")
+    """The pending mail deliveries: (event type, the case whose subscribers it is for)."""
+    return sorted((d.event_type, d.request["case"]) for d in await store.list_deliveries("acme")
                   if d.kind == "mail" and d.status == "pending")
 
 
@@ -35,16 +36,20 @@ async def test_news_queues_one_mail_per_confirmed_subscriber_in_the_ingest(store
     assert (await store.add_subscriber("acme", first.case_key, "customer", "ann@example.com", "en")).id == ann.id
     assert await store.confirm_subscriber(ann.id, first.seq)
 
+    case = first.case_key
     await store.ingest("acme", "generic", [event("d2", stage="in_progress")])
-    assert await mails(store) == [("case.news", ann.id)]  # bob has not confirmed: nothing for him
+    assert await mails(store) == [("case.news", case)]  # one for the case: the worker mails each subscriber
     await store.ingest("acme", "generic", [event("d3", update="We are on it.")])
-    assert await mails(store) == [("case.news", ann.id)] * 2  # one each; the first sent tells of both
+    assert await mails(store) == [("case.news", case)] * 2  # one each; the first sent tells of both
 
     assert await store.confirm_subscriber(bob.id, 3)
     await store.ingest("acme", "generic", [event("d4", internal=True), event("d5", status_label="Triage")])
-    assert await mails(store) == [("case.news", ann.id)] * 2  # an internal note and a label are not news
+    assert await mails(store) == [("case.news", case)] * 2  # an internal note and a label are not news
     await store.ingest("acme", "generic", [event("d6", waiting_on="customer")])
-    assert await mails(store) == [("case.news", ann.id)] * 3 + [("case.news", bob.id)]
+    assert await mails(store) == [("case.news", case)] * 3  # one per news event, whatever the subscribers
+    other = await store.ingest("acme", "generic", [Event("4712", "e1", suite_clock().now(), {"title": "x"})])
+    assert await mails(store) == [("case.news", case)] * 3  # a case without subscribers queues nothing
+    assert other
 
     stored = await store.get_subscriber(ann.id)
     assert stored is not None and stored.confirmed_at is not None and stored.told_seq == first.seq

@@ -32,6 +32,7 @@ GONE_QUIET = "case.gone_quiet"  # queued by the quiet watch
 MAX_EVENTS_PER_MAIL = 1000
 CLAIM_SECONDS = 120.0  # as long as a delivery's lease: a worker that died lets go by then
 BUSY_RETRY_SECONDS = 1.0
+FAN_OUT = 50  # a case's mails handed to the SMTP server at once
 MAX_LOCKS = 10_000
 Render = Callable[..., str]  # Templates.render: (theme, template, language, **context) -> text
 
@@ -55,15 +56,42 @@ class Notifier:
     async def send(self, delivery: Delivery) -> None:
         if not self.settings.smtp_url:
             raise DeliveryError("TRACKER_SMTP_URL is not set: e-mail is off")
-        subscriber_id = int(delivery.request["subscriber"])
-        # One subscriber's mails one at a time: a burst queues a mail per event, and the first to
-        # go tells of them all (the others, re-reading the subscriber, find nothing new).
+        if "case" in delivery.request:  # a case's news: one mail to each of its subscribers
+            await self._fan_out(int(delivery.request["case"]), delivery.event_type)
+        else:
+            await self._send_once(int(delivery.request["subscriber"]), delivery.event_type)
+
+    async def _fan_out(self, case_key: int, event_type: str) -> None:
+        """Each subscriber's mail in turn (FAN_OUT at a time). One that cannot go yet or fails
+        makes the whole delivery come back; those told by then are not told twice (told_seq)."""
+        subscribers = await self.store.confirmed_subscribers(case_key)
+        gate = asyncio.Semaphore(FAN_OUT)
+
+        async def one(subscriber_id: int) -> BaseException | None:
+            async with gate:
+                try:
+                    await self._send_once(subscriber_id, event_type)
+                except (DeliveryError, Later) as exc:
+                    return exc
+                return None
+
+        outcomes = await asyncio.gather(*(one(s.id) for s in subscribers))
+        failed = [o for o in outcomes if isinstance(o, DeliveryError)]
+        if failed:
+            raise DeliveryError(f"{len(failed)} of {len(subscribers)} mails failed, e.g. {failed[0]}")
+        waiting = [o for o in outcomes if isinstance(o, Later)]
+        if waiting:
+            raise Later(min(o.at for o in waiting), str(waiting[0]))
+
+    async def _send_once(self, subscriber_id: int, event_type: str) -> None:
+        # One subscriber's mails one at a time: the first to go tells of every change since their
+        # last mail (any other, re-reading the subscriber, then finds nothing new).
         async with self._locks.setdefault(subscriber_id, asyncio.Lock()):
             now = self.clock.now()
             if not await self.store.claim_subscriber(subscriber_id, now, now + timedelta(seconds=CLAIM_SECONDS)):
                 raise Later(now + timedelta(seconds=BUSY_RETRY_SECONDS), "another instance is mailing this subscriber")
             try:
-                await self._send_to(subscriber_id, delivery.event_type)
+                await self._send_to(subscriber_id, event_type)
             finally:
                 await self.store.release_subscriber(subscriber_id)
         if len(self._locks) > MAX_LOCKS:  # forget the idle ones

@@ -162,12 +162,12 @@ LOCK_CASES_AND_FIND_STORED = """
     UNION ALL SELECT NULL, tenant, source, delivery_id, NULL, NULL FROM stored
 """
 # The new events and the cases after them, in one statement.
-# A mail for every confirmed subscriber of each case with news (see sqlite.QUEUE_NEWS).
+# One mail delivery per case with news and confirmed subscribers (see sqlite.QUEUE_NEWS).
 QUEUE_NEWS = """
     INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
                             created_at, updated_at)
-    SELECT s.tenant, 'mail', 'case.news', s.case_key, jsonb_build_object('subscriber', s.id), 'pending', 0, $2, $2, $2
-    FROM subscribers s WHERE s.case_key = ANY($1::bigint[]) AND s.confirmed_at IS NOT NULL
+    SELECT s.tenant, 'mail', 'case.news', s.case_key, jsonb_build_object('case', s.case_key), 'pending', 0, $2, $2, $2
+    FROM subscribers s WHERE s.case_key = ANY($1::bigint[]) AND s.confirmed_at IS NOT NULL GROUP BY s.tenant, s.case_key
 """
 
 WRITE_EVENTS_AND_CASES = """

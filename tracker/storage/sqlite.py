@@ -131,13 +131,13 @@ MIGRATIONS = (
 log = logging.getLogger("tracker.storage")
 T = TypeVar("T")
 
-# A mail for every confirmed subscriber of each case with news. The one that is sent first tells
-# of everything since the subscriber's last mail; the others then find nothing new and send nothing.
+# One mail delivery per case with news and confirmed subscribers, whatever their number: the
+# worker fans it out, and each subscriber is told of everything since their last mail.
 QUEUE_NEWS = """
     INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
                             created_at, updated_at)
-    SELECT s.tenant, 'mail', 'case.news', s.case_key, json_object('subscriber', s.id), 'pending', 0, ?, ?, ?
-    FROM subscribers s WHERE s.case_key IN ({marks}) AND s.confirmed_at IS NOT NULL
+    SELECT s.tenant, 'mail', 'case.news', s.case_key, json_object('case', s.case_key), 'pending', 0, ?, ?, ?
+    FROM subscribers s WHERE s.case_key IN ({marks}) AND s.confirmed_at IS NOT NULL GROUP BY s.tenant, s.case_key
 """
 
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
