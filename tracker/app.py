@@ -22,6 +22,7 @@ from tracker.i18n import choose_language
 from tracker.notifier import Notifier
 from tracker.outbound import Deliverer
 from tracker.pubsub import open_hub
+from tracker.push import load_vapid, vapid_subject
 from tracker.quiet import QuietWatch
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store, unavailable_errors
@@ -31,7 +32,7 @@ from tracker.web.badge import badge_json, badge_svg
 from tracker.web.brand import brand_css
 from tracker.web.case_data import case_events, case_json, public_events, public_json
 from tracker.web.cors import Preflight
-from tracker.web.embed import oembed, widget_js
+from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.live import live
 from tracker.web.lookup import Lookup, lookup_case
@@ -65,8 +66,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         app.state.store = store
         app.state.hub = hub
         app.state.signer = signer = Signer(await load_keys(settings.secret_keys, store), clock)
+        subject = vapid_subject(settings.mail_from, settings.base_url)
+        app.state.vapid = vapid = await load_vapid(settings.vapid_private_key, store, subject)
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
-        notifier = Notifier(settings, store, signer, app.state.templates.render, clock)
+        notifier = Notifier(settings, store, signer, app.state.templates.render, clock, vapid)
         app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(),
                                                       allow_private_hosts=settings.allow_private_hosts,
                                                       senders={"mail": notifier.send})
@@ -80,6 +83,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         finally:
             await quiet_watch.stop()
             await deliverer.stop()
+            await notifier.close()
             await streams.stop()
             await hub.close()
             await store.close()
@@ -108,6 +112,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
         Route("/live", live, name="live"),
         Route("/widget.js", widget_js, name="widget"),
+        Route("/push-worker.js", push_worker_js, name="push_worker"),
         Route("/oembed", oembed, name="oembed"),
         Route("/brand/{tenant}.css", brand_css, name="brand_css"),
         Route("/widget/text.json", widget_text, name="widget_text"),

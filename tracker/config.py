@@ -9,7 +9,7 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
-from tracker import options
+from tracker import options, push
 from tracker.clock import Clock
 from tracker.errors import ConfigError
 from tracker.options import Option
@@ -47,6 +47,20 @@ def mail_from(name: str, raw: str) -> str:
     return raw
 
 
+def vapid_private_key(name: str, raw: str) -> str:
+    if raw:
+        push.vapid_key(name, raw)  # raises ConfigError with what to write
+    return raw
+
+
+def push_services(name: str, raw: str) -> tuple[str, ...]:
+    hosts = tuple(host.strip().lower() for host in raw.split(",") if host.strip())
+    for host in hosts:
+        if not push.SERVICE_PATTERN.match(host):
+            raise ConfigError(f"{name}: {host!r} is not a host, host:port or *.domain.")
+    return hosts
+
+
 def base_url(name: str, raw: str) -> str:
     return options.origin(name, raw) if raw else ""  # unset: http://HOST:PORT, filled in by from_env
 
@@ -71,6 +85,13 @@ SETTINGS = (
            "`smtps://...` (TLS from the start); unset: e-mail is off and pages do not offer it"),
     Option("mail_from", "", mail_from, "the From of tracker's mails, e.g. `ACME Support <support@acme.example>`; "
            "unset: tracker@ the base URL's host"),
+    Option("vapid_private_key", "", vapid_private_key,
+           "the key that signs browser notifications (VAPID, RFC 8292): the base64url P-256 private key that "
+           "`npx web-push generate-vapid-keys` prints as Private Key. Unset: generated once and stored in the "
+           "database, like the signing key"),
+    Option("push_services", push.BROWSER_PUSH_SERVICES, push_services,
+           "the hosts (`host`, `host:port` or `*.domain`) that browser notification endpoints may point to; "
+           "a subscription to any other host is refused, and no request goes anywhere else"),
     Option("allow_private_hosts", "no", options.yes_no,
            "`yes` lets outbound requests (the company's webhook, write-back) go "
            "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time, "
@@ -116,6 +137,8 @@ class Settings:
     themes_dir: str = default("themes_dir")
     smtp_url: str = default("smtp_url")
     mail_from: str = default("mail_from")
+    vapid_private_key: str = default("vapid_private_key")
+    push_services: tuple[str, ...] = default("push_services")
     allow_private_hosts: bool = default("allow_private_hosts")
     clock_offset_days: float = default("clock_offset_days")
 
@@ -133,6 +156,7 @@ class Settings:
         """Effective values for `tracker settings`, with secrets hidden."""
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["secret_keys"] = f"{len(self.secret_keys)} key(s)" if self.secret_keys else "(unset)"
+        shown["vapid_private_key"] = "(set)" if self.vapid_private_key else "(unset)"
         shown["smtp_url"] = re.sub(r"//[^@/]*@", "//***@", self.smtp_url)  # its password
         return shown
 

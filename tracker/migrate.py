@@ -46,7 +46,7 @@ COPIED = (
      ("next_attempt_at", "created_at", "updated_at")),
     ("api_keys", ("id", "tenant", "name", "key_hash", "created_at", "revoked_at"), ("created_at", "revoked_at")),
     ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
-                     "told_at", "created_at"), ("confirmed_at", "told_at", "created_at")),
+                     "told_at", "created_at", "channel", "push_keys"), ("confirmed_at", "told_at", "created_at")),
 )
 KNOWN_TABLES = {"meta", "tenants", "sources", *(table for table, _, _ in COPIED)}
 

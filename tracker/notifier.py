@@ -1,10 +1,14 @@
-"""The mails of "Keep me updated": the confirmation a new subscriber gets, and a case's news.
+"""The mails and browser notifications of "Keep me updated": the confirmation a new e-mail
+subscriber gets, and a case's news.
 
 Both are deliveries of kind "mail" in the outbox (storage's deliveries): news is queued in the
 transaction that stores the event, a confirmation when someone subscribes. The deliverer hands
 each to `Notifier.send`, which reads the subscriber and the case as they are *now*: a mail that
 waited tells of everything since the subscriber's last one, and a subscriber who left gets
-nothing. At most one news mail per `notify_digest_minutes`: a mail due sooner waits (`Later`).
+nothing. At most one news mail per `notify_digest_minutes`: a mail due sooner waits (`Later`),
+unless the news is that it is now the customer's move. A subscriber on a device (Web Push,
+`tracker.push`) gets the same news, told shorter, and no confirmation: the browser's own
+permission prompt was theirs.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from tracker import mail
+import httpx
+
+from tracker import mail, push
+from tracker.cases import OPEN_STAGES
 from tracker.clock import Clock
 from tracker.config import Settings
 from tracker.errors import DeliveryError
 from tracker.outbound import Later
 from tracker.policy import policy_of
 from tracker.public import case_view, public_case_view, public_update, update_view
+from tracker.push import PushSubscription, SubscriptionGone, Vapid
 from tracker.signing import Signer, case_url
 from tracker.storage.base import Delivery, Store, StoredCase, Subscriber, Tenant
 from tracker.tenant_options import option_value
@@ -34,6 +42,8 @@ CLAIM_SECONDS = 120.0  # as long as a delivery's lease: a worker that died lets 
 BUSY_RETRY_SECONDS = 1.0
 FAN_OUT = 50  # a case's mails handed to the SMTP server at once
 MAX_LOCKS = 10_000
+MAX_PUSH_TITLE_CHARS = 120
+MAX_PUSH_BODY_CHARS = 400  # what a notification shows; the whole payload stays far below 4 KB
 Render = Callable[..., str]  # Templates.render: (theme, template, language, **context) -> text
 
 
@@ -42,9 +52,17 @@ def mail_offered(settings: Settings, tenant: Tenant | None) -> bool:
     return bool(settings.smtp_url) and tenant is not None and "email" in option_value(tenant.options, "notify")
 
 
+def push_offered(tenant: Tenant | None) -> bool:
+    """Whether a case of this tenant offers "Notify me on this device" (Web Push)."""
+    return tenant is not None and "push" in option_value(tenant.options, "notify")
+
+
 class Notifier:
-    def __init__(self, settings: Settings, store: Store, signer: Signer, render: Render, clock: Clock) -> None:
+    def __init__(self, settings: Settings, store: Store, signer: Signer, render: Render, clock: Clock,
+                 vapid: Vapid | None = None) -> None:
         self._locks: dict[int, asyncio.Lock] = {}
+        self._client: httpx.AsyncClient | None = None
+        self.vapid = vapid
         self.settings = settings
         self.store = store
         self.signer = signer
@@ -53,9 +71,11 @@ class Notifier:
         self.domain = urlsplit(settings.base_url).hostname or "localhost"
         self.sender = settings.mail_from or f"tracker@{self.domain}"
 
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
     async def send(self, delivery: Delivery) -> None:
-        if not self.settings.smtp_url:
-            raise DeliveryError("TRACKER_SMTP_URL is not set: e-mail is off")
         if "case" in delivery.request:  # a case's news: one mail to each of its subscribers
             await self._fan_out(int(delivery.request["case"]), delivery.event_type)
         else:
@@ -110,8 +130,7 @@ class Notifier:
         elif event_type == GONE_QUIET:
             view = self._view(subscriber, stored, tenant)
             if view["quiet"] is not None:  # still quiet when the mail goes
-                await self._send(subscriber, tenant, "mail_quiet", self._context(subscriber, stored, tenant, view),
-                                 unsubscribe=True)
+                await self._send(subscriber, tenant, "quiet", self._context(subscriber, stored, tenant, view))
         elif stored.seq > subscriber.told_seq:
             await self._news(subscriber, stored, tenant)
 
@@ -119,18 +138,26 @@ class Notifier:
         if subscriber.confirmed_at is not None:
             return
         context = self._context(subscriber, stored, tenant, self._view(subscriber, stored, tenant))
-        await self._send(subscriber, tenant, "mail_confirm", context, unsubscribe=False)
+        await self._send(subscriber, tenant, "confirm", context)
 
     async def _news(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> None:
         now = self.clock.now()
         digest = timedelta(minutes=float(option_value(tenant.options, "notify_digest_minutes")))
         if subscriber.told_at is not None and now < subscriber.told_at + digest:
-            raise Later(subscriber.told_at + digest, "waiting for the digest interval")
+            if not await self._became_customers_move(subscriber, stored):
+                raise Later(subscriber.told_at + digest, "waiting for the digest interval")
         view = self._view(subscriber, stored, tenant)
         updates = await self._updates(subscriber, stored)
         context = {**self._context(subscriber, stored, tenant, view), "updates": updates}
-        await self._send(subscriber, tenant, "mail_news", context, unsubscribe=True)
+        await self._send(subscriber, tenant, "news", context)
         await self.store.mark_told(subscriber.id, stored.seq, now)
+
+    async def _became_customers_move(self, subscriber: Subscriber, stored: StoredCase) -> bool:
+        """Whether the move has become the customer's since their last mail: that goes at once."""
+        if stored.case.waiting_on != "customer" or stored.case.stage not in OPEN_STAGES:
+            return False
+        told = await self.store.events_after(stored.key, subscriber.told_seq - 1, 1)
+        return not told or told[0].seq != subscriber.told_seq or told[0].case_after.waiting_on != "customer"
 
     async def _updates(self, subscriber: Subscriber, stored: StoredCase) -> list[dict[str, Any]]:
         """The public updates since the subscriber's last mail, oldest first (an edited one once)."""
@@ -155,18 +182,41 @@ class Notifier:
         return {"case": view, "tenant_name": tenant.name, "page_url": page,
                 "manage_url": f"{base}/n/{self.signer.sign_subscriber(subscriber.id)}"}
 
-    async def _send(self, subscriber: Subscriber, tenant: Tenant, template: str, context: dict[str, Any],
-                    unsubscribe: bool) -> None:
-        render = self.render
+    async def _send(self, subscriber: Subscriber, tenant: Tenant, kind: str, context: dict[str, Any]) -> None:
+        """The mail (or notification, for a device) of this kind: confirm, news or quiet."""
         # One line, whatever a helpdesk's title holds (a line break in a header is an error).
-        subject = " ".join(render(tenant.theme, f"{template}.subject", subscriber.language, **context).split())
-        text = render(tenant.theme, f"{template}.txt", subscriber.language, **context)
-        html = render(tenant.theme, f"{template}.html", subscriber.language, **context)
+        subject = " ".join(self.render(tenant.theme, f"mail_{kind}.subject", subscriber.language, **context).split())
         # One thread per case and subscriber, named without anything internal.
         thread = self.signer.opaque_name(f"mail-thread/{subscriber.case_key}/{subscriber.id}")
+        if subscriber.channel == "push":
+            await self._push(subscriber, tenant, kind, subject, thread, context)
+            return
+        if not self.settings.smtp_url:
+            raise DeliveryError("TRACKER_SMTP_URL is not set: e-mail is off")
+        text = self.render(tenant.theme, f"mail_{kind}.txt", subscriber.language, **context)
+        html = self.render(tenant.theme, f"mail_{kind}.html", subscriber.language, **context)
         headers = {"In-Reply-To": f"<case-{thread}@{self.domain}>", "References": f"<case-{thread}@{self.domain}>"}
-        if unsubscribe:  # RFC 8058: one click, by POST, unsubscribes
+        if kind != "confirm":  # RFC 8058: one click, by POST, unsubscribes
             headers["List-Unsubscribe"] = f"<{context['manage_url']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message = mail.message(self.sender, subscriber.address, subject, text, html, headers, self.domain)
         await mail.send(mail.server_of(self.settings.smtp_url), message)
+
+    async def _push(self, subscriber: Subscriber, tenant: Tenant, kind: str, title: str, thread: str,
+                    context: dict[str, Any]) -> None:
+        if self.vapid is None or subscriber.push_keys is None:
+            raise DeliveryError("browser notifications are off")
+        body = " ".join(self.render(tenant.theme, f"push_{kind}.txt", subscriber.language, **context).split())
+        stop = self.render(tenant.theme, "push_stop.txt", subscriber.language).strip()
+        # The service worker shows it (one per case: `tag`), opens `url`, and its one action stops them.
+        message = {"title": title[:MAX_PUSH_TITLE_CHARS], "body": body[:MAX_PUSH_BODY_CHARS], "tag": thread,
+                   "url": context["page_url"], "stop": context["manage_url"], "stop_text": stop}
+        case = context["case"]
+        urgent = case["waiting_on"] == "customer" and case["stage"] in OPEN_STAGES
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        try:
+            await push.send(self._client, self.vapid, PushSubscription.stored(subscriber.address, subscriber.push_keys),
+                            message, self.clock.now(), urgent)
+        except SubscriptionGone:  # the browser unsubscribed: so do we
+            await self.store.remove_subscriber(subscriber.id)

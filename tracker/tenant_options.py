@@ -54,8 +54,8 @@ TENANT_OPTIONS = {option.name: option for option in (
            "days after which a resolved case closes for the customer if they have not answered (default 7)"),
     Option("notify", "email,push", options.matching(r"^(off|(email|push)(,(email|push))?)$",
                                                     "give email, push, email,push or off"),
-           "how customers may ask to be kept updated: `email` (when TRACKER_SMTP_URL is set), `push` (Web Push, "
-           "not offered yet), both (the default), or `off`"),
+           "how customers may ask to be kept updated: `email` (when TRACKER_SMTP_URL is set), `push` (browser "
+           "notifications, Web Push), both (the default), or `off`"),
     Option("notify_digest_minutes", "10", options.positive_number,
            "at most one mail per this many minutes to a subscriber of a case, holding every change since the last "
            "(the first goes at once); default 10"),

@@ -99,8 +99,9 @@ class ApiKey:
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
-    """Someone who asked to be told of a case's news by e-mail. The address is for sending only:
-    never shown on any surface or logged, and erased with the row on unsubscribing."""
+    """Someone who asked to be told of a case's news, by e-mail or on a device (Web Push). The
+    address is for sending only: never shown on any surface or logged, and erased with the row
+    on unsubscribing."""
 
     id: int
     tenant: str
@@ -112,6 +113,8 @@ class Subscriber:
     told_seq: int  # the case's revision the last mail told of
     told_at: datetime | None
     created_at: datetime
+    channel: str = "email"  # or "push": `address` is then the browser's push endpoint
+    push_keys: str | None = None  # a push subscription's keys, as the browser gave them (JSON)
 
 
 class Store(Protocol):
@@ -167,9 +170,10 @@ class Store(Protocol):
         """When the newest delivery of this type for this case was queued."""
         ...
 
-    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str,
-                             language: str) -> Subscriber:
-        """A new subscriber, or the one already there for this case, audience and address."""
+    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str, language: str,
+                             channel: str = "email", push_keys: str | None = None) -> Subscriber:
+        """A new subscriber, or the one already there for this case, audience and address (an
+        e-mail address, or for `channel="push"` a browser's push endpoint)."""
         ...
     async def get_subscriber(self, subscriber_id: int) -> Subscriber | None: ...
     async def confirmed_subscribers(self, case_key: int) -> list[Subscriber]: ...

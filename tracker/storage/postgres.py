@@ -129,6 +129,8 @@ MIGRATIONS = (
     """,
     # While one instance mails a subscriber, no other does (two could each hold one of its mails).
     "ALTER TABLE subscribers ADD COLUMN sending_until timestamptz",
+    # Browser notifications: the address is then the push endpoint, and the keys its encryption's.
+    "ALTER TABLE subscribers ADD COLUMN channel text NOT NULL DEFAULT 'email', ADD COLUMN push_keys text",
 )
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
@@ -292,15 +294,16 @@ class PostgresStore:
 
     # --- subscribers ---
 
-    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str,
-                             language: str) -> Subscriber:
+    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str, language: str,
+                             channel: str = "email", push_keys: str | None = None) -> Subscriber:
         row = await self._pool.fetchrow(
-            f"WITH added AS (INSERT INTO subscribers (tenant, case_key, audience, address, language, created_at) "
-            f"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_key, audience, address) DO NOTHING "
+            f"WITH added AS (INSERT INTO subscribers (tenant, case_key, audience, address, language, created_at, "
+            f"channel, push_keys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            f"ON CONFLICT (case_key, audience, address) DO NOTHING "
             f"RETURNING {SUBSCRIBER_COLUMNS}) "
             f"SELECT {SUBSCRIBER_COLUMNS} FROM added UNION ALL SELECT {SUBSCRIBER_COLUMNS} FROM subscribers "
             f"WHERE case_key = $2 AND audience = $3 AND address = $4 LIMIT 1",
-            tenant, case_key, audience, address, language, self._clock.now())
+            tenant, case_key, audience, address, language, self._clock.now(), channel, push_keys)
         return subscriber(row, as_is)
 
     async def get_subscriber(self, subscriber_id: int) -> Subscriber | None:

@@ -15,7 +15,8 @@ CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
                     "created_at, updated_at")
 API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
-SUBSCRIBER_COLUMNS = "id, tenant, case_key, audience, address, language, confirmed_at, told_seq, told_at, created_at"
+SUBSCRIBER_COLUMNS = ("id, tenant, case_key, audience, address, language, confirmed_at, told_seq, told_at, "
+                      "created_at, channel, push_keys")
 ReadTime = Callable[[Any], datetime]
 
 
@@ -36,7 +37,7 @@ def api_key(row: Iterable[Any], read_time: ReadTime) -> ApiKey:
 
 
 def subscriber(row: Iterable[Any], read_time: ReadTime) -> Subscriber:
-    key, tenant, case_key, audience, address, language, confirmed, told_seq, told_at, created = row
+    key, tenant, case_key, audience, address, language, confirmed, told_seq, told_at, created, channel, keys = row
     return Subscriber(key, tenant, case_key, audience, address, language,
                       None if confirmed is None else read_time(confirmed), told_seq,
-                      None if told_at is None else read_time(told_at), read_time(created))
+                      None if told_at is None else read_time(told_at), read_time(created), channel, keys)

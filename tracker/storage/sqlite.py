@@ -126,6 +126,9 @@ MIGRATIONS = (
     """,
     # While one worker mails a subscriber, no other does (two could each hold one of its mails).
     "ALTER TABLE subscribers ADD COLUMN sending_until TEXT",
+    # Browser notifications: the address is then the push endpoint, and the keys its encryption's.
+    "ALTER TABLE subscribers ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'; "
+    "ALTER TABLE subscribers ADD COLUMN push_keys TEXT;",
 )
 
 log = logging.getLogger("tracker.storage")
@@ -346,13 +349,13 @@ class SQLiteStore:
 
     # --- subscribers ---
 
-    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str,
-                             language: str) -> Subscriber:
+    async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str, language: str,
+                             channel: str = "email", push_keys: str | None = None) -> Subscriber:
         def add() -> Any:
             self._writer.execute(
-                "INSERT INTO subscribers (tenant, case_key, audience, address, language, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (case_key, audience, address) DO NOTHING",
-                (tenant, case_key, audience, address, language, self._now()))
+                "INSERT INTO subscribers (tenant, case_key, audience, address, language, created_at, channel, "
+                "push_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_key, audience, address) DO NOTHING",
+                (tenant, case_key, audience, address, language, self._now(), channel, push_keys))
             return self._writer.execute(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE case_key = ? "
                                         "AND audience = ? AND address = ?", (case_key, audience, address)).fetchone()
 

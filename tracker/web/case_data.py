@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tracker.errors import NotFound
-from tracker.notifier import mail_offered
+from tracker.notifier import mail_offered, push_offered
 from tracker.policy import policy_of
 from tracker.public import View, case_view, customer_event_view, public_case_view, public_event_view
 from tracker.storage.base import StoredCase, Tenant
@@ -66,7 +66,8 @@ def document(request: Request, view: dict[str, Any], tenant: Tenant | None, page
         **view,
         "page_url": base_url + page_path,
         # Where a reader asks to be kept updated (the page's form), when the case offers it.
-        "keep_me_updated": f"{base_url}{page_path}#follow-heading" if mail_offered(settings, tenant) else None,
+        "keep_me_updated": (f"{base_url}{page_path}#follow-heading"
+                            if mail_offered(settings, tenant) or push_offered(tenant) else None),
         "tenant": {
             "name": tenant.name if tenant else "",
             "theme": tenant.theme if tenant else "default",

@@ -1,4 +1,5 @@
-"""What other sites embed: the widget script, and oEmbed answers for pasted case links."""
+"""The scripts tracker serves (the widget other sites embed, the service worker of browser
+notifications) and oEmbed answers for pasted case links."""
 
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
 from tracker.web.state import state_of
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "_widget" / "widget.js"  # inside a built wheel
-_SOURCE = Path(__file__).resolve().parent.parent.parent / "widget" / "widget.js"  # a checkout
+_PACKAGED = Path(__file__).resolve().parent.parent / "_widget"  # inside a built wheel
+_SOURCE = Path(__file__).resolve().parent.parent.parent / "widget"  # a checkout
 WIDGET_CACHE_SECONDS = 300
 OEMBED_WIDTH = 480
 OEMBED_HEIGHT = 320
 
 
-def widget_path() -> Path:
-    return _PACKAGED if _PACKAGED.is_file() else _SOURCE
+def widget_path(name: str = "widget.js") -> Path:
+    """A script of widget/: the widget, or the service worker of browser notifications."""
+    return (_PACKAGED if _PACKAGED.is_dir() else _SOURCE) / name
 
 
 def compact(source: str) -> bytes:
@@ -49,6 +51,17 @@ async def widget_js(request: Request) -> Response:
     body, etag = served_widget(path, path.stat().st_mtime_ns)
     headers = {"Cache-Control": f"public, max-age={WIDGET_CACHE_SECONDS}", "Access-Control-Allow-Origin": "*",
                "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+async def push_worker_js(request: Request) -> Response:
+    """The service worker of "Notify me on this device", from the site's root so that it may
+    serve every page of tracker's origin."""
+    path = widget_path("push-worker.js")
+    body, etag = served_widget(path, path.stat().st_mtime_ns)
+    headers = {"Cache-Control": "no-cache", "ETag": etag}  # a new worker reaches browsers at once
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from tracker.i18n import choose_language
-from tracker.notifier import mail_offered
+from tracker.notifier import mail_offered, push_offered
 from tracker.storage.base import StoredCase, Tenant
 from tracker.web.case_data import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
@@ -115,22 +115,23 @@ def indexable(tenant: Tenant | None) -> bool:
 
 def render(request: Request, tenant: Tenant | None, language: str, view: dict[str, Any], page_path: str,
            share: dict[str, Any] | None) -> str:
-    settings = state_of(request).settings
-    return page_html(state_of(request).templates, settings.base_url, tenant, language, view, page_path, share,
-                     mail_offered(settings, tenant))
+    state = state_of(request)
+    return page_html(state.templates, state.settings.base_url, tenant, language, view, page_path, share,
+                     mail_offered(state.settings, tenant), state.vapid.public_key if push_offered(tenant) else None)
 
 
 def page_html(templates: Templates, base_url: str, tenant: Tenant | None, language: str, view: dict[str, Any],
-              page_path: str, share: dict[str, Any] | None, mail: bool = False) -> str:
+              page_path: str, share: dict[str, Any] | None, mail: bool = False, push_key: str | None = None) -> str:
     """The case page (or the public page, without `share`) for one reader's language; `mail`:
-    it offers "Keep me updated" by e-mail."""
+    it offers "Keep me updated" by e-mail; `push_key`: on this device too (the VAPID public key)."""
     page_url = base_url + page_path
     return templates.render(
         tenant.theme if tenant else "default", "case.html", language,
         case=view, tenant_name=tenant.name if tenant else "", brand=brand(tenant), page_url=page_url,
         page_path=page_path, public=share is None, indexable=share is None and indexable(tenant),
         follow={"feed": page_path + "/feed.atom", "calendar": page_path + "/case.ics",
-                "subscribe": page_path + "/subscriptions" if mail else None},
+                "subscribe": page_path + "/subscriptions" if mail else None,
+                "push": {"key": push_key, "action": page_path + "/subscriptions"} if push_key else None},
         share=share,
         oembed_url=f"{base_url}/oembed?url={quote(page_url, safe='')}&format=json",
     )

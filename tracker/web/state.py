@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.estimate import Estimator
     from tracker.outbound import Deliverer
     from tracker.pubsub.base import Hub
+    from tracker.push import Vapid
     from tracker.quiet import QuietWatch
     from tracker.signing import Signer
     from tracker.storage.base import Store
@@ -34,6 +35,7 @@ class AppState(State):
     store: Store
     hub: Hub
     signer: Signer
+    vapid: Vapid
     streams: Streams
     deliverer: Deliverer
     estimator: Estimator

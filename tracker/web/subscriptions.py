@@ -1,10 +1,12 @@
-"""Keep me updated: subscribe to a case by e-mail, confirm, unsubscribe.
+"""Keep me updated: subscribe to a case by e-mail or on a device, confirm, unsubscribe.
 
 `POST /c/{token}/subscriptions` and `POST /p/{public_id}/subscriptions` take `email` (a form or
 JSON) and always answer the same, whatever the address: nothing is sent but a confirmation
 mail until its link is followed and the button on that page pressed (`/n/{token}`: mail
 scanners follow links, people press buttons). The same page unsubscribes, and so does a POST
 of `List-Unsubscribe=One-Click` to it (RFC 8058), which every news mail names in its headers.
+JSON `{"push": <PushSubscription>}` subscribes a browser (201, at once: its permission prompt
+was the opt-in), and names the same page, to stop.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from tracker.errors import BadRequest, NotFound, TooManyRequests
-from tracker.notifier import CONFIRM, mail_offered
+from tracker.notifier import CONFIRM, mail_offered, push_offered
 from tracker.policy import policy_of
 from tracker.public import case_view, public_case_view
+from tracker.push import PushSubscription
 from tracker.storage.base import StoredCase, Subscriber, Tenant
 from tracker.web.case_data import open_public_case, tenant_of
 from tracker.web.case_link import open_case_link
@@ -44,8 +47,9 @@ class SubscriptionLimits:
         self.by_address = RateLimiter(MAILS_PER_ADDRESS_PER_DAY, window_seconds=DAY_SECONDS)
         self.by_client = RateLimiter(REQUESTS_PER_CLIENT_PER_DAY, window_seconds=DAY_SECONDS)
 
-    def check(self, client: str, address: str) -> None:
-        wait = self.by_client.retry_after(client) or self.by_address.retry_after(address)
+    def check(self, client: str, address: str | None) -> None:
+        """`address`: the one a confirmation mail goes to (None for a device)."""
+        wait = self.by_client.retry_after(client) or (address is not None and self.by_address.retry_after(address))
         if wait:
             raise TooManyRequests("Too many requests for updates today. Try again tomorrow.", wait)
 
@@ -62,10 +66,13 @@ async def subscribe_publicly(request: Request) -> Response:
 async def subscribe(request: Request, stored: StoredCase, audience: str) -> Response:
     state = state_of(request)
     tenant = await tenant_of(request, stored)
+    fields = await fields_of(request)
+    if "push" in fields:
+        return await subscribe_device(request, stored, audience, tenant, fields["push"])
     if tenant is None or not mail_offered(state.settings, tenant):
         raise NotFound("E-mail updates are not offered for this case.")
-    address = await email_of(request)
-    state.subscription_limits.check(request.client.host if request.client else "", address)
+    address = email_of(fields)
+    state.subscription_limits.check(client_of(request), address)
     subscriber = await state.store.add_subscriber(tenant.slug, stored.key, audience, address,
                                                   reader_language(request, tenant))
     if subscriber.confirmed_at is None:
@@ -78,19 +85,44 @@ async def subscribe(request: Request, stored: StoredCase, audience: str) -> Resp
     return HTMLResponse(html, status_code=202)
 
 
-async def email_of(request: Request) -> str:
-    """The `email` field of a form or a JSON body; 400 naming it when missing or not an address."""
-    if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise BadRequest(f"The body is larger than {MAX_FORM_BYTES} bytes.")
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BadRequest('The body is not valid JSON: send {"email": "you@example.com"}.') from None
-        value = data.get("email") if isinstance(data, dict) else None
-    else:
-        value = (await read_form(request)).get("email")
+async def subscribe_device(request: Request, stored: StoredCase, audience: str, tenant: Tenant | None,
+                           data: Any) -> Response:
+    """A browser's push subscription: kept at once, and the page to stop it named in the answer."""
+    state = state_of(request)
+    if tenant is None or not push_offered(tenant):
+        raise NotFound("Notifications on a device are not offered for this case.")
+    subscription = PushSubscription.from_json(data, state.settings.push_services)
+    state.subscription_limits.check(client_of(request), None)
+    subscriber = await state.store.add_subscriber(tenant.slug, stored.key, audience, subscription.endpoint,
+                                                  reader_language(request, tenant), "push", subscription.keys_json())
+    await state.store.confirm_subscriber(subscriber.id, stored.seq)
+    manage = f"{state.settings.base_url}/n/{state.signer.sign_subscriber(subscriber.id)}"
+    return JSONResponse({"ok": True, "manage": manage}, status_code=201)
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def fields_of(request: Request) -> dict[str, Any]:
+    """The fields of a form or of a JSON object; 400 when the body is neither."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return dict(await read_form(request))
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise BadRequest(f"The body is larger than {MAX_FORM_BYTES} bytes.")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest('The body is not valid JSON: send {"email": "you@example.com"}.') from None
+    if not isinstance(data, dict):
+        raise BadRequest('The body must be a JSON object: send {"email": "you@example.com"}.')
+    return data
+
+
+def email_of(fields: dict[str, Any]) -> str:
+    """The `email` field; 400 naming it when missing or not an address."""
+    value = fields.get("email")
     address = value.strip() if isinstance(value, str) else ""
     if len(address) > MAX_ADDRESS_CHARS or not ADDRESS.match(address):
         raise BadRequest("email: give an e-mail address, e.g. you@example.com.")

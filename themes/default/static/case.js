@@ -110,3 +110,55 @@
     });
   });
 })();
+
+// "Notify me on this device": the browser asks its permission only after the reader's click,
+// then tracker gets this browser's push subscription and encrypts each notification for it.
+(function () {
+  "use strict";
+  var button = document.querySelector("button.push-subscribe");
+  if (!button || !navigator.serviceWorker || !window.PushManager || !window.Notification) return;
+  var status = button.parentNode.querySelector("[data-push-status]");
+  button.parentNode.hidden = false;
+
+  function applicationServerKey(text) {
+    var binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  function subscribe() {
+    return navigator.serviceWorker.register("/push-worker.js")
+      .then(function () { return navigator.serviceWorker.ready; })
+      .then(function (registration) {
+        return registration.pushManager.subscribe({
+          userVisibleOnly: true, applicationServerKey: applicationServerKey(button.dataset.key)
+        });
+      })
+      .then(function (subscription) {
+        return fetch(button.dataset.action, {
+          method: "POST", credentials: "omit", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ push: subscription.toJSON() })
+        });
+      })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        button.hidden = true;
+        status.textContent = button.dataset.onText;
+      });
+  }
+
+  button.addEventListener("click", function () {
+    button.disabled = true;
+    Notification.requestPermission()
+      .then(function (permission) {
+        if (permission === "granted") return subscribe();
+        status.textContent = button.dataset.blockedText;
+      })
+      .catch(function (error) {
+        console.warn("[tracker] could not turn on notifications:", error);
+        status.textContent = button.dataset.failedText;
+      })
+      .then(function () { button.disabled = false; });
+  });
+})();
