@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import SECRET, LiveServer, generic_payload, link_for, live_link, post
 from tests.push_service import PushService, b64, decrypt, push_service, unb64
+from tests.test_keep_me_updated import deliver_now
 from tracker import push
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
@@ -49,12 +50,6 @@ def pushing(settings: Settings, clock: Clock, service: PushService) -> Iterator[
                            {"notify_digest_minutes": "10"})
         client.portal.call(add_source, app.state.store, "acme", "generic", SECRET)
         yield client
-
-
-def deliver_now(client: TestClient) -> None:
-    app = client.app
-    assert isinstance(app, Starlette)
-    client.portal.call(app.state.deliverer.run_once)
 
 
 def update(message_id: str, body: str, **case: Any) -> dict[str, Any]:
