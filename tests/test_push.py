@@ -151,7 +151,9 @@ def test_the_notifications_stop_action_unsubscribes_in_one_click(pushing: TestCl
     post(pushing, generic_payload(stage="in_progress"))
     _, answer = subscribe(pushing, service, link_for(pushing))
     manage = re.sub(r"^https?://[^/]+", "", answer["manage"])
-    assert pushing.post(manage, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert "This device gets a notification whenever this case moves." in pushing.get(manage).text
+    stopped = pushing.post(manage, data={"List-Unsubscribe": "One-Click"})
+    assert stopped.status_code == 200 and "This device gets no more notifications" in stopped.text
     post(pushing, update("m1", "Done.", stage="resolved"))
     deliver_now(pushing)
     assert service.requests == 0

@@ -134,6 +134,7 @@ async def subscription_page(request: Request) -> Response:
     """GET shows the one button; POST presses it (or unsubscribes in one click, RFC 8058)."""
     state = state_of(request)
     subscriber = await state.store.get_subscriber(state.signer.read_subscriber(request.path_params["token"]))
+    device = subscriber is not None and subscriber.channel == "push"
     if request.method == "POST" and subscriber is not None:
         form = await read_form(request)
         if form.get("List-Unsubscribe") == "One-Click" or form.get("action") == "unsubscribe":
@@ -145,20 +146,21 @@ async def subscription_page(request: Request) -> Response:
             subscriber = await state.store.get_subscriber(subscriber.id)
         else:
             raise BadRequest("action: confirm or unsubscribe.")
-    return await render_subscription(request, subscriber)
+    return await render_subscription(request, subscriber, device)
 
 
-async def render_subscription(request: Request, subscriber: Subscriber | None) -> Response:
+async def render_subscription(request: Request, subscriber: Subscriber | None, device: bool) -> Response:
     state = state_of(request)
     stored = await state.store.get_case_by_key(subscriber.case_key) if subscriber else None
     tenant = await tenant_of(request, stored) if stored else None
     if subscriber is None or stored is None:
         html = state.templates.render("default", "subscription.html", reader_language(request, None),
-                                      state="ended", case=None)
+                                      state="ended", case=None, device=device)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
     view = case_title_view(request, stored, subscriber.audience, tenant)
     html = state.templates.render(tenant.theme if tenant else "default", "subscription.html", subscriber.language,
-                                  state="pending" if subscriber.confirmed_at is None else "confirmed", case=view)
+                                  state="pending" if subscriber.confirmed_at is None else "confirmed", case=view,
+                                  device=device)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
