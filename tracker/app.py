@@ -21,6 +21,7 @@ from tracker.estimate import Estimator
 from tracker.i18n import choose_language
 from tracker.notifier import Notifier
 from tracker.outbound import Deliverer
+from tracker.problems import Problems
 from tracker.pubsub import open_hub
 from tracker.push import load_vapid, vapid_subject
 from tracker.quiet import QuietWatch
@@ -72,7 +73,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         notifier = Notifier(settings, store, signer, app.state.templates.render, clock, vapid)
         app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(),
                                                       allow_private_hosts=settings.allow_private_hosts,
-                                                      senders={"mail": notifier.send})
+                                                      senders={"mail": notifier.send,
+                                                               "problem": Problems(store, hub, clock).send})
         app.state.estimator = Estimator(store)
         app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
         streams.start()

@@ -8,6 +8,7 @@ cannot move a case backwards, a duplicate changes nothing, and a reopen needs a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,9 +33,11 @@ CASE_FIELDS = (
     "title", "stage", "status_label", "waiting_on", "progress", "expected_by",
     "expected_source", "next_steps", "requester_email", "requester_name",
     "priority", "expected_reason", "customer_verdict", "customer_rating", "customer_comment",
+    "problem", "problem_state",
 )
 
 CASE_FIELD_SET = frozenset(CASE_FIELDS)
+PROBLEM_REF = re.compile(r"^[a-z][a-z0-9_-]{0,39}:\S.{0,199}$", re.S)
 
 # (occurred_at, helpdesk sequence, stage rank, delivery id): later stamps win.
 Stamp = tuple[str, int, int, str]
@@ -122,6 +125,10 @@ class Case:
     customer_verdict: str | None = None  # the customer's word on a resolved case: solved / not_solved
     customer_rating: int | None = None  # 1..5
     customer_comment: str | None = None
+    # The problem this case waits on ("SOURCE:ID", another case of the tenant), and what the
+    # customer may see of it (problems.snapshot; tracker sets it when the problem moves).
+    problem: str | None = None
+    problem_state: Mapping[str, Any] | None = None
     updates: tuple[Update, ...] = ()  # oldest first
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -150,6 +157,9 @@ def check_values(changes: Mapping[str, Any]) -> None:
             raise ValueError(f"next step owners must be one of {OWNERS}")
     if changes.get("customer_verdict") not in (None, *VERDICTS):
         raise ValueError(f"customer_verdict must be one of {VERDICTS}")
+    problem = changes.get("problem")
+    if problem is not None and not (isinstance(problem, str) and PROBLEM_REF.match(problem)):
+        raise ValueError("problem must be SOURCE:ID")
     rating = changes.get("customer_rating")
     if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
         raise ValueError("customer_rating must be a whole number from 1 to 5")

@@ -38,7 +38,7 @@ CHUNK_ROWS = 5000
 # Copied with COPY, ids kept: (table, columns, the columns that are times).
 COPIED = (
     ("cases", ("id", "tenant", "source", "case_id", "seq", "link_version", "state", "public_id", "public_title",
-               "created_at", "updated_at"), ("created_at", "updated_at")),
+               "created_at", "updated_at", "problem"), ("created_at", "updated_at")),
     ("events", ("case_key", "seq", "tenant", "source", "delivery_id", "received_at", "event", "case_after"),
      ("received_at",)),
     ("deliveries", ("id", "tenant", "kind", "event_type", "case_key", "request", "status", "attempts",
@@ -48,7 +48,7 @@ COPIED = (
     ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
                      "told_at", "created_at", "channel", "push_keys"), ("confirmed_at", "told_at", "created_at")),
 )
-KNOWN_TABLES = {"meta", "tenants", "sources", *(table for table, _, _ in COPIED)}
+KNOWN_TABLES = {"meta", "tenants", "sources", "problems", *(table for table, _, _ in COPIED)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +126,13 @@ async def _copy(source: sqlite3.Connection, target: Any, now: datetime) -> Copie
         sources,
     )
     counts = {table: await _copy_rows(source, target, table, columns, times, now) for table, columns, times in COPIED}
+    problems = [(tenant, name, case_id, title, summary, bool(listed), _time(updated, now))  # listed: 0/1 there
+                for tenant, name, case_id, title, summary, listed, updated
+                in source.execute("SELECT tenant, source, case_id, public_title, summary, listed, updated_at "
+                                  "FROM problems")]
+    await target.executemany(
+        "INSERT INTO problems (tenant, source, case_id, public_title, summary, listed, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)", problems)
     for table in ("cases", "deliveries", "api_keys", "subscribers"):  # new rows get ids after the copied ones
         await target.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest(max(id), 1), "
                              f"max(id) IS NOT NULL) FROM {table}")

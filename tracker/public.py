@@ -19,6 +19,7 @@ from typing import Any
 from tracker.cases import OPEN_STAGES, STAGES, Case, Update
 from tracker.clock import Clock
 from tracker.policy import Policy, activity, quiet, stage_for_customer
+from tracker.problems import linked_problem
 from tracker.storage.base import StoredEvent
 
 View = Callable[[StoredEvent], dict[str, Any]]
@@ -37,6 +38,7 @@ def case_view(case: Case, revision: int, policy: Policy, now: datetime,
               estimate: dict[str, Any] | None = None) -> dict[str, Any]:
     """The customer's view: no requester details, no field stamps, updates newest first; with
     what the company promised (gone quiet, the customer's word) judged at `now`."""
+    problem = linked_problem(case)
     return {
         "case_id": case.case_id,
         "title": case.title,
@@ -59,8 +61,10 @@ def case_view(case: Case, revision: int, policy: Policy, now: datetime,
         "activity": activity(case, now) if policy.show_activity else None,
         "verdict": {"value": case.customer_verdict, "rating": case.customer_rating,
                     "comment": case.customer_comment} if case.customer_verdict else None,
-        "awaiting_verdict": case.stage == "resolved" and case.customer_verdict is None
-                            and stage_for_customer(case, policy, now) == "resolved",
+        "awaiting_verdict": case.customer_verdict is None and (
+            case.stage == "resolved" and stage_for_customer(case, policy, now) == "resolved"
+            or problem is not None and problem["fix_out"] and case.stage in OPEN_STAGES),
+        "problem": problem,
     }
 
 
@@ -151,6 +155,10 @@ PUBLIC_FIELDS: dict[str, Callable[[Any], Any]] = {
     "activity": _as_is,  # counts and times only, and only where the company shows them
     "verdict": lambda verdict: verdict and {"value": verdict["value"], "rating": None, "comment": None},
     "awaiting_verdict": lambda _: False,  # only the customer answers
+    "problem": lambda problem: problem and {
+        **problem, "title": mask(problem["title"]), "summary": mask(problem["summary"]),
+        "next_steps": [{**s, "text": mask(s["text"])} for s in problem["next_steps"]],
+        "updates": [public_update(u) for u in problem["updates"]]},
 }
 
 

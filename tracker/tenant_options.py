@@ -59,6 +59,10 @@ TENANT_OPTIONS = {option.name: option for option in (
     Option("notify_digest_minutes", "10", options.positive_number,
            "at most one mail per this many minutes to a subscriber of a case, holding every change since the last "
            "(the first goes at once); default 10"),
+    Option("problem_updates", "private", options.matching(r"^(private|public)$", "give private or public"),
+           "what customers see of the problem their case is linked to: `private` (the default: the title and "
+           "summary the company wrote for them, its stage, expected time and progress) or `public` (also the "
+           "problem's own title, next steps and latest updates)"),
     Option("public_indexing", "yes", options.yes_no,
            "yes or no: may search engines index the pages of cases their customers made public "
            "(default yes: the customer chose to publish); private pages never are"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import math
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -222,3 +223,23 @@ def plain_text(html: str) -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text.strip()
+
+
+PROBLEM_SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+MAX_PROBLEM_ID_CHARS = 200
+
+
+def problem_link(value: Any, where: str) -> str | None:
+    """A link to a problem, `{"source": "github", "id": "acme/app#12"}`, as the case keeps it
+    ("github:acme/app#12"); None unlinks. BadRequest naming `where` for anything else."""
+    if value is None:
+        return None
+    source = value.get("source") if isinstance(value, dict) else None
+    case_id = value.get("id") if isinstance(value, dict) else None
+    if isinstance(case_id, int) and not isinstance(case_id, bool):
+        case_id = str(case_id)
+    if not isinstance(source, str) or not PROBLEM_SOURCE.match(source):
+        raise BadRequest(f"{where}.source: give the problem's source, e.g. github (or {where}: null to unlink).")
+    if not isinstance(case_id, str) or not case_id.strip() or len(case_id) > MAX_PROBLEM_ID_CHARS:
+        raise BadRequest(f"{where}.id: give the problem's id in its source, e.g. acme/app#12.")
+    return f"{source}:{case_id}"

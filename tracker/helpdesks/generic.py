@@ -29,6 +29,7 @@ from tracker.helpdesks.base import (
     check_timestamp,
     equal,
     parse_time,
+    problem_link,
     require_header,
 )
 from tracker.standard_webhooks import sign
@@ -104,6 +105,8 @@ def _changes(case: dict[str, Any]) -> dict[str, Any]:
         _choice(case, changes, "expected_source", EXPECTED_SOURCES)
     if "next_steps" in case:
         changes["next_steps"] = tuple(_step(s, i) for i, s in enumerate(_list(case["next_steps"])))
+    if "problem" in case:
+        changes["problem"] = problem_link(case["problem"], "case.problem")
     return changes
 
 

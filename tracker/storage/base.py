@@ -60,10 +60,12 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """An event stored by `ingest` (duplicates are not reported)."""
+    """An event stored by `ingest` (duplicates are not reported). `wake`: it queued work the
+    delivery worker should start at once (the cases linked to a problem that moved)."""
 
     case_key: int
     seq: int
+    wake: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,24 @@ class Subscriber:
     push_keys: str | None = None  # a push subscription's keys, as the browser gave them (JSON)
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemNotes:
+    """What the company says of a problem to customers: the case's own title and text never
+    reach them, this does (and `listed` puts it on the status page)."""
+
+    tenant: str
+    source: str
+    case_id: str
+    public_title: str = ""
+    summary: str = ""
+    listed: bool = False
+    updated_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}:{self.case_id}"
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 
@@ -168,6 +188,18 @@ class Store(Protocol):
         ...
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         """When the newest delivery of this type for this case was queued."""
+        ...
+
+    async def set_problem_notes(self, notes: ProblemNotes) -> ProblemNotes: ...
+    async def get_problem_notes(self, tenant: str, source: str, case_id: str) -> ProblemNotes | None: ...
+    async def listed_problems(self, tenant: str) -> list[ProblemNotes]: ...
+    async def linked_cases(self, tenant: str, problem: str, after_key: int = 0,
+                           limit: int = 500) -> list[tuple[int, str, str]]:
+        """The cases linked to a problem ("SOURCE:ID"), as (key, source, case id), by key."""
+        ...
+
+    async def count_linked(self, tenant: str, problem: str) -> int:
+        """How many open cases are linked to the problem."""
         ...
 
     async def add_subscriber(self, tenant: str, case_key: int, audience: str, address: str, language: str,

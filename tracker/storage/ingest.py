@@ -44,11 +44,24 @@ class LoggedEvent:
     event: Event
     case_after: str
     news: bool  # worth a mail to the case's subscribers (notify.worth_telling)
+    relinked: bool = False  # the event linked the case to a problem, or to another, or unlinked it
 
 
 def news_cases(logged: list[LoggedEvent]) -> list[int]:
     """The cases whose subscribers have news from this batch: each gets one pending mail."""
     return sorted({event.case_key for event in logged if event.news})
+
+
+def relinked_cases(logged: list[LoggedEvent]) -> list[int]:
+    """The cases whose link to a problem changed: each gets a fresh view of its problem."""
+    return sorted({event.case_key for event in logged if event.relinked})
+
+
+def with_wake(results: list[list[Appended]], keys: set[int]) -> list[list[Appended]]:
+    """The results, with `wake` on the events of these cases (they queued urgent work)."""
+    if not keys:
+        return results
+    return [[Appended(a.case_key, a.seq, a.case_key in keys) for a in appended] for appended in results]
 
 
 def apply_batch(batch: list[Pending], cases: dict[Ident, CaseRow], seen: set[Ident],
@@ -79,7 +92,8 @@ def apply_batch(batch: list[Pending], cases: dict[Ident, CaseRow], seen: set[Ide
             # While the case has no more updates than the log keeps, its row is this document.
             entry.document = after if len(entry.case.updates) <= LOG_UPDATES else None
             logged.append(LoggedEvent(entry.key, entry.seq, item.tenant, item.source, event, after,
-                                      worth_telling(before, entry.case, event)))
+                                      worth_telling(before, entry.case, event),
+                                      before.problem != entry.case.problem))
             appended.append(Appended(entry.key, entry.seq))
         results.append(appended)
     return results, logged

@@ -20,6 +20,7 @@ writer task, a whole queue per transaction: one commit for many webhooks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ from tracker.storage.base import (
     Appended,
     CaseHead,
     Delivery,
+    ProblemNotes,
     SourceConfig,
     StoredCase,
     StoredEvent,
@@ -50,14 +52,16 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
-from tracker.storage.ingest import CaseRow, apply_batch, news_cases
+from tracker.storage.ingest import CaseRow, apply_batch, news_cases, relinked_cases, with_wake
 from tracker.storage.rows import (
     API_KEY_COLUMNS,
     CASE_COLUMNS,
     DELIVERY_COLUMNS,
+    PROBLEM_COLUMNS,
     SUBSCRIBER_COLUMNS,
     api_key,
     delivery,
+    problem_notes,
     stored_case,
     subscriber,
 )
@@ -131,6 +135,16 @@ MIGRATIONS = (
     "ALTER TABLE subscribers ADD COLUMN sending_until timestamptz",
     # Browser notifications: the address is then the push endpoint, and the keys its encryption's.
     "ALTER TABLE subscribers ADD COLUMN channel text NOT NULL DEFAULT 'email', ADD COLUMN push_keys text",
+    # Linked problems (see sqlite.MIGRATIONS).
+    """
+    ALTER TABLE cases ADD COLUMN problem text;
+    CREATE INDEX cases_by_problem ON cases (tenant, problem) WHERE problem IS NOT NULL;
+    CREATE TABLE problems (
+        tenant text NOT NULL, source text NOT NULL, case_id text NOT NULL, public_title text NOT NULL,
+        summary text NOT NULL, listed boolean NOT NULL, updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, source, case_id)
+    );
+    """,
 )
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
@@ -179,9 +193,26 @@ WRITE_EVENTS_AND_CASES = """
         FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
           AS u (k, q, t, s, d, e, a)
     )
-    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11
-    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[]) AS u (k, q, st) WHERE cases.id = u.k
+    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11, problem = u.pr
+    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[], $12::text[]) AS u (k, q, st, pr) WHERE cases.id = u.k
 """
+# The linked cases of the problems that moved, and the cases that were linked anew (see sqlite's).
+QUEUE_PROBLEM_MOVES = """
+    INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
+                            created_at, updated_at)
+    SELECT c.tenant, 'problem', 'problem.moved', c.id, jsonb_build_object('problem', c.id), 'pending', 0, $2, $2, $2
+    FROM cases c WHERE c.id = ANY($1::bigint[]) AND EXISTS (
+        SELECT 1 FROM cases l WHERE l.tenant = c.tenant AND l.problem = c.source || ':' || c.case_id)
+    RETURNING case_key
+"""
+QUEUE_RELINKED = """
+    INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
+                            created_at, updated_at)
+    SELECT tenant, 'problem', 'case.relinked', id, jsonb_build_object('case', id), 'pending', 0, $2, $2, $2
+    FROM cases WHERE id = ANY($1::bigint[]) AND problem IS NOT NULL
+    RETURNING case_key
+"""
+OPEN_STAGE_SQL = "state->>'stage' IN ('received', 'in_progress')"
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.UniqueViolationError)
 
 
@@ -291,6 +322,39 @@ class PostgresStore:
             raise LookupError(f"no case with key {case_key}")
         if public_id is None:
             await self._pool.execute("DELETE FROM subscribers WHERE case_key = $1 AND audience = 'public'", case_key)
+
+    # --- problems ---
+
+    async def set_problem_notes(self, notes: ProblemNotes) -> ProblemNotes:
+        now = self._clock.now()
+        await self._pool.execute(
+            "INSERT INTO problems (tenant, source, case_id, public_title, summary, listed, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, source, case_id) DO UPDATE SET "
+            "public_title = excluded.public_title, summary = excluded.summary, listed = excluded.listed, "
+            "updated_at = excluded.updated_at",
+            notes.tenant, notes.source, notes.case_id, notes.public_title, notes.summary, notes.listed, now)
+        return dataclasses.replace(notes, updated_at=now)
+
+    async def get_problem_notes(self, tenant: str, source: str, case_id: str) -> ProblemNotes | None:
+        row = await self._pool.fetchrow(f"SELECT {PROBLEM_COLUMNS} FROM problems WHERE tenant = $1 AND source = $2 "
+                                        "AND case_id = $3", tenant, source, case_id)
+        return None if row is None else problem_notes(row, as_is)
+
+    async def listed_problems(self, tenant: str) -> list[ProblemNotes]:
+        rows = await self._pool.fetch(f"SELECT {PROBLEM_COLUMNS} FROM problems WHERE tenant = $1 AND listed "
+                                      "ORDER BY updated_at DESC", tenant)
+        return [problem_notes(row, as_is) for row in rows]
+
+    async def linked_cases(self, tenant: str, problem: str, after_key: int = 0,
+                           limit: int = 500) -> list[tuple[int, str, str]]:
+        rows = await self._pool.fetch("SELECT id, source, case_id FROM cases WHERE tenant = $1 AND problem = $2 "
+                                      "AND id > $3 ORDER BY id LIMIT $4", tenant, problem, after_key, limit)
+        return [(row["id"], row["source"], row["case_id"]) for row in rows]
+
+    async def count_linked(self, tenant: str, problem: str) -> int:
+        count = await self._pool.fetchval(f"SELECT count(*) FROM cases WHERE tenant = $1 AND problem = $2 "
+                                          f"AND {OPEN_STAGE_SQL}", tenant, problem)
+        return int(count)
 
     # --- subscribers ---
 
@@ -524,10 +588,17 @@ class PostgresStore:
             event_rows = [(e.case_key, e.seq, e.tenant, e.source, e.event.delivery_id, dump_event(e.event),
                            e.case_after) for e in logged]
             changed = [(row.key, row.seq, row.state()) for row in cases.values() if row.changed]
-            await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed), self._clock.now())
+            await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed), self._clock.now(),
+                             [row.case.problem for row in cases.values() if row.changed])
             news = news_cases(logged)
             if news:  # in this transaction: a stored event's news is never lost (the outbox)
                 await db.execute(QUEUE_NEWS, news, self._clock.now())
+            urgent = {row["case_key"] for row in await db.fetch(QUEUE_PROBLEM_MOVES, [key for key, _, _ in changed],
+                                                                self._clock.now())}
+            relinked = relinked_cases(logged)
+            if relinked:
+                urgent.update(row["case_key"] for row in await db.fetch(QUEUE_RELINKED, relinked, self._clock.now()))
+            results = with_wake(results, urgent)
         empty = [row.key for row in cases.values() if row.seq == 0]
         if empty:  # created above, but every event of theirs was stored before (under another case)
             await db.execute("DELETE FROM cases WHERE id = ANY($1::bigint[]) AND seq = 0", empty)

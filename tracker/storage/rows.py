@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.cases import load_case
-from tracker.storage.base import ApiKey, Delivery, StoredCase, Subscriber
+from tracker.storage.base import ApiKey, Delivery, ProblemNotes, StoredCase, Subscriber
 
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
@@ -17,6 +17,7 @@ DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, at
 API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
 SUBSCRIBER_COLUMNS = ("id, tenant, case_key, audience, address, language, confirmed_at, told_seq, told_at, "
                       "created_at, channel, push_keys")
+PROBLEM_COLUMNS = "tenant, source, case_id, public_title, summary, listed, updated_at"
 ReadTime = Callable[[Any], datetime]
 
 
@@ -41,3 +42,8 @@ def subscriber(row: Iterable[Any], read_time: ReadTime) -> Subscriber:
     return Subscriber(key, tenant, case_key, audience, address, language,
                       None if confirmed is None else read_time(confirmed), told_seq,
                       None if told_at is None else read_time(told_at), read_time(created), channel, keys)
+
+
+def problem_notes(row: Iterable[Any], read_time: ReadTime) -> ProblemNotes:
+    tenant, source, case_id, public_title, summary, listed, updated_at = row
+    return ProblemNotes(tenant, source, case_id, public_title, summary, bool(listed), read_time(updated_at))

@@ -11,6 +11,7 @@ deliveries, keys) run on that thread too, through a connection of their own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -37,6 +38,7 @@ from tracker.storage.base import (
     Appended,
     CaseHead,
     Delivery,
+    ProblemNotes,
     SourceConfig,
     StoredCase,
     StoredEvent,
@@ -44,14 +46,16 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
-from tracker.storage.ingest import CaseRow, Ident, apply_batch, news_cases
+from tracker.storage.ingest import CaseRow, Ident, apply_batch, news_cases, relinked_cases, with_wake
 from tracker.storage.rows import (
     API_KEY_COLUMNS,
     CASE_COLUMNS,
     DELIVERY_COLUMNS,
+    PROBLEM_COLUMNS,
     SUBSCRIBER_COLUMNS,
     api_key,
     delivery,
+    problem_notes,
     stored_case,
     subscriber,
 )
@@ -129,6 +133,17 @@ MIGRATIONS = (
     # Browser notifications: the address is then the push endpoint, and the keys its encryption's.
     "ALTER TABLE subscribers ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'; "
     "ALTER TABLE subscribers ADD COLUMN push_keys TEXT;",
+    # Linked problems: the case's link ("SOURCE:ID", from its state) as a column to find the
+    # linked cases by, and what the company says of each problem to customers.
+    """
+    ALTER TABLE cases ADD COLUMN problem TEXT;
+    CREATE INDEX IF NOT EXISTS cases_by_problem ON cases (tenant, problem) WHERE problem IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS problems (
+        tenant TEXT NOT NULL, source TEXT NOT NULL, case_id TEXT NOT NULL, public_title TEXT NOT NULL,
+        summary TEXT NOT NULL, listed INTEGER NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, source, case_id)
+    );
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
@@ -142,6 +157,25 @@ QUEUE_NEWS = """
     SELECT s.tenant, 'mail', 'case.news', s.case_key, json_object('case', s.case_key), 'pending', 0, ?, ?, ?
     FROM subscribers s WHERE s.case_key IN ({marks}) AND s.confirmed_at IS NOT NULL GROUP BY s.tenant, s.case_key
 """
+
+# The cases of a batch that are problems other cases are linked to: their linked cases are told
+# (problems.Problems), by a delivery queued in the same transaction.
+QUEUE_PROBLEM_MOVES = """
+    INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
+                            created_at, updated_at)
+    SELECT c.tenant, 'problem', 'problem.moved', c.id, json_object('problem', c.id), 'pending', 0, ?, ?, ?
+    FROM cases c WHERE c.id IN ({marks}) AND EXISTS (
+        SELECT 1 FROM cases l WHERE l.tenant = c.tenant AND l.problem = c.source || ':' || c.case_id)
+    RETURNING case_key
+"""
+QUEUE_RELINKED = """
+    INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
+                            created_at, updated_at)
+    SELECT tenant, 'problem', 'case.relinked', id, json_object('case', id), 'pending', 0, ?, ?, ? FROM cases
+    WHERE id IN ({marks}) AND problem IS NOT NULL
+    RETURNING case_key
+"""
+OPEN_STAGE_SQL = "json_extract(state, '$.stage') IN ('received', 'in_progress')"
 
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
 MAX_CACHED_LOOKUPS = 10_000
@@ -346,6 +380,39 @@ class SQLiteStore:
             raise LookupError(f"no case with key {case_key}")
         if public_id is None:
             await self._write("DELETE FROM subscribers WHERE case_key = ? AND audience = 'public'", (case_key,))
+
+    # --- problems ---
+
+    async def set_problem_notes(self, notes: ProblemNotes) -> ProblemNotes:
+        now = self._now()
+        await self._write(
+            "INSERT INTO problems (tenant, source, case_id, public_title, summary, listed, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, source, case_id) DO UPDATE SET "
+            "public_title = excluded.public_title, summary = excluded.summary, listed = excluded.listed, "
+            "updated_at = excluded.updated_at",
+            (notes.tenant, notes.source, notes.case_id, notes.public_title, notes.summary, int(notes.listed), now))
+        return dataclasses.replace(notes, updated_at=datetime.fromisoformat(now))
+
+    async def get_problem_notes(self, tenant: str, source: str, case_id: str) -> ProblemNotes | None:
+        row = await self._one(f"SELECT {PROBLEM_COLUMNS} FROM problems WHERE tenant = ? AND source = ? AND case_id = ?",
+                              (tenant, source, case_id))
+        return None if row is None else problem_notes(row, datetime.fromisoformat)
+
+    async def listed_problems(self, tenant: str) -> list[ProblemNotes]:
+        rows = await self._all(f"SELECT {PROBLEM_COLUMNS} FROM problems WHERE tenant = ? AND listed = 1 "
+                               "ORDER BY updated_at DESC", (tenant,))
+        return [problem_notes(row, datetime.fromisoformat) for row in rows]
+
+    async def linked_cases(self, tenant: str, problem: str, after_key: int = 0,
+                           limit: int = 500) -> list[tuple[int, str, str]]:
+        rows = await self._all("SELECT id, source, case_id FROM cases WHERE tenant = ? AND problem = ? AND id > ? "
+                               "ORDER BY id LIMIT ?", (tenant, problem, after_key, limit))
+        return [(key, source, case_id) for key, source, case_id in rows]
+
+    async def count_linked(self, tenant: str, problem: str) -> int:
+        row = await self._one(f"SELECT count(*) FROM cases WHERE tenant = ? AND problem = ? AND {OPEN_STAGE_SQL}",
+                              (tenant, problem))
+        return int(row[0])
 
     # --- subscribers ---
 
@@ -568,7 +635,7 @@ class SQLiteStore:
         db = self._ingest_db
         await self._begin()
         try:
-            results, written = self._apply_batch(batch)
+            results, written, urgent = self._apply_batch(batch)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -576,7 +643,7 @@ class SQLiteStore:
         self._cases.put(written)  # only once committed: a rolled-back case must be parsed again
         self._lookups.forget()
         self._unchecked_events += sum(len(r) for r in results)
-        return results
+        return with_wake(results, urgent)
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting without blocking the loop while another process (or our own
@@ -609,7 +676,7 @@ class SQLiteStore:
             log.exception("WAL checkpoint failed; the next one tries again")
         self._unchecked_events = 0
 
-    def _apply_batch(self, batch: list[Pending]) -> tuple[list[list[Appended]], list[CaseRow]]:
+    def _apply_batch(self, batch: list[Pending]) -> tuple[list[list[Appended]], list[CaseRow], set[int]]:
         db = self._ingest_db
         deliveries = [(i.tenant, i.source, e.delivery_id) for i in batch for e in i.events]
         case_ids = {(i.tenant, i.source, e.case_id) for i in batch for e in i.events}
@@ -629,13 +696,20 @@ class SQLiteStore:
             [(e.case_key, e.seq, e.tenant, e.source, e.event.delivery_id, now, dump_event(e.event), e.case_after)
              for e in logged])
         written = [row for row in cases.values() if row.changed]
-        db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ? WHERE id = ?",
-                       [(row.seq, row.state(), now, row.key) for row in written])
+        db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ?, problem = ? WHERE id = ?",
+                       [(row.seq, row.state(), now, row.case.problem, row.key) for row in written])
         news = news_cases(logged)
         if news:  # in this transaction: a stored event's news is never lost (the outbox)
             marks = ", ".join("?" * len(news))
             db.execute(QUEUE_NEWS.format(marks=marks), (now, now, now, *news))
-        return results, written
+        urgent: set[int] = set()
+        moved, relinked = [row.key for row in written], relinked_cases(logged)
+        for query, keys in ((QUEUE_PROBLEM_MOVES, moved), (QUEUE_RELINKED, relinked)):
+            for start in range(0, len(keys), 500):  # within SQLite's limit of bound values
+                chunk = keys[start:start + 500]
+                rows = db.execute(query.format(marks=", ".join("?" * len(chunk))), (now, now, now, *chunk))
+                urgent.update(key for (key,) in rows.fetchall())
+        return results, written, urgent
 
     def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], CaseRow]:
         """The stored cases among `idents`, parsed, or taken from the cache when unchanged since."""

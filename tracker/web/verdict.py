@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from tracker.cases import VERDICTS, Event
 from tracker.errors import BadRequest
 from tracker.outbound import queue_webhook
+from tracker.problems import linked_problem
 from tracker.web.case_link import open_case_link
 from tracker.web.forms import read_form
 from tracker.web.state import state_of
@@ -31,8 +32,9 @@ async def give_verdict(request: Request) -> Response:
     verdict = form.get("verdict", "")
     if verdict not in VERDICTS:
         raise BadRequest(f"verdict must be one of {', '.join(VERDICTS)}.")
-    if stored.case.stage != "resolved":
-        raise BadRequest("The team has not marked this case as resolved yet.")
+    problem = linked_problem(stored.case)
+    if stored.case.stage != "resolved" and not (problem and problem["fix_out"]):
+        raise BadRequest("The team has not marked this case (or the problem it waits on) as resolved yet.")
     rating_text = form.get("rating", "")
     rating = int(rating_text) if rating_text in ("1", "2", "3", "4", "5") else None
     comment = form.get("comment", "").strip()[:MAX_COMMENT_CHARS] or None

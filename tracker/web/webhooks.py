@@ -47,7 +47,7 @@ async def receive_webhook(request: Request) -> Response:
     for item in appended:
         await hub.publish(item.case_key, item.seq)
     if await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events, appended,
-                                  payload):
+                                  payload) or any(item.wake for item in appended):  # a linked problem moved
         state_of(request).deliverer.wake()
     # News mails the ingest queued go with the deliverer's next poll (within seconds): waking it
     # for every webhook would add a claim query to the ingest's hot path.

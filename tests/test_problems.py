@@ -1,0 +1,136 @@
+"""Linked problems: a case linked to another case of the tenant (the problem) shows what the
+company says of that problem, its stage, expected time, progress and how many others share it,
+live; never the problem's own text unless the tenant says `problem_updates=public`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from tests.conftest import from_now, generic_payload, link_for, post
+from tracker.admin import add_tenant
+from tracker.storage.base import ProblemNotes
+
+CANARY = "CANARY-7f3a"  # in every field of the problem that is its own text
+
+
+def problem_payload(**case: Any) -> dict[str, Any]:
+    return {**generic_payload("P-1", title=f"{CANARY} null pointer in export worker",
+                              status_label=f"{CANARY} label", expected_reason=f"{CANARY} reason",
+                              requester_email="eng@acme.example", requester_name=f"{CANARY} Eng",
+                              next_steps=[{"text": f"{CANARY} deploy hotfix", "owner": "company"}], **case),
+            "message": {"id": f"pm-{case.get('stage', 'x')}", "body": f"{CANARY} stack trace", "public": True,
+                        "author": f"{CANARY} Dev"}}
+
+
+def app_of(client: TestClient) -> Starlette:
+    app = client.app
+    assert isinstance(app, Starlette)
+    return app
+
+
+def deliver_now(client: TestClient) -> None:
+    """Until no problem delivery is pending: the app's own worker, woken by the webhook, may hold one."""
+    store = app_of(client).state.store
+    deadline = time.monotonic() + 10
+    while any(d.kind == "problem" and d.status == "pending" for d in client.portal.call(store.list_deliveries, "acme")):
+        assert time.monotonic() < deadline, "problem deliveries still pending"
+        client.portal.call(app_of(client).state.deliverer.run_once)
+        time.sleep(0.02)
+
+
+def set_notes(client: TestClient, **notes: Any) -> None:
+    client.portal.call(app_of(client).state.store.set_problem_notes, ProblemNotes("acme", "generic", "P-1", **notes))
+
+
+def linked_case(client: TestClient, case_id: str = "4711", **case: Any) -> str:
+    post(client, generic_payload(case_id, title="Invoice export fails", stage="in_progress",
+                                 problem={"source": "generic", "id": "P-1"}, **case))
+    return link_for(client, case_id)
+
+
+def test_a_linked_case_shows_its_problem_as_the_company_tells_it_and_nothing_of_its_own_text(client: TestClient):
+    post(client, problem_payload(stage="in_progress", progress=40, expected_by=from_now(days=2)))
+    set_notes(client, public_title="Exports fail for large invoices", summary="A fix is being tested.")
+    link = linked_case(client)
+    linked_case(client, "4712")
+    deliver_now(client)
+    post(client, problem_payload(stage="in_progress", progress=60, expected_by=from_now(days=1)))
+    deliver_now(client)
+    problem = client.get(link + "/case.json").json()["problem"]
+    assert problem["title"] == "Exports fail for large invoices"
+    assert problem["summary"] == "A fix is being tested."
+    assert (problem["stage"], problem["progress"], problem["others_affected"]) == ("in_progress", 60, 1)
+    assert problem["expected_by"] is not None and not problem["fix_out"]
+    page = client.get(link).text
+    assert "Linked to a known problem:" in page and "1 other customer is affected." in page
+    for surface in (page, client.get(link + "/case.json").text, client.get(link + "/feed.atom").text):
+        assert CANARY not in surface and "eng@acme.example" not in surface
+
+
+def test_the_problem_moving_reaches_the_linked_cases_stream(client: TestClient):
+    post(client, problem_payload(stage="in_progress"))
+    link = linked_case(client)
+    deliver_now(client)
+    with client.stream("GET", link + "/events") as stream:
+        lines = stream.iter_lines()
+        assert next(line for line in lines if line.startswith("event:")) == "event: case"
+        post(client, problem_payload(stage="resolved"))
+        deliver_now(client)
+        data = next(line for line in lines if line.startswith("data:") and '"fix_out":true' in line)
+    change = json.loads(data.removeprefix("data:"))
+    assert change["case"]["problem"]["fix_out"] and change["case"]["awaiting_verdict"]
+    assert CANARY not in data
+
+
+def test_a_fix_out_asks_the_customer_and_takes_their_word(client: TestClient):
+    post(client, problem_payload(stage="in_progress"))
+    link = linked_case(client)
+    post(client, problem_payload(stage="resolved"))
+    deliver_now(client)
+    page = client.get(link).text
+    assert "A fix is out." in page and "A fix for the problem behind your case is out." in page
+    token = page.split('name="token" value="')[1].split('"')[0]
+    answer = client.post(link + "/verdict", data={"token": token, "verdict": "solved"}, follow_redirects=False)
+    assert answer.status_code in (200, 303)
+    assert client.get(link + "/case.json").json()["verdict"]["value"] == "solved"
+
+
+def test_problem_updates_public_shows_the_problems_own_words(client: TestClient):
+    client.portal.call(add_tenant, app_of(client).state.store, "acme", None, None, {"problem_updates": "public"})
+    post(client, problem_payload(stage="in_progress"))
+    link = linked_case(client)
+    deliver_now(client)
+    problem = client.get(link + "/case.json").json()["problem"]
+    assert problem["title"].startswith(CANARY)  # no title written for customers: its own
+    assert problem["updates"][0]["body"] == f"{CANARY} stack trace"
+    assert problem["next_steps"][0]["text"] == f"{CANARY} deploy hotfix"
+
+
+def test_unlinking_hides_the_problem_at_once_and_an_old_event_never_relinks(client: TestClient):
+    post(client, problem_payload(stage="in_progress"))
+    link = linked_case(client)
+    deliver_now(client)
+    assert client.get(link + "/case.json").json()["problem"] is not None
+    post(client, generic_payload(problem=None))
+    assert client.get(link + "/case.json").json()["problem"] is None
+    late = generic_payload(problem={"source": "generic", "id": "P-1"})
+    post(client, {**late, "occurred_at": from_now(days=-1)})
+    assert client.get(link + "/case.json").json()["problem"] is None
+
+
+@pytest.mark.parametrize(("problem", "field"), [
+    ({"source": "GitHub!", "id": "1"}, "case.problem.source"),
+    ({"source": "github", "id": ""}, "case.problem.id"),
+    ({"source": "github", "id": "x" * 201}, "case.problem.id"),
+    ({"source": "github", "id": [[["1"]]]}, "case.problem.id"),
+    ("github:1", "case.problem.source"),
+])
+def test_a_bad_link_is_a_400_naming_the_field(client: TestClient, problem: Any, field: str):
+    answer = post(client, generic_payload(problem=problem))
+    assert answer.status_code == 400 and field in answer.json()["error"]
