@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.conftest import from_now, generic_payload, link_for, post
+from tests.test_admin_api import bearer, make_key
 from tracker.admin import add_tenant
 from tracker.storage.base import ProblemNotes
 
@@ -134,3 +135,91 @@ def test_unlinking_hides_the_problem_at_once_and_an_old_event_never_relinks(clie
 def test_a_bad_link_is_a_400_naming_the_field(client: TestClient, problem: Any, field: str):
     answer = post(client, generic_payload(problem=problem))
     assert answer.status_code == 400 and field in answer.json()["error"]
+
+
+def test_the_admin_api_links_describes_and_unlinks(client: TestClient):
+    key = make_key(client)
+    post(client, problem_payload(stage="in_progress", progress=10))
+    post(client, generic_payload(title="Invoice export fails", stage="in_progress"))
+    link = link_for(client)
+    answer = client.put("/api/v1/cases/generic/4711/problem", json={"source": "generic", "id": "P-1"},
+                        headers=bearer(key))
+    assert answer.status_code == 200 and answer.json() == {"problem": {"source": "generic", "id": "P-1"}}
+    described = client.patch("/api/v1/problems/generic/P-1", json={"public_title": "Exports fail", "listed": True},
+                             headers=bearer(key))
+    assert described.status_code == 200
+    assert described.json() == {"source": "generic", "id": "P-1", "public_title": "Exports fail", "summary": "",
+                                "listed": True, "open_linked_cases": 1}
+    deliver_now(client)
+    assert client.get(link + "/case.json").json()["problem"]["title"] == "Exports fail"
+    assert client.get("/api/v1/problems/generic/P-1", headers=bearer(key)).json()["public_title"] == "Exports fail"
+    assert client.delete("/api/v1/cases/generic/4711/problem", headers=bearer(key)).json() == {"problem": None}
+    assert client.get(link + "/case.json").json()["problem"] is None
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "names"), [
+    ("put", "/api/v1/cases/generic/4711/problem", {"source": "generic"}, 400, "problem.id"),
+    ("put", "/api/v1/cases/generic/4711/problem", {"source": "generic", "id": "4711"}, 400, "own problem"),
+    ("put", "/api/v1/cases/generic/4711/problem", [[[[1]]]], 400, "problem.source"),
+    ("put", "/api/v1/cases/generic/nope/problem", {"source": "generic", "id": "P-1"}, 404, "No case"),
+    ("patch", "/api/v1/problems/generic/P-1", {"public_title": "x" * 201}, 400, "public_title"),
+    ("patch", "/api/v1/problems/generic/P-1", {"listed": "yes"}, 400, "listed"),
+    ("patch", "/api/v1/problems/generic/P-1", {"title": "x"}, 400, "title"),
+    ("patch", "/api/v1/problems/nosuch/P-1", {"listed": True}, 404, "nosuch"),
+])
+def test_admin_api_mistakes_are_4xx_naming_the_field(client: TestClient, method: str, path: str, body: Any,
+                                                     status: int, names: str):
+    key = make_key(client)
+    post(client, generic_payload(title="Invoice export fails"))
+    answer = client.request(method.upper(), path, json=body, headers=bearer(key))
+    assert answer.status_code == status and names in answer.json()["error"], answer.text
+    assert client.put(path, json=body).status_code in (401, 405)  # no key, no change
+
+
+def test_the_status_page_lists_what_the_company_lists_and_nothing_of_the_problems_own_text(client: TestClient):
+    post(client, problem_payload(stage="in_progress", progress=30, expected_by=from_now(days=3)))
+    post(client, {**generic_payload("P-2", title=f"{CANARY} unlisted"), "message": None})
+    set_notes(client, public_title="Exports fail for large invoices", summary="Being fixed.", listed=True)
+    client.portal.call(app_of(client).state.store.set_problem_notes,
+                       ProblemNotes("acme", "generic", "P-2", public_title="Not for the page", listed=False))
+    linked_case(client)
+    problems = client.get("/s/acme/problems.json").json()["problems"]
+    assert [(p["title"], p["stage"], p["progress"], p["open_cases"]) for p in problems] == [
+        ("Exports fail for large invoices", "in_progress", 30, 1)]
+    page = client.get("/s/acme")
+    assert page.status_code == 200 and "Exports fail for large invoices" in page.text
+    assert "1 open case is linked to it." in page.text and "Not for the page" not in page.text
+    assert CANARY not in page.text and CANARY not in client.get("/s/acme/problems.json").text
+    assert client.get("/s/nosuch").status_code == 404
+
+
+def test_the_command_line_links_and_describes(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]):
+    import asyncio
+
+    from tests.clock_of_suite import suite_clock
+    from tests.test_cli import in_process
+    from tracker.cases import Event
+    from tracker.storage import open_store
+
+    def cli(*args: str) -> Any:
+        return in_process(tmp_path, monkeypatch, capsys, *args)
+
+    assert cli("tenant", "add", "acme").returncode == 0
+    assert cli("source", "add", "acme", "generic").returncode == 0
+
+    async def cases() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'cli.db'}", suite_clock())
+        for case_id in ("4711", "P-1"):
+            await store.ingest("acme", "generic", [Event(case_id, f"d-{case_id}", suite_clock().now(),
+                                                         {"stage": "in_progress"})])
+        await store.close()
+
+    asyncio.run(cases())
+    linked = cli("problem", "link", "acme", "4711", "generic:P-1")
+    assert linked.returncode == 0 and "is linked to generic:P-1" in linked.stdout
+    described = cli("problem", "describe", "acme", "generic:P-1", "--title", "Exports fail", "--listed", "yes")
+    assert described.returncode == 0 and "Exports fail; listed on the status page; 1 open case(s) linked." \
+        in described.stdout
+    assert "SOURCE:ID" in cli("problem", "link", "acme", "4711", "no-colon").stderr
+    assert cli("problem", "unlink", "acme", "4711").stdout.strip() == "generic:4711 is no longer linked to a problem."

@@ -28,7 +28,15 @@ from tracker.quiet import QuietWatch
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store, unavailable_errors
 from tracker.themes import theme_folder, theme_names
-from tracker.web.admin_api import create_link, get_case, list_cases, openapi_json, revoke_links
+from tracker.web.admin_api import (
+    create_link,
+    get_case,
+    link_problem,
+    list_cases,
+    openapi_json,
+    problem_notes,
+    revoke_links,
+)
 from tracker.web.badge import badge_json, badge_svg
 from tracker.web.brand import brand_css
 from tracker.web.case_data import case_events, case_json, public_events, public_json
@@ -41,6 +49,7 @@ from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
 from tracker.web.state import AppState
+from tracker.web.status_page import status_json, status_page
 from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
@@ -113,6 +122,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/n/{token}", subscription_page, methods=["GET", "POST"], name="subscription"),
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
         Route("/live", live, name="live"),
+        Route("/s/{tenant}", status_page, name="status_page"),
+        Route("/s/{tenant}/problems.json", status_json, name="status_json"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/push-worker.js", push_worker_js, name="push_worker"),
         Route("/oembed", oembed, name="oembed"),
@@ -122,7 +133,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/v1/cases", list_cases, name="api_cases"),
         Route("/api/v1/cases/{source}/{case_id:path}/links", create_link, methods=["POST"], name="api_link"),
         Route("/api/v1/cases/{source}/{case_id:path}/revoke", revoke_links, methods=["POST"], name="api_revoke"),
+        Route("/api/v1/cases/{source}/{case_id:path}/problem", link_problem, methods=["PUT", "DELETE"],
+              name="api_problem_link"),
         Route("/api/v1/cases/{source}/{case_id:path}", get_case, name="api_case"),
+        Route("/api/v1/problems/{source}/{case_id:path}", problem_notes, methods=["GET", "PATCH"],
+              name="api_problem"),
         *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(

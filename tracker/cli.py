@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries,
-notifications, apikey, settings.
+notifications, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -17,13 +17,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from tracker import admin, apikeys, helpdesks
+from tracker import admin, apikeys, helpdesks, linking
 from tracker.config import SETTINGS, Settings, variable
-from tracker.errors import ConfigError, TrackerError
+from tracker.errors import BadRequest, ConfigError, TrackerError
+from tracker.helpdesks.base import problem_link
 from tracker.outbound import redeliver
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
-from tracker.storage.base import Delivery, Store
+from tracker.storage.base import Delivery, ProblemNotes, Store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     apikey_revoke.add_argument("name")
     apikey_revoke.set_defaults(run=with_store(apikey_revoke_command))
 
+    problem_command = commands.add_parser("problem", help="link cases to the problem they wait on, and describe it")
+    problem = problem_command.add_subparsers(required=True, metavar="ACTION")
+    problem_link = problem.add_parser("link", help="link a case to a problem (another case, SOURCE:ID)")
+    problem_link.add_argument("tenant")
+    problem_link.add_argument("case_id", metavar="CASE")
+    problem_link.add_argument("problem", metavar="PROBLEM", help="SOURCE:ID, e.g. github:acme/app#12")
+    problem_link.set_defaults(run=with_store(problem_link_command))
+    problem_unlink = problem.add_parser("unlink", help="unlink a case from its problem")
+    problem_unlink.add_argument("tenant")
+    problem_unlink.add_argument("case_id", metavar="CASE")
+    problem_unlink.set_defaults(run=with_store(problem_link_command), problem=None)
+    problem_describe = problem.add_parser("describe", help="what customers are told of a problem")
+    problem_describe.add_argument("tenant")
+    problem_describe.add_argument("problem", metavar="PROBLEM", help="SOURCE:ID")
+    problem_describe.add_argument("--title", help="the title customers see")
+    problem_describe.add_argument("--summary", help="a sentence or two for customers")
+    problem_describe.add_argument("--listed", choices=("yes", "no"), help="on the status page /s/TENANT")
+    problem_describe.set_defaults(run=with_store(problem_describe_command))
+
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(run=settings_command)
     return parser
@@ -204,6 +224,43 @@ async def revoke_command(settings: Settings, store: Store, args: argparse.Namesp
     name = f"{stored.source}:{stored.case.case_id}"
     print(f"Every link to {name} issued before now stops working (link version {version}). "
           f"Issue a new one with: tracker link {args.tenant} {name}")
+
+
+async def problem_link_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    stored = await admin.resolve_case(store, args.tenant, args.case_id)
+    name = f"{stored.source}:{stored.case.case_id}"
+    source, _, case_id = (args.problem or "").partition(":")
+    try:
+        problem = None if args.problem is None else problem_link({"source": source, "id": case_id}, "PROBLEM")
+    except BadRequest as exc:
+        raise ConfigError(f"{exc} Write SOURCE:ID, e.g. github:acme/app#12.") from None
+    if problem == name:
+        raise ConfigError("A case cannot be its own problem.")
+    await linking.link_problem(store, settings.clock(), stored, problem)
+    print(f"{name} is linked to {args.problem}: its customer sees the problem within seconds." if args.problem
+          else f"{name} is no longer linked to a problem.")
+
+
+async def problem_describe_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    source, sep, case_id = args.problem.partition(":")
+    if not sep or not case_id:
+        raise ConfigError(f"Name the problem as SOURCE:ID, e.g. github:acme/app#12, not {args.problem!r}.")
+    given = {name: value for name, value in (("public_title", args.title), ("summary", args.summary))
+             if value is not None}
+    if args.listed is not None:
+        given["listed"] = args.listed == "yes"
+    notes = await store.get_problem_notes(args.tenant, source, case_id) or ProblemNotes(args.tenant, source, case_id)
+    try:
+        notes = await store.set_problem_notes(linking.changed_notes(notes, given))
+    except BadRequest as exc:
+        raise ConfigError(str(exc)) from None
+    problem = await store.get_case(args.tenant, source, case_id)
+    if problem is not None:  # the running service tells the linked cases
+        await store.add_delivery(args.tenant, "problem", "problem.notes", problem.key, {"problem": problem.key})
+    print(f"{args.problem}: {notes.public_title or '(no title for customers)'}; "
+          f"{'listed' if notes.listed else 'not listed'} on the status page; "
+          f"{await store.count_linked(args.tenant, notes.ref)} open case(s) linked.")
 
 
 async def cases_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:

@@ -142,6 +142,35 @@ SCHEMAS: dict[str, Any] = {
         "required": ["cases", "limit"],
         "properties": {"cases": {"type": "array", "items": ref("CaseSummary")}, "limit": {"type": "integer"}},
     },
+    "ProblemLink": {
+        "type": "object",
+        "required": ["source", "id"],
+        "properties": {"source": {"type": "string", "description": "the problem's source, e.g. github or jira"},
+                       "id": {"type": "string", "description": "its id there, e.g. acme/app#12"}},
+    },
+    "Linked": {
+        "type": "object",
+        "required": ["problem"],
+        "properties": {"problem": {"oneOf": [ref("ProblemLink"), {"type": "null"}]}},
+    },
+    "ProblemNotesChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "public_title": {"type": "string", "maxLength": 200,
+                             "description": "the title customers see (the problem's own never, unless the tenant "
+                                            "sets problem_updates=public)"},
+            "summary": {"type": "string", "maxLength": 2000},
+            "listed": {"type": "boolean", "description": "shown on the company's status page, /s/{tenant}"},
+        },
+    },
+    "ProblemNotes": {
+        "type": "object",
+        "required": ["source", "id", "public_title", "summary", "listed", "open_linked_cases"],
+        "properties": {"source": {"type": "string"}, "id": {"type": "string"}, "public_title": {"type": "string"},
+                       "summary": {"type": "string"}, "listed": {"type": "boolean"},
+                       "open_linked_cases": {"type": "integer"}},
+    },
     "WebhookAccepted": {
         "type": "object",
         "required": ["ok", "stored", "duplicates"],
@@ -200,6 +229,43 @@ PATHS: dict[str, Any] = {
             "security": AUTHENTICATED,
             "parameters": CASE_PARAMETERS,
             "responses": {"200": answer("the new link version", "LinkVersion"), **CASE_ERRORS},
+        },
+    },
+    "/api/v1/cases/{source}/{case_id}/problem": {
+        "put": {
+            "operationId": "linkProblem",
+            "summary": "Link the case to a problem: another case of the tenant, from any source",
+            "description": "The customer then sees the problem as the company describes it, live; see "
+                           "PATCH /api/v1/problems/{source}/{case_id}.",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("ProblemLink")}}},
+            "responses": {"200": answer("the link", "Linked"), "400": error("BadRequest"), **CASE_ERRORS},
+        },
+        "delete": {
+            "operationId": "unlinkProblem",
+            "summary": "Unlink the case from its problem",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "responses": {"200": answer("no link", "Linked"), **CASE_ERRORS},
+        },
+    },
+    "/api/v1/problems/{source}/{case_id}": {
+        "get": {
+            "operationId": "getProblem",
+            "summary": "What customers are told of a problem, and how many open cases it affects",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "responses": {"200": answer("the problem", "ProblemNotes"), **CASE_ERRORS},
+        },
+        "patch": {
+            "operationId": "describeProblem",
+            "summary": "Change what customers are told of a problem; every linked case shows the change",
+            "security": AUTHENTICATED,
+            "parameters": CASE_PARAMETERS,
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": ref("ProblemNotesChange")}}},
+            "responses": {"200": answer("the problem", "ProblemNotes"), "400": error("BadRequest"), **CASE_ERRORS},
         },
     },
     "/hooks/{tenant}/{source}": {

@@ -20,10 +20,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker import apikeys, helpdesks, openapi
+from tracker import apikeys, helpdesks, linking, openapi
 from tracker.errors import BadRequest, BearerRequired, NotFound
+from tracker.helpdesks.base import problem_link
 from tracker.signing import case_url
-from tracker.storage.base import StoredCase
+from tracker.storage.base import ProblemNotes, StoredCase
 from tracker.web.case_data import customer_case, tenant_of
 from tracker.web.numbers import whole_number
 from tracker.web.state import state_of
@@ -140,3 +141,50 @@ async def get_case(request: Request) -> Response:
 async def openapi_json(request: Request) -> Response:
     """GET /api/v1/openapi.json: the admin API and the webhook endpoint, OpenAPI 3.1."""
     return JSONResponse(openapi.document(state_of(request).settings.base_url))
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)  # nesting is bounded: a deep body is a 400
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+
+
+async def link_problem(request: Request) -> Response:
+    """PUT /api/v1/cases/{source}/{case_id}/problem {"source": ..., "id": ...}: link the case to
+    a problem; DELETE unlinks it. The customer sees the problem within seconds."""
+    state = state_of(request)
+    stored = await open_case(request, await api_tenant(request))
+    problem = None
+    if request.method == "PUT":
+        problem = problem_link(json_body(await request.body()), "problem")
+        if problem == f"{stored.source}:{stored.case.case_id}":
+            raise BadRequest("problem: a case cannot be its own problem.")
+    appended = await linking.link_problem(state.store, state.clock, stored, problem)
+    for item in appended:
+        await state.hub.publish(item.case_key, item.seq)
+    if any(item.wake for item in appended):
+        state.deliverer.wake()
+    source, _, case_id = (problem or "").partition(":")
+    return JSONResponse({"problem": {"source": source, "id": case_id} if problem else None}, headers=NO_STORE)
+
+
+async def problem_notes(request: Request) -> Response:
+    """GET /api/v1/problems/{source}/{case_id}: what customers are told of a problem and how many
+    open cases it affects; PATCH {"public_title", "summary", "listed"} changes it, and every linked
+    case's customer sees the change."""
+    state = state_of(request)
+    tenant = await api_tenant(request)
+    source, case_id = request.path_params["source"], request.path_params["case_id"]
+    helpdesks.get(source)
+    notes = await state.store.get_problem_notes(tenant, source, case_id) or ProblemNotes(tenant, source, case_id)
+    if request.method == "PATCH":
+        notes = await state.store.set_problem_notes(linking.changed_notes(notes, json_body(await request.body())))
+        problem = await state.store.get_case(tenant, source, case_id)
+        if problem is not None:  # the linked cases are told by the worker, as when the problem moves
+            await state.store.add_delivery(tenant, "problem", "problem.notes", problem.key, {"problem": problem.key})
+            state.deliverer.wake()
+    affected = await state.store.count_linked(tenant, notes.ref)
+    return JSONResponse({"source": source, "id": case_id, "public_title": notes.public_title,
+                         "summary": notes.summary, "listed": notes.listed, "open_linked_cases": affected},
+                        headers=NO_STORE)
