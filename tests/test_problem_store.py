@@ -1,0 +1,58 @@
+"""Linked problems in storage, on both backends: the link kept as a column, the outbox rows the
+ingest queues when a problem with linked cases moves or a case is linked anew, and the fan-out
+over more linked cases than one chunk."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.clock_of_suite import suite_clock
+from tests.conftest import BACKENDS
+from tracker.cases import Event
+from tracker.problems import CHUNK, Problems, linked_problem
+from tracker.pubsub.memory import MemoryHub
+from tracker.storage.base import ProblemNotes, Store
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+PROBLEM = "github:acme/app#12"
+
+
+def event(case_id: str, delivery: str, **changes: object) -> Event:
+    return Event(case_id, delivery, suite_clock().now(), changes)
+
+
+async def test_a_problem_moving_queues_its_fan_out_once_and_reaches_every_linked_case(store: Store):
+    linked = CHUNK * 2 + 7
+    [problem] = await store.ingest("acme", "github", [event("acme/app#12", "p0", stage="received")])
+    assert not problem.wake  # nothing linked to it yet: nothing to tell
+    appended = await store.ingest("acme", "generic", [event(str(n), f"l{n}", problem=PROBLEM, stage="in_progress")
+                                                      for n in range(linked)])
+    assert all(a.wake for a in appended)  # each linked anew: its snapshot is due
+    assert len(await store.linked_cases("acme", PROBLEM, 0, 10_000)) == linked
+    assert await store.count_linked("acme", PROBLEM) == linked
+    [moved] = await store.ingest("acme", "github", [event("acme/app#12", "p1", stage="resolved")])
+    assert moved.wake
+    queued = [d for d in await store.list_deliveries("acme", 10_000) if d.kind == "problem"]
+    assert sum(d.event_type == "problem.moved" for d in queued) == 1
+    assert sum(d.event_type == "case.relinked" for d in queued) == linked
+
+    await store.set_problem_notes(ProblemNotes("acme", "github", "acme/app#12", "Exports fail", "", True))
+    assert await Problems(store, MemoryHub(), suite_clock()).tell_linked(problem.case_key) == linked
+    assert await Problems(store, MemoryHub(), suite_clock()).tell_linked(problem.case_key) == 0  # told once
+    for key, _, _ in await store.linked_cases("acme", PROBLEM, 0, 10_000):
+        stored = await store.get_case_by_key(key)
+        assert stored is not None
+        shown = linked_problem(stored.case)
+        assert shown is not None and shown["title"] == "Exports fail" and shown["fix_out"]
+        assert shown["others_affected"] == linked - 1
+
+
+async def test_unlinking_takes_the_case_out_of_the_problems_count(store: Store):
+    await store.ingest("acme", "generic", [event("1", "a", problem=PROBLEM), event("2", "b", problem=PROBLEM)])
+    await store.ingest("acme", "generic", [event("1", "c", problem=None)])
+    assert [case_id for _, _, case_id in await store.linked_cases("acme", PROBLEM)] == ["2"]
+    assert await store.count_linked("acme", PROBLEM) == 1
+    assert await store.listed_problems("acme") == []
+    await store.set_problem_notes(ProblemNotes("acme", "github", "acme/app#12", "T", "S", True))
+    [listed] = await store.listed_problems("acme")
+    assert (listed.ref, listed.public_title, listed.summary, listed.listed) == (PROBLEM, "T", "S", True)
