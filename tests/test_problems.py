@@ -223,3 +223,30 @@ def test_the_command_line_links_and_describes(tmp_path: Any, monkeypatch: pytest
         in described.stdout
     assert "SOURCE:ID" in cli("problem", "link", "acme", "4711", "no-colon").stderr
     assert cli("problem", "unlink", "acme", "4711").stdout.strip() == "generic:4711 is no longer linked to a problem."
+
+
+@pytest.mark.browser
+def test_an_open_linked_case_page_shows_the_fix_within_seconds(live: Any, browser: Any):
+    """In Chromium, as the customer leaves the page open: the problem's own webhook is all that happens."""
+    import httpx
+    from playwright.sync_api import expect
+
+    from tests.conftest import live_link
+
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, problem_payload(stage="in_progress"))
+        post(http, generic_payload(title="Invoice export fails", stage="in_progress",
+                                   problem={"source": "generic", "id": "P-1"}))
+    page = browser.new_page()
+    try:
+        page.goto(live_link(live))
+        expect(page.get_by_role("heading", name="Linked to a known problem")).to_be_visible(timeout=5000)
+        started = time.monotonic()
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            post(http, problem_payload(stage="resolved"))
+        expect(page.get_by_text("A fix is out.")).to_be_visible(timeout=5000)
+        assert time.monotonic() - started < 3  # the worker is woken: no poll interval in between
+        expect(page.get_by_role("button", name="Yes, it is solved")).to_be_visible()
+        assert CANARY not in page.content()
+    finally:
+        page.close()

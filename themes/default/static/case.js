@@ -54,6 +54,12 @@
         if (!fresh) throw new Error("no case in the page");
         var node = document.importNode(fresh, true);
         current().replaceWith(node);
+        // The question "is it solved?" comes when the case (or the problem behind it) is resolved.
+        var verdict = doc.getElementById("verdict");
+        var follow = document.querySelector("section.follow");
+        if (verdict && follow && !document.getElementById("verdict")) {
+          follow.parentNode.insertBefore(document.importNode(verdict, true), follow);
+        }
         formatTimes(node);
         document.title = doc.title;
         var heading = node.querySelector(".turn");
