@@ -250,3 +250,47 @@ def test_an_open_linked_case_page_shows_the_fix_within_seconds(live: Any, browse
         assert CANARY not in page.content()
     finally:
         page.close()
+
+
+def test_the_status_page_has_a_feed_and_a_stream_and_names_no_internal_id(client: TestClient):
+    post(client, problem_payload(stage="received"))
+    set_notes(client, public_title="Exports fail for large invoices", listed=True)
+    post(client, problem_payload(stage="in_progress"))
+    [item] = client.get("/s/acme/problems.json").json()["problems"]
+    assert "P-1" not in json.dumps(item) and len(item["key"]) == 16
+    feed = client.get("/s/acme/feed.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    assert feed.text.count("<entry>") == 2 and "Exports fail for large invoices: In progress" in feed.text
+    assert "P-1" not in feed.text and CANARY not in feed.text
+    assert 'href="/s/acme/feed.atom"' in client.get("/s/acme").text
+    with client.stream("GET", "/s/acme/events") as stream:
+        lines = stream.iter_lines()
+        opening = next(line for line in lines if line.startswith("data:"))
+        assert json.loads(opening.removeprefix("data:"))["e"]["case"]["stage"] == "in_progress"
+        post(client, problem_payload(stage="resolved"))
+        change = next(line for line in lines if line.startswith("data:"))
+    data = json.loads(change.removeprefix("data:"))
+    assert data["s"] == 0 and data["e"]["case"]["stage"] == "resolved"
+    assert CANARY not in change and "P-1" not in change
+
+
+@pytest.mark.browser
+def test_an_open_status_page_follows_its_problems(live: Any, browser: Any):
+    import httpx
+    from playwright.sync_api import expect
+
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, problem_payload(stage="in_progress"))
+    live.call(live.app.state.store.set_problem_notes(ProblemNotes("acme", "generic", "P-1", "Exports fail",
+                                                                  "", True)))
+    page = browser.new_page()
+    try:
+        page.goto(live.url + "/s/acme")
+        expect(page.get_by_role("heading", name="Exports fail")).to_be_visible()
+        expect(page.locator(".problem .stage")).to_have_text("In progress")
+        page.wait_for_timeout(300)  # the stream is open
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            post(http, problem_payload(stage="resolved"))
+        expect(page.locator(".problem .stage")).to_have_text("Resolved", timeout=5000)
+    finally:
+        page.close()

@@ -49,7 +49,7 @@ from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
 from tracker.web.state import AppState
-from tracker.web.status_page import status_json, status_page
+from tracker.web.status_page import status_events, status_feed, status_json, status_page
 from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
@@ -124,6 +124,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/live", live, name="live"),
         Route("/s/{tenant}", status_page, name="status_page"),
         Route("/s/{tenant}/problems.json", status_json, name="status_json"),
+        Route("/s/{tenant}/feed.atom", status_feed, name="status_feed"),
+        Route("/s/{tenant}/events", status_events, name="status_events"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/push-worker.js", push_worker_js, name="push_worker"),
         Route("/oembed", oembed, name="oembed"),

@@ -1,7 +1,10 @@
 """The company's status page, `/s/{tenant}`: the problems it lists, as it describes them to
 customers, with their stage, expected time, progress, how many open cases they affect, and when
 their stage moved. Fed by the real work (the problem cases' own webhooks), never by hand; the
-problems' own text stays out as on linked cases."""
+problems' own text stays out as on linked cases. Also as JSON (`problems.json`), an Atom feed
+(an entry each time a listed problem's stage moves) and a live stream (`events`: one frame per
+change of a listed problem, the way `/live` marks many cases on one connection).
+"""
 
 from __future__ import annotations
 
@@ -10,31 +13,47 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from tracker.cases import Case
 from tracker.errors import NotFound
-from tracker.storage.base import Tenant
+from tracker.storage.base import ProblemNotes, StoredCase, StoredEvent, Tenant
+from tracker.web.case_data import LiveCase
+from tracker.web.follow import NOT_XML
+from tracker.web.live import Follow, MultiplexStream
 from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
 
-MAX_LISTED = 200
+MAX_LISTED = 100  # as many as one live connection follows (live.MAX_CASES)
+
+
+def problem_item(notes: ProblemNotes, case: Case | None, key: str) -> dict[str, Any]:
+    """A listed problem as customers see it: the company's words, and the problem's state. `key`
+    names it stably without its id in the helpdesk (an engineering tracker's key is internal)."""
+    times = [t for t in (case.updated_at if case else None, notes.updated_at) if t is not None]
+    return {
+        "key": key, "title": notes.public_title, "summary": notes.summary,
+        "stage": case.stage if case else None,
+        "expected_by": case.expected_by.isoformat() if case and case.expected_by else None,
+        "progress": case.progress if case else None,
+        "history": [{"at": mark.at.isoformat(), "stage": mark.stage} for mark in (case.stage_history if case else ())],
+        "updated_at": max(times).isoformat() if times else None,
+    }
+
+
+async def listed(request: Request, tenant: Tenant) -> list[tuple[ProblemNotes, StoredCase | None]]:
+    store = state_of(request).store
+    return [(notes, await store.get_case(tenant.slug, notes.source, notes.case_id))
+            for notes in (await store.listed_problems(tenant.slug))[:MAX_LISTED]]
+
+
+def public_key(request: Request, notes: ProblemNotes) -> str:
+    return state_of(request).signer.opaque_name(f"problem/{notes.tenant}/{notes.ref}")[:16]
 
 
 async def listed_problems(request: Request, tenant: Tenant) -> list[dict[str, Any]]:
     store = state_of(request).store
-    problems = []
-    for notes in (await store.listed_problems(tenant.slug))[:MAX_LISTED]:
-        problem = await store.get_case(tenant.slug, notes.source, notes.case_id)
-        case = problem.case if problem else None
-        problems.append({
-            "source": notes.source, "id": notes.case_id, "title": notes.public_title, "summary": notes.summary,
-            "stage": case.stage if case else None,
-            "expected_by": case.expected_by.isoformat() if case and case.expected_by else None,
-            "progress": case.progress if case else None,
-            "open_cases": await store.count_linked(tenant.slug, notes.ref),
-            "history": [{"at": mark.at.isoformat(), "stage": mark.stage}
-                        for mark in (case.stage_history if case else ())],
-            "updated_at": notes.updated_at.isoformat() if notes.updated_at else None,
-        })
-    return problems
+    return [{**problem_item(notes, problem.case if problem else None, public_key(request, notes)),
+             "open_cases": await store.count_linked(tenant.slug, notes.ref)}
+            for notes, problem in await listed(request, tenant)]
 
 
 async def tenant_named(request: Request) -> Tenant:
@@ -44,10 +63,13 @@ async def tenant_named(request: Request) -> Tenant:
     return tenant
 
 
+OPEN_TO_ALL = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}  # the company publishes it
+
+
 async def status_json(request: Request) -> Response:
     tenant = await tenant_named(request)
     return JSONResponse({"tenant": tenant.name, "problems": await listed_problems(request, tenant)},
-                        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
+                        headers=OPEN_TO_ALL)
 
 
 async def status_page(request: Request) -> Response:
@@ -55,6 +77,42 @@ async def status_page(request: Request) -> Response:
     tenant = await tenant_named(request)
     language = reader_language(request, tenant)
     html = state.templates.render(tenant.theme, "status.html", language, tenant_name=tenant.name,
-                                  problems=await listed_problems(request, tenant))
+                                  tenant_slug=tenant.slug, problems=await listed_problems(request, tenant))
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language",
                                        "Content-Security-Policy": page_policy(tenant, "*")})
+
+
+async def status_feed(request: Request) -> Response:
+    """Atom: an entry each time a listed problem's stage moved, newest first."""
+    state = state_of(request)
+    tenant = await tenant_named(request)
+    page_url = f"{state.settings.base_url}/s/{tenant.slug}"
+    entries = sorted(({"problem": item, "at": mark["at"], "stage": mark["stage"]}
+                      for item in await listed_problems(request, tenant) for mark in item["history"]),
+                     key=lambda entry: entry["at"], reverse=True)
+    xml = state.templates.render("default", "status.atom", reader_language(request, tenant), entries=entries,
+                                 tenant_name=tenant.name, page_url=page_url, feed_url=page_url + "/feed.atom")
+    return Response(NOT_XML.sub("", xml), media_type="application/atom+xml; charset=utf-8", headers=OPEN_TO_ALL)
+
+
+def live_problem(tenant: Tenant, notes: ProblemNotes, problem: StoredCase, key: str) -> LiveCase:
+    """A listed problem as a stream follows it; a channel per problem and wording (the notes' time)."""
+    def view(stored: StoredEvent) -> dict[str, Any]:
+        return {"seq": stored.seq, "case": problem_item(notes, stored.case_after, key)}
+
+    async def snapshot() -> dict[str, Any]:
+        return problem_item(notes, problem.case, key)
+
+    stamp = notes.updated_at.isoformat() if notes.updated_at else ""
+    return LiveCase(problem, tenant, f"status:{notes.ref}:{stamp}", view, snapshot)
+
+
+async def status_events(request: Request) -> Response:
+    """The listed problems live, framed as `/live` frames cases: `case` (as each is now), then
+    `change`, each `{"s": index in problems.json, "e": {"seq": ..., "case": <the problem>}}`."""
+    state = state_of(request)
+    tenant = await tenant_named(request)
+    follows = [await Follow.of(index, live_problem(tenant, notes, problem, public_key(request, notes)), None)
+               for index, (notes, problem) in enumerate(await listed(request, tenant))
+               if problem is not None]  # a problem not received yet has nothing to stream
+    return MultiplexStream(state.streams, follows, [], OPEN_TO_ALL)

@@ -1,0 +1,24 @@
+// Keeps the status page live: when a listed problem moves, the page's list is fetched again
+// (server-rendered, in the reader's language). Without JavaScript the page is complete.
+(function () {
+  "use strict";
+  var main = document.getElementById("main");
+  if (!main || !window.EventSource) return;
+  var busy = false;
+  function refresh() {
+    if (busy) return;
+    busy = true;
+    fetch(location.href, { cache: "no-store", credentials: "omit" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("main");
+        if (fresh) {
+          main.replaceWith(document.importNode(fresh, true));
+          main = document.getElementById("main");
+        }
+      })
+      .catch(function (error) { console.warn("[tracker] could not refresh the status page:", error); })
+      .then(function () { busy = false; });
+  }
+  new EventSource(main.dataset.events).addEventListener("change", refresh);
+})();
