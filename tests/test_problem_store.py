@@ -56,3 +56,16 @@ async def test_unlinking_takes_the_case_out_of_the_problems_count(store: Store):
     await store.set_problem_notes(ProblemNotes("acme", "github", "acme/app#12", "T", "S", True))
     [listed] = await store.listed_problems("acme")
     assert (listed.ref, listed.public_title, listed.summary, listed.listed) == (PROBLEM, "T", "S", True)
+
+
+async def test_a_cycle_of_links_does_not_feed_itself(store: Store):
+    """A waits on B and B on A: A's change tells B, and B's snapshot tells no one."""
+    await store.ingest("acme", "generic", [event("A", "a0", problem="generic:B"), event("B", "b0", problem="generic:A")])
+    [moved] = await store.ingest("acme", "generic", [event("A", "a1", stage="in_progress")])
+
+    async def moves() -> int:
+        return sum(d.event_type == "problem.moved" for d in await store.list_deliveries("acme", 100))
+
+    before = await moves()
+    assert await Problems(store, MemoryHub(), suite_clock()).tell_linked(moved.case_key) == 1  # B got A's snapshot
+    assert await moves() == before  # and B's snapshot queued nothing for A

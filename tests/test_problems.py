@@ -294,3 +294,8 @@ def test_an_open_status_page_follows_its_problems(live: Any, browser: Any):
         expect(page.locator(".problem .stage")).to_have_text("Resolved", timeout=5000)
     finally:
         page.close()
+
+
+def test_a_case_cannot_be_its_own_problem(client: TestClient):
+    answer = post(client, generic_payload(problem={"source": "generic", "id": "4711"}))
+    assert answer.status_code == 400 and "own problem" in answer.json()["error"]

@@ -107,6 +107,8 @@ def _changes(case: dict[str, Any]) -> dict[str, Any]:
         changes["next_steps"] = tuple(_step(s, i) for i, s in enumerate(_list(case["next_steps"])))
     if "problem" in case:
         changes["problem"] = problem_link(case["problem"], "case.problem")
+        if changes["problem"] == f"{NAME}:{case.get('id')}":
+            raise BadRequest("case.problem: a case cannot be its own problem.")
     return changes
 
 

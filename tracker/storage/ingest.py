@@ -52,6 +52,13 @@ def news_cases(logged: list[LoggedEvent]) -> list[int]:
     return sorted({event.case_key for event in logged if event.news})
 
 
+def moved_cases(logged: list[LoggedEvent]) -> list[int]:
+    """The cases changed by anything but a problem's snapshot: if they are problems themselves,
+    their linked cases are told. A snapshot never is news for the cases linked to *its* case, so
+    a cycle of links (A waits on B, B on A) cannot feed itself."""
+    return sorted({event.case_key for event in logged if set(event.event.changes) != {"problem_state"}})
+
+
 def relinked_cases(logged: list[LoggedEvent]) -> list[int]:
     """The cases whose link to a problem changed: each gets a fresh view of its problem."""
     return sorted({event.case_key for event in logged if event.relinked})

@@ -52,7 +52,7 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
-from tracker.storage.ingest import CaseRow, apply_batch, news_cases, relinked_cases, with_wake
+from tracker.storage.ingest import CaseRow, apply_batch, moved_cases, news_cases, relinked_cases, with_wake
 from tracker.storage.rows import (
     API_KEY_COLUMNS,
     CASE_COLUMNS,
@@ -593,7 +593,7 @@ class PostgresStore:
             news = news_cases(logged)
             if news:  # in this transaction: a stored event's news is never lost (the outbox)
                 await db.execute(QUEUE_NEWS, news, self._clock.now())
-            urgent = {row["case_key"] for row in await db.fetch(QUEUE_PROBLEM_MOVES, [key for key, _, _ in changed],
+            urgent = {row["case_key"] for row in await db.fetch(QUEUE_PROBLEM_MOVES, moved_cases(logged),
                                                                 self._clock.now())}
             relinked = relinked_cases(logged)
             if relinked:

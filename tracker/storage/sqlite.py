@@ -46,7 +46,15 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
-from tracker.storage.ingest import CaseRow, Ident, apply_batch, news_cases, relinked_cases, with_wake
+from tracker.storage.ingest import (
+    CaseRow,
+    Ident,
+    apply_batch,
+    moved_cases,
+    news_cases,
+    relinked_cases,
+    with_wake,
+)
 from tracker.storage.rows import (
     API_KEY_COLUMNS,
     CASE_COLUMNS,
@@ -703,7 +711,7 @@ class SQLiteStore:
             marks = ", ".join("?" * len(news))
             db.execute(QUEUE_NEWS.format(marks=marks), (now, now, now, *news))
         urgent: set[int] = set()
-        moved, relinked = [row.key for row in written], relinked_cases(logged)
+        moved, relinked = moved_cases(logged), relinked_cases(logged)
         for query, keys in ((QUEUE_PROBLEM_MOVES, moved), (QUEUE_RELINKED, relinked)):
             for start in range(0, len(keys), 500):  # within SQLite's limit of bound values
                 chunk = keys[start:start + 500]
