@@ -60,7 +60,8 @@ async def test_unlinking_takes_the_case_out_of_the_problems_count(store: Store):
 
 async def test_a_cycle_of_links_does_not_feed_itself(store: Store):
     """A waits on B and B on A: A's change tells B, and B's snapshot tells no one."""
-    await store.ingest("acme", "generic", [event("A", "a0", problem="generic:B"), event("B", "b0", problem="generic:A")])
+    await store.ingest("acme", "generic", [event("A", "a0", problem="generic:B"),
+                                           event("B", "b0", problem="generic:A")])
     [moved] = await store.ingest("acme", "generic", [event("A", "a1", stage="in_progress")])
 
     async def moves() -> int:

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
+from tests.test_problems import deliver_now
 from tracker.errors import BadRequest, Unauthorized
 from tracker.helpdesks import freshdesk
 from tracker.storage.base import SourceConfig
@@ -24,7 +25,9 @@ SECRET = "whsec_ZnJlc2hkZXNrLXRlc3QtdG9rZW4tMDE="
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
 NOTE_MARKER = "INTERNAL-FD-7f3a"
 REPLY = "we have reset your password & sent a new link."
-ALL = ["ticket_created.json", "status_changed.json", "rule_c.reply_sent.json", "note.private.json"]
+LINKED = "rule_b.status_changed.tracker_linked.json"  # ticket 11, linked to tracker ticket 12
+TRACKER = "rule_a.tracker_ticket_created.json"  # tracker ticket 12, as rule A sends it
+ALL = ["ticket_created.json", "status_changed.json", "rule_c.reply_sent.json", "note.private.json", LINKED, TRACKER]
 
 
 def body_of(name: str) -> bytes:
@@ -142,3 +145,68 @@ def test_through_the_app_private_note_never_reaches_the_customer(client: TestCli
     for name, text in surfaces.items():
         assert "reset your password" in text, name
         assert NOTE_MARKER not in text and "legacy plan" not in text, f"the note leaked into the {name}"
+
+
+# --- linked problems: tracker tickets ---
+
+def test_a_ticket_linked_to_a_tracker_names_it_as_its_problem():
+    event = parse(LINKED)
+    assert event.case_id == "11" and event.changes["problem"] == "freshdesk:12"
+    assert event.changes["stage"] == "in_progress" and event.changes["waiting_on"] == "third_party"
+
+
+@pytest.mark.parametrize("name", ["ticket_created.json", "status_changed.json", "rule_c.reply_sent.json",
+                                  "note.private.json", TRACKER])
+def test_no_tracker_links_nothing(name):
+    assert "problem" not in parse(name).changes  # an empty or absent tracker_ticket_id never unlinks
+
+
+@pytest.mark.parametrize(("value", "problem"), [("12", "freshdesk:12"), (" 12 ", "freshdesk:12"), (12, "freshdesk:12"),
+                                                ("", None), ("  ", None), (None, None), (True, None), ([12], None)])
+def test_tracker_ticket_id_values(value, problem):
+    payload = json.loads(body_of(LINKED))
+    payload["freshdesk_webhook"]["tracker_ticket_id"] = value
+    [event] = freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
+    assert event.changes.get("problem") == problem
+
+
+@pytest.mark.parametrize("value", ["#12", "12a", "{{ticket.tracker_ticket_id}}", "-12", "1 2", "１２", "7" * 201])
+def test_a_tracker_ticket_id_that_is_no_ticket_number_names_the_field(value):
+    payload = json.loads(body_of(LINKED))
+    payload["freshdesk_webhook"]["tracker_ticket_id"] = value
+    with pytest.raises(BadRequest, match=r"freshdesk_webhook\.tracker_ticket_id"):
+        freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
+
+
+def test_a_ticket_is_never_its_own_problem():
+    payload = json.loads(body_of(LINKED))
+    payload["freshdesk_webhook"]["tracker_ticket_id"] = "11"
+    with pytest.raises(BadRequest, match=r"tracker_ticket_id names the ticket itself"):
+        freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
+
+
+def test_through_the_app_the_linked_ticket_shows_its_tracker(client: TestClient, monkeypatch):
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "freshdesk", freshdesk)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "freshdesk", SECRET))
+
+    def deliver(payload: dict[str, Any]) -> int:
+        body = json.dumps(payload).encode()
+        return client.post("/hooks/acme/freshdesk", content=body, headers={"x-tracker-token": SECRET}).status_code
+
+    assert deliver(json.loads(body_of(TRACKER))) == 202
+    assert deliver(json.loads(body_of(LINKED))) == 202
+    deliver_now(client)
+    url = link_for(client, "11", "freshdesk")
+    problem = client.get(url + "/case.json").json()["problem"]
+    assert problem["stage"] == "received" and not problem["fix_out"]
+
+    resolved = json.loads(body_of(TRACKER))
+    resolved["freshdesk_webhook"].update(ticket_status="Resolved", triggered_event="{status:{from:2,to:4}}")
+    assert deliver(resolved) == 202
+    deliver_now(client)
+    problem = client.get(url + "/case.json").json()["problem"]
+    assert problem["stage"] == "resolved" and problem["fix_out"]
+
+    malformed = json.loads(body_of(LINKED))
+    malformed["freshdesk_webhook"]["tracker_ticket_id"] = "#12"
+    assert deliver(malformed) == 400

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 import tracker.helpdesks
 from tests.conftest import link_for, sse_events
+from tests.test_problems import deliver_now
 from tracker.errors import BadRequest, Unauthorized
 from tracker.helpdesks import github
 from tracker.storage.base import SourceConfig
@@ -28,6 +29,8 @@ KINDS = {
     "issues.labeled.json": "issues",
     "issue_comment.created.json": "issue_comment",
     "ping.json": "ping",
+    "sub_issues.parent_issue_added.json": "sub_issues",
+    "issue_dependencies.blocked_by_added.json": "issue_dependencies",
 }
 
 
@@ -228,3 +231,107 @@ def test_a_deleted_or_transferred_issue_closes_the_case(action, label):
     assert event.changes["stage"] == "closed" and event.changes["status_label"] == label
     assert event.occurred_at == NOW  # the payload does not say when; its arrival does
     assert "private-repo" not in repr(event)
+
+
+# --- linked problems: a sub-issue waits on its parent, a blocked issue on its blocker ---
+
+def test_a_parent_issue_becomes_the_sub_issues_problem():
+    payload = load("sub_issues.parent_issue_added.json")
+    [event] = github.parse(payload, {"x-github-event": "sub_issues", "x-github-delivery": "d-1"}, received_at=NOW)
+    assert event.case_id == "Codertocat/Hello-World#1"
+    assert event.changes == {"title": "Spelling error in the README file", "problem": "github:Codertocat/Hello-World#2"}
+    assert event.occurred_at == NOW  # the payload does not say when the link was made; its arrival does
+
+
+def test_a_blocking_issue_becomes_the_blocked_issues_problem():
+    # octokit's example has no blocking_issue_repo (the schema requires it): the issue's own URL names its repository.
+    [event] = parse(load("issue_dependencies.blocked_by_added.json"), "issue_dependencies")
+    assert event.case_id == "octocat/Hello-World#1"
+    assert event.changes == {"title": "Blocked issue", "problem": "github:octocat/Hello-World#2"}
+
+
+@pytest.mark.parametrize("api", ["https://api.github.com", "https://ghe.example.com/api/v3"])
+def test_a_problem_in_another_repository_is_named_by_its_own(api):
+    payload = load("sub_issues.parent_issue_added.json")
+    payload["parent_issue"]["repository_url"] = f"{api}/repos/Codertocat/engine"  # as GitHub writes it
+    payload["parent_issue_repo"]["full_name"] = "Codertocat/engine"
+    [event] = parse(payload, "sub_issues")
+    assert event.case_id == "Codertocat/Hello-World#1" and event.changes["problem"] == "github:Codertocat/engine#2"
+
+
+@pytest.mark.parametrize(("kind", "action"), [
+    ("sub_issues", "sub_issue_added"), ("sub_issues", "parent_issue_removed"), ("sub_issues", "sub_issue_removed"),
+    ("issue_dependencies", "blocking_added"), ("issue_dependencies", "blocked_by_removed"),
+    ("issue_dependencies", "blocking_removed"), ("sub_issues", None),
+])
+def test_the_other_ends_copy_and_removals_link_and_unlink_nothing(kind, action):
+    name = "sub_issues.parent_issue_added.json" if kind == "sub_issues" else "issue_dependencies.blocked_by_added.json"
+    payload = {**load(name), "action": action}
+    assert parse(payload, kind) == []
+
+
+@pytest.mark.parametrize("name", ["issues.opened.json", "issues.closed.recorded.json", "issues.reopened.json",
+                                  "issue_comment.created.json"])
+def test_payloads_that_name_no_problem_link_nothing(name):
+    [event] = parse(load(name), KINDS[name])
+    assert "problem" not in event.changes  # never None: that would undo a link made elsewhere
+
+
+def test_an_issue_is_never_its_own_problem():
+    payload = load("issue_dependencies.blocked_by_added.json")
+    payload["blocking_issue"]["number"] = 1
+    assert parse(payload, "issue_dependencies") == []
+
+
+@pytest.mark.parametrize(("mutate", "named"), [
+    (lambda p: p.pop("sub_issue"), "sub_issue"),
+    (lambda p: p.update(parent_issue="acme/app#2"), "parent_issue"),
+    (lambda p: p["parent_issue"].pop("repository_url"), "parent_issue.repository_url"),
+    (lambda p: p["parent_issue"].update(repository_url="https://github.com/Codertocat/Hello-World"),
+     "parent_issue.repository_url"),
+    (lambda p: p["parent_issue"].update(repository_url="https://api.github.com/repos/Codertocat/x y"),
+     "parent_issue.repository_url"),
+    (lambda p: p["sub_issue"].update(repository_url=["x"]), "sub_issue.repository_url"),
+    (lambda p: p["parent_issue"].update(number="2"), "parent_issue.number"),
+    (lambda p: p["parent_issue"].update(number=True), "parent_issue.number"),
+    (lambda p: p["sub_issue"].update(title=None), "sub_issue.title"),
+])
+def test_a_malformed_link_names_the_field(mutate, named):
+    payload = load("sub_issues.parent_issue_added.json")
+    mutate(payload)
+    with pytest.raises(BadRequest, match=named.replace(".", r"\.")):
+        parse(payload, "sub_issues")
+
+
+def test_a_malformed_link_is_a_400_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "github", github)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "github", SECRET))
+    payload = load("issue_dependencies.blocked_by_added.json")
+    payload["blocking_issue"]["number"] = {"nested": [1]}
+    body = json.dumps(payload).encode()
+    response = client.post("/hooks/acme/github", content=body, headers=headers_for(body, "issue_dependencies"))
+    assert response.status_code == 400 and "blocking_issue.number" in response.json()["error"]
+
+
+def test_a_linked_sub_issue_shows_its_parent_moving(client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "github", github)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "github", SECRET))
+    problem = load("issues.opened.json")  # the parent, #2 of the link's fixture
+    problem["issue"].update(number=2, id=444500042, title=f"{MARKER} renderer drops words", body=MARKER)
+    assert post(client, "issues.opened.json", "issues", "d-case")["stored"] == 1
+    assert post(client, "sub_issues.parent_issue_added.json", "sub_issues", "d-link")["stored"] == 1
+    url = link_for(client, "Codertocat/Hello-World#1", "github")
+    assert post(client, "", "issues", "d-problem", problem)["stored"] == 1
+    deliver_now(client)
+    data = client.get(url + "/case.json").json()
+    assert data["problem"] is not None and data["problem"]["stage"] == "received" and not data["problem"]["fix_out"]
+
+    closed = {**problem, "action": "closed"}
+    closed["issue"] = {**problem["issue"], "state": "closed", "state_reason": "completed",
+                       "closed_at": "2019-05-16T09:00:00Z", "updated_at": "2019-05-16T09:00:00Z"}
+    assert post(client, "", "issues", "d-problem-closed", closed)["stored"] == 1
+    deliver_now(client)
+    data = client.get(url + "/case.json").json()
+    assert data["problem"]["stage"] == "resolved" and data["problem"]["fix_out"]
+    assert MARKER not in json.dumps(data)  # the problem's own words stay out (problem_updates is not public)
+

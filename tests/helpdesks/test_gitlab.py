@@ -161,6 +161,16 @@ def test_malformed_payload_names_the_field(name, mutate, named):
         parse(name, payload)
 
 
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_no_gitlab_payload_links_a_problem(name):
+    """GitLab's issue and note hooks carry no related, blocking or parent issue (moved_to_id and
+    duplicated_to_id are ids of other issues, not references): nothing links, nothing unlinks."""
+    payload = load(name)
+    if name.startswith("issue."):
+        payload["object_attributes"].update(duplicated_to_id=2788275, moved_to_id=2788276)
+    assert all("problem" not in event.changes for event in parse(name, payload))
+
+
 # --- through the app ---
 
 def post(client: TestClient, name: str, uuid: str) -> Any:

@@ -1,5 +1,6 @@
 """The jira source: X-Hub-Signature (admin webhooks) or a bearer token (automation), status
-categories, public JSM replies, internal comments kept without their text."""
+categories, public JSM replies, internal comments kept without their text, and "is caused by"
+issue links read as the case's problem."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 
 import tracker.helpdesks
 from tests.conftest import link_for, sse_events
+from tests.test_problems import deliver_now
 from tracker.errors import BadRequest, Unauthorized
 from tracker.helpdesks import jira
 from tracker.storage.base import SourceConfig
@@ -23,9 +25,11 @@ from tracker.storage.base import SourceConfig
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "jira"
 SECRET = "jira-test-secret-4f1c"
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
+CAUSED_BY = "jira_issue_updated.caused_by.json"
 NAMES = ["jira_issue_updated.status.json", "comment_created.public.json", "comment_created.internal.json",
-         "automation.comment_created.json"]
+         "automation.comment_created.json", CAUSED_BY]
 MARKER = "INTERNAL-7f3a"
+PROBLEM_MARKER = "PROBLEM-SUMMARY-9c4d"  # the linked issue's summary in CAUSED_BY: never shown
 PUBLIC_REPLY = "We found the cause: the export times out on invoices with more than 500 lines."
 CET = timezone(timedelta(hours=1))
 
@@ -285,3 +289,167 @@ def test_wiki_markup_escapes_and_line_breaks_read_as_text():
     payload["comment"]["body"] = "We fixed the issue\\! See \\[KB-12\\] and \\{code\\}.\\\\Thanks, Dana"
     [event] = parse(payload)
     assert event.update.body == "We fixed the issue! See [KB-12] and {code}.\nThanks, Dana"
+
+
+# --- linked problems: "is caused by" issue links ---
+
+def link(key: str = "ENG-12", side: str = "inward", inward: str = "is caused by", outward: str = "causes",
+         name: str = "Problem/Incident") -> dict[str, Any]:
+    """An `issuelinks` entry as Jira writes it on this issue: the other issue on one side."""
+    return {"id": "10300", "type": {"id": "10006", "name": name, "inward": inward, "outward": outward},
+            f"{side}Issue": {"id": "10012", "key": key, "fields": {"summary": "Other issue"}}}
+
+
+def with_links(*links: Any, changed: str = "status") -> dict[str, Any]:
+    payload = load("jira_issue_updated.status.json")
+    payload["issue"]["fields"]["issuelinks"] = list(links)
+    payload["changelog"]["items"][0]["field"] = changed
+    return payload
+
+
+def test_a_caused_by_link_makes_the_other_issue_the_cases_problem():
+    [event] = parse(load(CAUSED_BY))
+    assert event.case_id == "TEST-1"
+    assert event.changes["problem"] == "jira:ENG-12"  # the issue key: the jira source's case id
+    assert event.changes["stage"] == "in_progress" and event.changes["title"] == "Fix That"
+    assert PROBLEM_MARKER not in repr(event)  # only the key is read, never the problem's own text
+
+
+def test_a_created_issue_with_a_caused_by_link_is_linked():
+    payload = with_links(link())
+    payload["webhookEvent"] = "jira:issue_created"
+    payload.pop("changelog")
+    [event] = parse(payload)
+    assert event.changes["problem"] == "jira:ENG-12"
+
+
+@pytest.mark.parametrize("entry", [
+    link(name="Relates", inward="relates to", outward="relates to"),
+    link(name="Blocks", inward="is blocked by", outward="blocks"),  # ordering work, not a known problem
+    link(name="Duplicate", inward="is duplicated by", outward="duplicates"),
+    link(side="outward"),  # this issue *causes* ENG-12: it is the problem, not the case waiting on one
+], ids=["relates", "blocked-by", "duplicated-by", "causes"])
+def test_other_links_link_nothing(entry):
+    [event] = parse(with_links(entry))
+    assert "problem" not in event.changes
+    assert parse(with_links(entry, changed="Link")) == []  # a link change that names no problem means nothing
+
+
+def test_the_problem_may_be_named_on_either_side_by_the_words_jira_shows():
+    [event] = parse(with_links(link(key="ENG-40", side="outward", inward="causes", outward=" Is Caused By ")))
+    assert event.changes["problem"] == "jira:ENG-40"
+
+
+def test_of_several_problems_the_first_in_jiras_order_wins():
+    [event] = parse(with_links(link(name="Relates", inward="relates to"), link("ENG-12"), link("ENG-13")))
+    assert event.changes["problem"] == "jira:ENG-12"
+    [event] = parse(with_links(link("ENG-13"), link("ENG-12")))
+    assert event.changes["problem"] == "jira:ENG-13"
+
+
+def test_no_link_in_the_payload_never_unlinks():
+    [event] = parse(load("jira_issue_updated.status.json"))  # "issuelinks": []
+    assert "problem" not in event.changes
+    payload = load("jira_issue_updated.status.json")
+    payload["issue"]["fields"].pop("issuelinks")
+    [event] = parse(payload)
+    assert "problem" not in event.changes
+
+
+def test_the_link_change_itself_is_an_update_worth_storing():
+    [event] = parse(with_links(link(), changed="Link"))
+    assert event.changes["problem"] == "jira:ENG-12"
+
+
+HUGE = "x" * 1_000_000
+MALFORMED_LINKS = [
+    "is caused by ENG-12", None, 42, [], [[[[["ENG-12"]]]]], {},
+    {"type": "Problem/Incident", "inwardIssue": {"key": "ENG-12"}},
+    {"type": {"inward": 42}, "inwardIssue": {"key": "ENG-12"}},
+    {"type": {"inward": ["is caused by"]}, "inwardIssue": {"key": "ENG-12"}},
+    {"type": {"inward": HUGE}, "inwardIssue": {"key": "ENG-12"}},
+    {"type": {"inward": "is caused by"}},
+    {"type": {"inward": "is caused by", "outward": "is caused by"}, "inwardIssue": {"key": "ENG-12"},
+     "outwardIssue": {"key": "ENG-13"}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": "ENG-12"},
+    {"type": {"inward": "is caused by"}, "inwardIssue": None},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"id": "10012"}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": 10012}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": ""}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": "ENG-12\n"}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": "eng 12; drop"}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": "ENG-" + "1" * 300}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": HUGE}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": [[[[["ENG-12"]]]]]}},
+    {"type": {"inward": "is caused by"}, "inwardIssue": {"key": "TEST-1"}},  # itself: never its own problem
+]
+
+
+@pytest.mark.parametrize("entry", MALFORMED_LINKS, ids=range(len(MALFORMED_LINKS)))
+def test_a_malformed_link_entry_is_skipped(entry):
+    [event] = parse(with_links(entry))
+    assert "problem" not in event.changes
+    [event] = parse(with_links(entry, link("ENG-77")))  # the next, well-formed link still counts
+    assert event.changes["problem"] == "jira:ENG-77"
+
+
+@pytest.mark.parametrize("links", ["ENG-12", {"0": link()}, 42, None, [[[[[link()]]]]]])
+def test_issuelinks_that_is_not_a_list_links_nothing(links):
+    payload = load("jira_issue_updated.status.json")
+    payload["issue"]["fields"]["issuelinks"] = links
+    [event] = parse(payload)
+    assert "problem" not in event.changes
+
+
+def post_json(client: TestClient, payload: dict[str, Any], delivery: str) -> dict[str, Any]:
+    body = json.dumps(payload).encode()
+    headers = {"x-hub-signature": sign(body), "x-atlassian-webhook-identifier": delivery,
+               "content-type": "application/json"}
+    response = client.post("/hooks/acme/jira", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def problem_issue(status: str, category: str, updated: str) -> dict[str, Any]:
+    """ENG-12 itself, as its own issue_updated delivery: the engineering issue behind TEST-1."""
+    payload = load("jira_issue_updated.status.json")
+    payload["issue"].update(key="ENG-12", id="10012")
+    fields = payload["issue"]["fields"]
+    fields.update(summary=f"{PROBLEM_MARKER} export worker runs out of memory", updated=updated,
+                  status={"name": status, "statusCategory": {"key": category}})
+    return payload
+
+
+def test_a_linked_case_shows_its_jira_problem_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "jira", jira)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "jira", SECRET))
+    assert post(client, CAUSED_BY, "d-linked")["stored"] == 1
+    assert post_json(client, problem_issue("In Progress", "indeterminate", "2017-01-30T18:40:00.000+0100"),
+                     "d-problem")["stored"] == 1
+    deliver_now(client)
+    url = link_for(client, "TEST-1", "jira")
+    problem = client.get(url + "/case.json").json()["problem"]
+    assert problem is not None and problem["stage"] == "in_progress" and not problem["fix_out"]
+    assert problem["title"] == ""  # no title written for customers, and the problem's own is private
+
+    assert post_json(client, problem_issue("Done", "done", "2017-01-30T19:10:00.000+0100"), "d-fixed")["stored"] == 1
+    deliver_now(client)
+    data = client.get(url + "/case.json").json()
+    assert data["problem"]["stage"] == "resolved" and data["problem"]["fix_out"]
+    page = client.get(url).text
+    assert "Linked to a known problem" in page
+    for surface in (page, json.dumps(data)):
+        assert PROBLEM_MARKER not in surface
+
+
+def test_malformed_links_through_the_app_are_no_500(client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "jira", jira)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "jira", SECRET))
+    small = [entry for entry in MALFORMED_LINKS if HUGE not in json.dumps(entry)]  # the body cap is 1 MiB
+    assert post_json(client, with_links(*small, changed="Link"), "d-junk") == {"ok": True, "stored": 0,
+                                                                               "duplicates": 0}
+    assert post_json(client, with_links(*small), "d-junk-status")["stored"] == 1
+    assert client.get(link_for(client, "TEST-1", "jira") + "/case.json").json()["problem"] is None
+    body = json.dumps(with_links()).replace('"issuelinks": []', '"issuelinks": ' + "[" * 5000 + "]" * 5000).encode()
+    deep = client.post("/hooks/acme/jira", content=body, headers={"x-hub-signature": sign(body)})
+    assert deep.status_code == 400  # nesting past the JSON parser's bound: a 400, never a 500

@@ -262,3 +262,23 @@ def test_a_signed_body_nested_a_hundred_thousand_deep_is_a_400(client: TestClien
     body = b'{"webhookTimestamp": 1, "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = client.post("/hooks/acme/linear", content=body, headers={"linear-signature": sign(body)})
     assert response.status_code == 400 and "JSON" in response.json()["error"]
+
+
+# --- linked problems: none read from Linear ---
+
+def test_a_sub_issue_links_no_problem():
+    """Linear names the parent by UUID only, not by the identifier cases go by: nothing to link."""
+    payload = load("Issue.update.completed.json")
+    payload["data"]["parentId"] = "b7e4c1d2-5f3a-4e8b-9c6d-0a1b2c3d4e5f"
+    payload["updatedFrom"] = {"updatedAt": "2023-04-11T09:59:47.094Z", "parentId": None, "stateId": "s-0"}
+    [event] = parse(payload)
+    assert "problem" not in event.changes
+
+
+@pytest.mark.parametrize("action", ["create", "update", "remove"])
+def test_issue_relations_mean_nothing(action):
+    """Not a documented webhook type: should Linear send one, it is acknowledged and ignored."""
+    payload = {**load("Issue.create.json"), "type": "IssueRelation", "action": action,
+               "data": {"id": "r-1", "type": "blocks", "issueId": "a4344dc7-7d8d-4b28-a93c-553ac9aba41a",
+                        "relatedIssueId": "b7e4c1d2-5f3a-4e8b-9c6d-0a1b2c3d4e5f"}}
+    assert parse(payload) == []

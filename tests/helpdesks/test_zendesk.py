@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 import tracker.helpdesks
 from tests.conftest import link_for, sse_events, suite_clock
+from tests.test_problems import deliver_now
 from tracker.errors import BadRequest, Unauthorized
 from tracker.helpdesks import zendesk
 from tracker.storage.base import SourceConfig
@@ -41,7 +42,8 @@ def signed(body: bytes, sent: datetime = SENT, secret: str = SECRET, invocation:
 
 
 ALL = ["trigger.ticket_create_update.json", "template.pending.public_comment.json",
-       "template.hold.internal_note.json"]
+       "template.hold.internal_note.json", "template.open.incident_linked.json"]
+INCIDENT = "template.open.incident_linked.json"  # ticket 35437, linked to problem ticket 35401
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -158,3 +160,85 @@ def test_through_the_app_internal_note_never_reaches_the_customer(client: TestCl
     for name, text in surfaces.items():
         assert REPLY in text, name
         assert NOTE_MARKER not in text and "refund" not in text, f"the note leaked into the {name}"
+
+
+# --- Linked problems: ticket.problem_id (the Tickets API's name) links an incident to its problem ticket ---
+
+
+def with_problem_id(value: Any) -> dict[str, Any]:
+    payload = json.loads(body_of(INCIDENT))
+    payload["ticket"]["problem_id"] = value
+    return dict(payload)
+
+
+def test_an_incidents_problem_id_links_the_case_to_the_problem_tickets_case():
+    [event] = parse(INCIDENT)
+    assert event.case_id == "35437" and event.changes["problem"] == "zendesk:35401"
+    assert event.changes["stage"] == "in_progress" and event.update is not None  # the rest as before
+
+
+@pytest.mark.parametrize("value", ["35401", " 35401\n", 35401])
+def test_the_problem_id_is_written_as_case_ids_are(value):
+    [event] = zendesk.parse(with_problem_id(value), {}, received_at=RECEIVED_AT)
+    assert event.changes["problem"] == "zendesk:35401"
+
+
+@pytest.mark.parametrize("value", ["", "   ", "0", 0, None, "{{ticket.problem_id}}", "{{ticket.ticket_field_360}}"])
+def test_an_empty_problem_id_links_nothing_and_unlinks_nothing(value):
+    [event] = zendesk.parse(with_problem_id(value), {}, received_at=RECEIVED_AT)
+    assert "problem" not in event.changes  # never `problem: None`: that would undo a link made elsewhere
+    assert event.changes["status_label"] == "Open"
+
+
+@pytest.mark.parametrize("name", ["trigger.ticket_create_update.json", "template.pending.public_comment.json"])
+def test_a_body_without_problem_id_links_nothing(name):
+    [event] = parse(name)
+    assert "problem" not in event.changes
+
+
+MALFORMED = [{"id": 35401}, [35401], True, 35401.0, -35401, 2**64, "35401a", "#35401", "zendesk:35401",
+             "\uff13\uff15\uff14\uff10\uff11", "\u0663\u0665", "9" * 100_000, "35437"]
+
+
+@pytest.mark.parametrize("value", MALFORMED, ids=lambda v: repr(v)[:24])
+def test_a_malformed_problem_id_is_a_bad_request_that_names_the_field(value):
+    with pytest.raises(BadRequest, match=r"ticket\.problem_id") as raised:
+        zendesk.parse(with_problem_id(value), {}, received_at=RECEIVED_AT)
+    assert len(str(raised.value)) < 200  # a huge value is not echoed back
+
+
+def zendesk_client(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setitem(tracker.helpdesks.SOURCES, "zendesk", zendesk)
+    client.portal.call(client.app.state.store.add_source, SourceConfig("acme", "zendesk", SECRET))
+    return client
+
+
+def deliver_body(client: TestClient, body: bytes, invocation: str) -> Any:
+    return client.post("/hooks/acme/zendesk", content=body,
+                       headers=signed(body, suite_clock().now(), invocation=invocation))
+
+
+@pytest.mark.parametrize("value", [{"id": 35401}, "35401a", "9" * 100_000, 2**64, "35437"], ids=lambda v: repr(v)[:24])
+def test_through_the_app_a_malformed_problem_id_is_answered_400(client: TestClient, monkeypatch, value):
+    zendesk_client(client, monkeypatch)
+    response = deliver_body(client, json.dumps(with_problem_id(value)).encode(), "inv-bad")
+    assert response.status_code == 400 and "ticket.problem_id" in response.text
+
+
+PROBLEM_TITLE = "ZD-PROBLEM-9c2e export worker runs out of memory"  # the problem's own text: not for customers
+
+
+def test_through_the_app_an_incident_shows_its_problem_ticket_once_that_is_received(client: TestClient, monkeypatch):
+    zendesk_client(client, monkeypatch)
+    assert deliver_body(client, body_of(INCIDENT), "inv-incident").status_code == 202
+    problem = {"ticket": {"id": "35401", "title": PROBLEM_TITLE, "status": "On-hold",
+                          "updated_at": "2026-08-17T10:20:00Z"}}
+    assert deliver_body(client, json.dumps(problem).encode(), "inv-problem").status_code == 202
+    deliver_now(client)
+    url = link_for(client, "35437", "zendesk")
+    case_json = client.get(url + "/case.json").json()
+    shown = case_json["problem"]
+    assert shown is not None and shown["stage"] == "in_progress" and not shown["fix_out"]
+    assert shown["others_affected"] == 0 and case_json["stage"] == "in_progress"
+    for surface in (json.dumps(case_json), client.get(url).text):
+        assert PROBLEM_TITLE not in surface

@@ -13,7 +13,8 @@ Content "Advanced", for rules A and B:
 
 {"freshdesk_webhook": {"ticket_id": "{{ticket.id}}", "ticket_subject": "{{ticket.subject}}",
   "ticket_status": "{{ticket.status}}", "requester_name": "{{ticket.requester.name}}",
-  "requester_email": "{{ticket.requester.email}}", "triggered_event": "{{triggered_event}}"}}
+  "requester_email": "{{ticket.requester.email}}", "triggered_event": "{{triggered_event}}",
+  "tracker_ticket_id": "{{ticket.tracker_ticket_id}}"}}
 
 and for rule C the same with two more fields inside freshdesk_webhook:
   "ticket_latest_public_comment": "{{ticket.latest_public_comment}}",
@@ -25,6 +26,10 @@ note is kept as activity without any text.
 Statuses: Open = in progress, our move (received on rule A); Pending and Waiting on
 Customer = waiting on the customer; Waiting on Third Party = waiting on a third party;
 Resolved = resolved; Closed = closed; a custom status shows its name only.
+Linked problems: a ticket linked to a tracker ticket sends the tracker's id in
+tracker_ticket_id, and its case is linked to the case freshdesk:<tracker id> (the tracker
+ticket's own case, from the same rules). An empty tracker_ticket_id links nothing and
+unlinks nothing: unlink with the admin API or `tracker problem unlink`.
 Freshdesk sends no delivery id and no timestamp: a retry is recognised by its identical
 body, and a change is dated when it arrives.
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -41,7 +47,17 @@ from urllib.parse import quote
 
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
-from tracker.helpdesks.base import NO_OPTIONS, Headers, Move, Options, equal, plain_text, status_changes, text_of
+from tracker.helpdesks.base import (
+    NO_OPTIONS,
+    Headers,
+    Move,
+    Options,
+    equal,
+    plain_text,
+    problem_link,
+    status_changes,
+    text_of,
+)
 from tracker.helpdesks.writing import NewCase, Request, Writeback, api_base, basic, json_request, option
 
 NAME = "freshdesk"
@@ -55,6 +71,7 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "link_field": "write-back: the API name of the custom ticket field for the link, e.g. cf_case_link",
 }
 _TOKEN_HEADER = "x-tracker-token"
+_TICKET_NUMBER = re.compile(r"[0-9]+")  # what {{ticket.id}} and {{ticket.tracker_ticket_id}} render
 
 # {{ticket.status}} names (and the numbers in triggered_event) -> (stage, waiting_on).
 STATUSES: Mapping[str, Move] = {
@@ -110,6 +127,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
         value = text_of(ticket.get(key)).strip()
         if value:
             changes[field] = value
+    changes.update(_problem(ticket, case_id))
     status = text_of(ticket.get("ticket_status")).strip()
     if status:
         changes["status_label"] = status
@@ -120,6 +138,23 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     update = None if internal else _update(ticket, case_id, occurred_at)
     return [Event(case_id=case_id, delivery_id="", occurred_at=occurred_at, changes=changes,
                   update=update, internal=internal)]
+
+
+def _problem(ticket: dict[str, Any], case_id: str) -> dict[str, Any]:
+    """The tracker ticket this ticket is linked to, as its problem: {{ticket.tracker_ticket_id}}
+    renders the tracker's number, or nothing when the ticket is not linked. An empty value
+    links nothing and unlinks nothing: "unlinked in Freshdesk" looks like "never linked", and
+    a link an admin made in tracker must stay."""
+    tracker_id = text_of(ticket.get("tracker_ticket_id")).strip()
+    if not tracker_id:
+        return {}
+    if not _TICKET_NUMBER.fullmatch(tracker_id):
+        raise BadRequest("freshdesk_webhook.tracker_ticket_id must be a ticket number: the template needs "
+                         "\"tracker_ticket_id\": \"{{ticket.tracker_ticket_id}}\".")
+    if tracker_id == case_id:
+        raise BadRequest("freshdesk_webhook.tracker_ticket_id names the ticket itself: a case cannot be its own "
+                         "problem (send {{ticket.tracker_ticket_id}}, not {{ticket.id}}).")
+    return {"problem": problem_link({"source": NAME, "id": tracker_id}, "freshdesk_webhook.tracker_ticket_id")}
 
 
 def _update(ticket: dict[str, Any], case_id: str, occurred_at: datetime) -> Update | None:

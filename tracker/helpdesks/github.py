@@ -6,8 +6,9 @@ In the repository (or organization): Settings > Webhooks > Add webhook.
   Secret         the secret printed above (GitHub takes any text you paste; to keep
                  your own, connect with `tracker source add TENANT github --secret ...`)
   SSL            keep "Enable SSL verification"
-  Events         "Let me select individual events": tick Issues and Issue comments,
-                 untick Pushes. Active: ticked. Add webhook.
+  Events         "Let me select individual events": tick Issues and Issue comments
+                 (for linked problems also the sub_issues and issue_dependencies
+                 events), untick Pushes. Active: ticked. Add webhook.
 GitHub then sends a ping, which is answered 202 and stored as nothing.
 
 What the case page shows:
@@ -20,7 +21,11 @@ What the case page shows:
     -> the customer's; "blocked", "upstream", "waiting for third party" -> a third
     party's; removing them gives the move back to you; other labels are ignored;
   - every issue comment is a public update (an issue is public to whoever can read
-    the repository); comments on pull requests are ignored.
+    the repository); comments on pull requests are ignored;
+  - an issue that gets a parent (sub_issues parent_issue_added) or a blocker
+    (issue_dependencies blocked_by_added) is linked to that issue as its problem,
+    github:OWNER/REPO#NUMBER; the newest link wins, and removing one in GitHub
+    unlinks nothing (the admin API or `tracker problem unlink` does).
 Each delivery is verified with HMAC-SHA256 over the raw body (X-Hub-Signature-256);
 GitHub sends no timestamp, so a redelivery is recognised by its X-GitHub-Delivery id.
 """
@@ -42,6 +47,7 @@ from tracker.helpdesks.base import (
     Options,
     hmac_matches,
     parse_time,
+    problem_link,
     require_header,
     require_object,
     require_text,
@@ -105,6 +111,8 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
         event = _issue_event(payload, delivery, received_at)
     elif kind == "issue_comment":
         event = _comment_event(payload, delivery)
+    elif kind in ("sub_issues", "issue_dependencies"):
+        event = _link_event(payload, kind, delivery, received_at)
     else:  # ping and every event we were not asked for
         event = None
     return [] if event is None else [event]
@@ -163,6 +171,49 @@ def _comment_event(payload: dict[str, Any], delivery: str) -> Event | None:
                     author_display=_login(comment.get("user")) or "")
     return Event(case_id=_case_id(payload, issue), delivery_id=delivery, occurred_at=at,
                  changes={"title": require_text(issue.get("title"), "issue.title")}, update=update)
+
+
+# The deliveries that link a case to the problem it waits on, by (event, action): the payload's
+# keys of the waiting issue (the case) and of the issue it waits on. Each relationship also has
+# a delivery from the other end (sub_issue_added, blocking_added): those are left out, so that
+# the problem's side never makes a case of an issue in a repository nobody follows.
+_LINKS = {
+    ("sub_issues", "parent_issue_added"): ("sub_issue", "parent_issue"),
+    ("issue_dependencies", "blocked_by_added"): ("blocked_issue", "blocking_issue"),
+}
+# An issue's repository_url: https://api.github.com/repos/OWNER/REPO (GHES: https://HOST/api/v3/repos/...).
+_REPOSITORY_URL = re.compile(r"^https?://[^/]+(?:/[^/]+)*?/repos/([A-Za-z0-9-]+/[A-Za-z0-9._-]+)$")
+
+
+def _link_event(payload: dict[str, Any], kind: str, delivery: str, received_at: datetime | None) -> Event | None:
+    ends = _LINKS.get((kind, str(payload.get("action"))))
+    if ends is None:
+        # Removals too: a case keeps one problem, and a removal cannot tell whether it is the
+        # one the case is linked to now (another blocker, a new parent, an admin's link).
+        return None
+    waiting, awaited = ends
+    issue = require_object(payload.get(waiting), waiting)
+    case_id, problem_id = _issue_ref(issue, waiting), _issue_ref(payload.get(awaited), awaited)
+    if problem_id == case_id:
+        return None  # a case cannot wait on itself
+    # The payload does not say when the link was made: its arrival is the best time we have.
+    at = received_at or parse_time(issue.get("updated_at"), f"{waiting}.updated_at")
+    changes = {"title": require_text(issue.get("title"), f"{waiting}.title"),
+               "problem": problem_link({"source": NAME, "id": problem_id}, awaited)}
+    return Event(case_id=case_id, delivery_id=delivery, occurred_at=at, changes=changes)
+
+
+def _issue_ref(value: Any, where: str) -> str:
+    """OWNER/REPO#NUMBER of an issue object, from its own repository_url: the two ends of a
+    relationship may be in different repositories, and `repository` names only one."""
+    issue = require_object(value, where)
+    url, number = issue.get("repository_url"), issue.get("number")
+    match = _REPOSITORY_URL.match(url) if isinstance(url, str) else None
+    if match is None:
+        raise BadRequest(f"{where}.repository_url is required (the issue's API URL, .../repos/OWNER/REPO).")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise BadRequest(f"{where}.number is required (a number).")
+    return f"{match.group(1)}#{number}"
 
 
 def _case_id(payload: dict[str, Any], issue: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@
 3. Topics: conversation.user.created, conversation.user.replied,
    conversation.admin.replied, conversation.admin.noted, conversation.admin.closed,
    conversation.admin.opened, conversation.admin.snoozed, conversation.admin.unsnoozed,
-   conversation.admin.assigned. Save.
+   conversation.admin.assigned; and ticket.created, ticket.state.updated if you link
+   conversations to tracker tickets. Save.
 4. Intercom signs every notification with the app's client secret, which Intercom
    generates: copy it from Configure > Basic information > "Client secret" and store it
    here (the secret printed above is not used):
@@ -17,8 +18,12 @@ a body) are shown as public updates; internal notes (part_type "note") are kept 
 activity without any text; the customer's own messages are not repeated back.
 States: a new conversation = received; open = in progress (our move after the customer
 wrote, the customer's move after a teammate replied); snoozed = in progress; closed =
-closed (a later reply reopens it). Ticket topics and other objects are acknowledged and
-ignored.
+closed (a later reply reopens it).
+Linked problems: a conversation linked to a tracker ticket (linked_objects, Intercom API
+version 2.10 or later) is linked to the case intercom:ticket-<ticket id>. A tracker ticket is a case
+of its own, so that its conversations follow it: its title and ticket state (submitted =
+received, in progress, waiting on customer, resolved); never its notes or replies. Customer
+and back-office tickets, and other objects, are acknowledged and ignored.
 Every request is checked against X-Hub-Signature (sha1=, hex HMAC-SHA1 of the body).
 Intercom sends no timestamp header; a retried notification (same notification id
 notif_...) is stored once.
@@ -41,6 +46,7 @@ from tracker.helpdesks.base import (
     Options,
     hmac_matches,
     plain_text,
+    problem_link,
     require_header,
     status_changes,
     text_of,
@@ -80,6 +86,18 @@ STATUSES: Mapping[str, Move] = {
 }
 # Parts a teammate writes that the customer receives (an assignment can carry a reply).
 _PUBLIC_PARTS = ("comment", "assignment", "open", "close", "snoozed")
+# Intercom's category of a ticket that tracks one problem for many conversations and customer tickets.
+TRACKER = "Tracker"
+# Tickets and conversations are numbered apart: a tracker ticket's case is "ticket-ID", so that it
+# never meets a conversation of the same number.
+TICKET_PREFIX = "ticket-"
+# A tracker ticket's state category -> (stage, whose move): the problem's own progress.
+TICKET_STATES: Mapping[str, Move] = {
+    "submitted": ("received", "company"),
+    "in_progress": ("in_progress", "company"),
+    "waiting_on_customer": ("in_progress", "customer"),
+    "resolved": ("resolved", None),
+}
 
 
 def verify(headers: Headers, body: bytes, secret: str, now: datetime) -> None:
@@ -96,13 +114,12 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     topic = payload.get("topic")
     if not isinstance(topic, str):
         raise BadRequest("topic is required (an Intercom notification names its topic).")
+    if topic.startswith("ticket."):
+        return _tracker_ticket(payload)
     if not topic.startswith("conversation."):
-        return []  # ping, tickets, contacts: nothing for a case
-    data = payload.get("data")
-    item = data.get("item") if isinstance(data, dict) else None
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str | int) or item.get("id") == "":
-        raise BadRequest("data.item.id is required (the conversation id).")
-    case_id = str(item["id"])
+        return []  # ping, contacts: nothing for a case
+    item = _item(payload)
+    case_id = _item_id(item, "the conversation id")
     delivery = text_of(payload.get("id"))  # notif_...: the same on every retry
     changes = _changes(item, topic)
     parts = _parts(item)
@@ -123,8 +140,75 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     return events
 
 
-def _changes(item: dict[str, Any], topic: str) -> dict[str, Any]:
+def _item(payload: dict[str, Any]) -> Any:
+    data = payload.get("data")
+    return data.get("item") if isinstance(data, dict) else None
+
+
+def _item_id(item: Any, what: str) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str | int) or item.get("id") == "":
+        raise BadRequest(f"data.item.id is required ({what}).")
+    return str(item["id"])
+
+
+def _tracker_ticket(payload: dict[str, Any]) -> list[Event]:
+    """A tracker ticket: the problem its linked conversations wait on. Customer and back-office
+    tickets mean nothing here (a customer ticket's conversation is the case)."""
+    item = _item(payload)
+    if not _is_tracker(item):
+        return []
+    case_id = TICKET_PREFIX + _item_id(item, "the ticket id")
+    at = unix_time(item.get("updated_at") or payload.get("created_at"), "data.item.updated_at")
+    # Its notes and replies are the team's own work on the problem: never taken.
+    return [Event(case_id=case_id, delivery_id=text_of(payload.get("id")), occurred_at=at,
+                  changes=_ticket_changes(item))]
+
+
+def _is_tracker(item: Any) -> bool:
+    if not isinstance(item, dict) or item.get("type") != "ticket":
+        return False
+    ticket_type = item.get("ticket_type")
+    type_category = ticket_type.get("category") if isinstance(ticket_type, dict) else None
+    return TRACKER in (item.get("category"), type_category)
+
+
+def _ticket_changes(item: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
+    attributes = item.get("ticket_attributes")
+    title = text_of(attributes.get("_default_title_")).strip() if isinstance(attributes, dict) else ""
+    if title:
+        changes["title"] = title
+    # API 2.12 on: an object with a category and labels; 2.10 and 2.11: the category itself.
+    state = item.get("ticket_state")
+    category = state.get("category") if isinstance(state, dict) else state
+    label = state.get("external_label") if isinstance(state, dict) else item.get("ticket_state_external_label")
+    if text_of(label).strip():
+        changes["status_label"] = text_of(label).strip()
+    changes.update(status_changes(TICKET_STATES, text_of(category)))
+    return changes
+
+
+def _problem(item: dict[str, Any]) -> dict[str, Any]:
+    """The tracker ticket the conversation is linked to (Intercom allows one) as the case's
+    problem. No link in the payload links nothing: it never unlinks what an admin linked."""
+    linked = item.get("linked_objects")
+    entries = linked.get("data") if isinstance(linked, dict) else None
+    if not isinstance(entries, list):
+        return {}  # API versions before 2.10 send no linked_objects
+    for index, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry.get("type") == "ticket" and entry.get("category") == TRACKER:
+            where = f"data.item.linked_objects.data[{index}]"
+            ticket_id = entry.get("id")
+            if isinstance(ticket_id, int) and not isinstance(ticket_id, bool):
+                ticket_id = str(ticket_id)
+            if not isinstance(ticket_id, str) or not ticket_id.strip():
+                raise BadRequest(f"{where}.id: give the tracker ticket's id.")
+            return {"problem": problem_link({"source": NAME, "id": TICKET_PREFIX + ticket_id}, where)}
+    return {}  # linked conversations and back-office tickets are not problems
+
+
+def _changes(item: dict[str, Any], topic: str) -> dict[str, Any]:
+    changes: dict[str, Any] = _problem(item)
     message = item.get("conversation_message") or item.get("source") or {}
     title = plain_text(text_of(message.get("subject"))) if isinstance(message, dict) else ""
     if title:
@@ -185,6 +269,8 @@ API_VERSION = "2.11"
 
 
 def link_request(case: NewCase) -> Request | None:
+    if _is_tracker(_item(case.payload) if isinstance(case.payload, dict) else None):
+        return None  # a tracker ticket has no customer to pass a link to
     text = link_text(case, NOTE_TEXT)
     return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/conversations/"
                                 f"{quote(case.case_id, safe='')}/reply", {

@@ -30,6 +30,9 @@ visibility); every other comment is kept as activity without its text.
 Status category To Do / In Progress / Done is the stage received / in progress /
 resolved (Closed, Canceled, Declined: closed); "Waiting for customer" is the
 customer's move, "Pending" a third party's.
+A link "is caused by" another issue (Jira Service Management's Problem/Incident
+link type) links the case to that issue as its problem; removing the link in Jira
+unlinks nothing (use tracker problem unlink).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from urllib.parse import quote
 from tracker.cases import Event, Update
 from tracker.errors import BadRequest, Unauthorized
 from tracker.helpdesks.base import (
+    MAX_PROBLEM_ID_CHARS,
     NO_OPTIONS,
     Headers,
     Move,
@@ -50,6 +54,7 @@ from tracker.helpdesks.base import (
     equal,
     hmac_matches,
     parse_time,
+    problem_link,
     require_object,
     status_changes,
 )
@@ -72,6 +77,13 @@ _COMMENT_EVENTS = ("comment_created", "comment_updated")
 # Changelog fields the case shows; an update touching none of them (labels, sprint,
 # rank...) means nothing for the case.
 _CASE_FIELDS = ("status", "summary", "reporter", "resolution")
+# Linked problems. In an issue's `issuelinks` each entry names the *other* issue, as `inwardIssue`
+# (Jira labels the link with the type's `inward` words) or `outwardIssue` (its `outward` words).
+# JSM's Problem/Incident type (and Jira's Causes) shows on the incident "is caused by" the problem:
+# the case waits on that issue. "is blocked by" is left out: Blocks orders any work (approvals,
+# changes, subtasks), and the customer would be told of a known problem that is none.
+_CAUSED_BY = "is caused by"
+_LINK_FIELD = "Link"  # the changelog item of an update that made or removed a link
 # A status gives the stage by its category (STATUSES, keyed by statusCategory.key), and whose
 # move it is by its name (_WAITING_ON_BY_STATUS_NAME, lower case; any other name: ours). A Done
 # status named as in _CLOSED_NAMES is closed rather than resolved.
@@ -125,7 +137,14 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
         raise BadRequest("issue.key is required (e.g. \"SUP-12\").")
     fields = require_object(issue.get("fields", {}), "issue.fields")
     comment = payload.get("comment")
-    if kind == "jira:issue_updated" and comment is None and not _touches_case(payload.get("changelog")):
+    changes = _changes(fields)
+    # Only ever a link: a payload without one cannot tell "unlinked" from "never linked" (nor
+    # from an automation body that leaves links out), and must not undo an admin's link.
+    problem = _problem(fields, key)
+    if problem is not None:
+        changes["problem"] = problem
+    linked = problem is not None  # then the update that made the link is worth storing
+    if kind == "jira:issue_updated" and comment is None and not _touches_case(payload.get("changelog"), linked=linked):
         return []
     update: Update | None = None
     internal = False
@@ -142,7 +161,7 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
         case_id=key,
         delivery_id=headers.get("x-atlassian-webhook-identifier", ""),
         occurred_at=occurred_at,
-        changes=_changes(fields),
+        changes=changes,
         update=update,
         internal=internal,
     )]
@@ -216,11 +235,46 @@ def _issue_time(payload: dict[str, Any], fields: dict[str, Any]) -> datetime:
     raise BadRequest("issue.fields.updated or timestamp is required.")
 
 
-def _touches_case(changelog: Any) -> bool:
+def _touches_case(changelog: Any, *, linked: bool) -> bool:
+    """Whether the update changed what the case shows; a change of links counts when the issue
+    now has a problem (the update Jira sends when the link is made)."""
     items = changelog.get("items") if isinstance(changelog, dict) else None
     if not isinstance(items, list) or not items:
         return True  # nothing says what changed: take the issue as it is now
-    return any(isinstance(item, dict) and item.get("field") in _CASE_FIELDS for item in items)
+    fields = _CASE_FIELDS + (_LINK_FIELD,) if linked else _CASE_FIELDS
+    return any(isinstance(item, dict) and item.get("field") in fields for item in items)
+
+
+def _problem(fields: dict[str, Any], own_key: str) -> str | None:
+    """The problem the issue's links say it is caused by ("jira:KEY", the other issue's case),
+    the first such link in Jira's order; None when there is none."""
+    links = fields.get("issuelinks")
+    if not isinstance(links, list):
+        return None
+    for index, link in enumerate(links):
+        key = _caused_by_key(link)
+        if key is not None and key != own_key:  # a case is never its own problem
+            # The key is checked above, so this names the field but never raises.
+            return problem_link({"source": NAME, "id": key}, f"issue.fields.issuelinks[{index}]")
+    return None
+
+
+def _caused_by_key(link: Any) -> str | None:
+    """The key of the issue this link entry says this one is caused by. Any other link, and an
+    entry that is not a well-formed link, gives None: skipped, so the rest of the update holds."""
+    if not isinstance(link, dict) or not isinstance(link.get("type"), dict):
+        return None
+    sides = [side for side in ("inward", "outward") if f"{side}Issue" in link]
+    if len(sides) != 1:
+        return None  # an issue's link names the other issue once
+    label = link["type"].get(sides[0])
+    if not isinstance(label, str) or label.strip().lower() != _CAUSED_BY:
+        return None
+    other = link[f"{sides[0]}Issue"]
+    key = other.get("key") if isinstance(other, dict) else None
+    if not isinstance(key, str) or len(key) > MAX_PROBLEM_ID_CHARS or not ISSUE_KEY.fullmatch(key):
+        return None  # not an issue key, the form of this source's case ids
+    return key
 
 
 # --- Write-back ---

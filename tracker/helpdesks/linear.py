@@ -16,6 +16,9 @@ Linear has no customer-facing comments: every comment is kept as internal activi
 without its text, and issue descriptions are never shown.  A team that writes its Linear
 comments for customers can opt in:
   tracker source add TENANT linear --secret THAT_SECRET --option public_comments=yes
+Linked problems are not read from Linear: an issue names its parent only by UUID (parentId),
+not by the identifier cases go by, and issue relations (blocks, related, duplicate) send no
+webhook.  Link a case to a Linear issue with `tracker problem link` or the admin API.
 """
 
 from __future__ import annotations

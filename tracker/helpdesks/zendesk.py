@@ -28,11 +28,18 @@ language English, or the case shows Zendesk's wording without a stage).
 Every request is checked against X-Zendesk-Webhook-Signature (HMAC-SHA256 of the signature
 timestamp and the body, base64); requests more than 5 minutes old are rejected. A retried
 delivery (same X-Zendesk-Webhook-Invocation-Id) is stored once.
+
+Linked problems: "problem_id" in "ticket", the id of the problem ticket an incident is linked
+to (the Tickets API's name), links the case to that ticket's case. We know of no Zendesk
+placeholder for it, so the body above has none; if a number field of yours holds it, add
+"problem_id": "{{ticket.ticket_field_FIELD_ID}}". Empty means no link, and never undoes one:
+unlink with `tracker problem unlink` or the admin API.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -47,6 +54,7 @@ from tracker.helpdesks.base import (
     Options,
     hmac_matches,
     parse_time,
+    problem_link,
     require_header,
     status_changes,
     text_of,
@@ -65,6 +73,9 @@ OPTIONS = {  # tracker source add ... --option KEY=VALUE
     "link_field_id": "write-back: the id (a number) of the text ticket field for the link",
 }
 _TOLERANCE_SECONDS = 5 * 60  # Zendesk documents none; Standard Webhooks' choice
+_TICKET_ID = re.compile(r"[1-9][0-9]{0,18}")  # Zendesk's ids are 64-bit integers, written in ASCII digits
+_UNRENDERED = re.compile(r"\{\{.*\}\}")  # a placeholder Zendesk did not fill
+_JSON_KINDS = {dict: "an object", list: "a list", bool: "true or false", float: "a decimal number"}
 
 # {{ticket.status}} as rendered, lower-cased, "-" as a space -> (stage, waiting_on or None).
 STATUSES: Mapping[str, Move] = {
@@ -113,6 +124,9 @@ def parse(payload: Any, headers: Headers, options: Options = NO_OPTIONS, *,
     if status:
         changes["status_label"] = status
         changes.update(status_changes(STATUSES, status.lower().replace("-", " ")))
+    problem = _problem(ticket.get("problem_id"), case_id)
+    if problem:  # a payload only ever links: no value here is no news, not an unlink
+        changes["problem"] = problem
     internal = text_of(payload.get("latest_comment_public")).lower() == "false"
     update = None if internal else _update(payload.get("comment"), ticket, occurred_at)
     return [Event(case_id=case_id, delivery_id=headers.get("x-zendesk-webhook-invocation-id", ""),
@@ -130,6 +144,34 @@ def _ticket(payload: dict[str, Any]) -> dict[str, Any]:
             "status": payload.get("ticket_status"), "updated_at": payload.get("updated_at"),
             "requester_name": payload.get("requester_full_name") or payload.get("requester_name"),
             "requester_email": payload.get("requester_email")}
+
+
+def _problem(value: Any, case_id: str) -> str | None:
+    """The incident's link to its problem ticket, as the case keeps it ("zendesk:ID"), or None."""
+    problem_id = _problem_id(value)
+    if problem_id is None:
+        return None
+    if problem_id == case_id:
+        raise BadRequest("ticket.problem_id names the ticket itself: a ticket cannot be its own problem.")
+    return problem_link({"source": NAME, "id": problem_id}, "ticket.problem_id")
+
+
+def _problem_id(value: Any) -> str | None:
+    """ticket.problem_id written as case ids are ("35436"); None when it names no ticket: absent,
+    empty, 0, or a placeholder left as it was. BadRequest for anything else but a ticket id."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        value = str(value)
+    text = value.strip() if isinstance(value, str) else None
+    if value is None or (text is not None and _no_ticket(text)):
+        return None
+    if text is None or not _TICKET_ID.fullmatch(text):
+        shown = repr(text[:40]) if text is not None else _JSON_KINDS.get(type(value), "a number out of range")
+        raise BadRequest(f"ticket.problem_id must be the problem ticket's id (digits), or empty; got {shown}.")
+    return text
+
+
+def _no_ticket(text: str) -> bool:
+    return text in ("", "0") or bool(_UNRENDERED.fullmatch(text))
 
 
 def _occurred_at(updated_at: Any, headers: Headers, received_at: datetime) -> datetime:
