@@ -34,7 +34,7 @@ from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.config import Settings
 from tracker.signing import case_url
-from tracker.storage.base import Store
+from tracker.storage.base import ProblemNotes, Store
 from tracker.themes import theme_names
 
 pytestmark = pytest.mark.browser
@@ -46,7 +46,7 @@ RTL = "ar"
 NARROW = {"width": 320, "height": 640}
 WIDE = {"width": 1024, "height": 768}
 LONG_WORD = "Rechnungsexportschnittstellenkonfigurationsfehlerprotokollierungsdatei"
-PAGES = ["case", "private", "solved", "public", "gone", "widget"]
+PAGES = ["case", "private", "solved", "public", "gone", "widget", "cases", "status"]
 LONG_URL = "https://files.example.com/exports/2026/11/invoice-export-with-a-really-rather-long-file-name-4711.csv"
 
 
@@ -61,6 +61,8 @@ class Pages:
     gone: str  # a revoked link: 410
     widget: str
     live: str = ""  # a case that changes during a test
+    cases: str = ""  # the requester's list of their cases (My cases)
+    status: str = ""  # the company's status page, with a listed problem that a case waits on
 
 
 @dataclass
@@ -145,6 +147,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             for payload in [*rich_case("4711"), *quiet_case("4712"), *quiet_case("4713"), *solved_case("4714"),
                             *quiet_case("5001")]:
                 assert post(http, payload, tenant=slug).status_code == 202
+            for case_id in ("4711", "4712", "4714"):  # Ann's: her list of cases
+                answer = post(http, generic_payload(case_id, requester_email="ann@example.com"), tenant=slug)
+                assert answer.status_code == 202
+            # 4712 waits on a problem the company lists on its status page (4713, whose link is revoked below).
+            live.call(store.set_problem_notes(ProblemNotes(slug, "generic", "4713", "Sign-in fails for some accounts",
+                                                           "A fix is being tested.", True)))
+            assert post(http, generic_payload("4712", problem={"source": "generic", "id": "4713"}),
+                        tenant=slug).status_code == 202
+            live.call(app.state.deliverer.run_once())
             stored = live.call(store.get_case(slug, "generic", "4711"))
             live.call(store.set_public(stored.key, f"pub-{theme}", None))
             gone = link(slug, "4713")
@@ -154,7 +165,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 "data-tenant=", f'data-theme="{theme}" data-tenant=')
             built.tenants[theme] = Pages(
                 case=case, private=private, solved=link(slug, "4714"), public=f"{live.url}/p/pub-{theme}", gone=gone,
-                widget=host.page(f"/{theme}", embed), live=link(slug, "5001"))
+                widget=host.page(f"/{theme}", embed), live=link(slug, "5001"),
+                cases=f"{live.url}/r/{app.state.signer.sign_requester(slug, 'ann@example.com')}",
+                status=f"{live.url}/s/{slug}")
             if theme == "default":  # the same, right to left
                 rtl = embed.replace('<a class="tracker-case"', f'<a class="tracker-case" data-lang="{RTL}"', 1)
                 pages = vars(built.tenants[theme])
@@ -245,7 +258,8 @@ def test_no_wcag_violations(browser: Browser, site: Site, look: str, scheme: str
     page = context.new_page()
     suffix = f"?lang={RTL}" if look == RTL else ""
     to_check = {"case": pages.case, "private": pages.private, "solved": pages.solved, "public": pages.public,
-                "widget": pages.widget, "404": site.missing + suffix, "410": pages.gone}
+                "widget": pages.widget, "cases": pages.cases, "status": pages.status,
+                "404": site.missing + suffix, "410": pages.gone}
     found = []
     for name, url in to_check.items():
         open_page(page, url)
@@ -253,7 +267,7 @@ def test_no_wcag_violations(browser: Browser, site: Site, look: str, scheme: str
             continue  # the default theme's error page, audited with the default look
         if look == RTL and name != "widget":
             assert page.evaluate("document.documentElement.dir") == "rtl", name
-        if shoot and name in ("case", "solved", "public", "widget"):
+        if shoot and name in ("case", "solved", "public", "widget", "cases", "status"):
             screenshot(page, "-".join(part for part in (name, theme, variant) if part))
         violations = audit(page)
         if violations:

@@ -45,6 +45,7 @@ from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.live import live
 from tracker.web.lookup import Lookup, lookup_case
+from tracker.web.my_cases import my_cases_events, my_cases_json, my_cases_page, requester_links
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
@@ -122,6 +123,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/n/{token}", subscription_page, methods=["GET", "POST"], name="subscription"),
         Route("/api/lookup/{tenant}", lookup_case, methods=["POST"], name="lookup"),
         Route("/live", live, name="live"),
+        Route("/r/{token}", my_cases_page, name="my_cases"),
+        Route("/r/{token}/cases.json", my_cases_json, name="my_cases_json"),
+        Route("/r/{token}/events", my_cases_events, name="my_cases_events"),
         Route("/s/{tenant}", status_page, name="status_page"),
         Route("/s/{tenant}/problems.json", status_json, name="status_json"),
         Route("/s/{tenant}/feed.atom", status_feed, name="status_feed"),
@@ -140,6 +144,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/v1/cases/{source}/{case_id:path}", get_case, name="api_case"),
         Route("/api/v1/problems/{source}/{case_id:path}", problem_notes, methods=["GET", "PATCH"],
               name="api_problem"),
+        Route("/api/v1/requesters/links", requester_links, methods=["POST"], name="api_requester_links"),
         *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(

@@ -38,7 +38,7 @@ CHUNK_ROWS = 5000
 # Copied with COPY, ids kept: (table, columns, the columns that are times).
 COPIED = (
     ("cases", ("id", "tenant", "source", "case_id", "seq", "link_version", "state", "public_id", "public_title",
-               "created_at", "updated_at", "problem"), ("created_at", "updated_at")),
+               "created_at", "updated_at", "problem", "requester"), ("created_at", "updated_at")),
     ("events", ("case_key", "seq", "tenant", "source", "delivery_id", "received_at", "event", "case_after"),
      ("received_at",)),
     ("deliveries", ("id", "tenant", "kind", "event_type", "case_key", "request", "status", "attempts",

@@ -171,6 +171,23 @@ SCHEMAS: dict[str, Any] = {
                        "summary": {"type": "string"}, "listed": {"type": "boolean"},
                        "open_linked_cases": {"type": "integer"}},
     },
+    "RequesterLinkRequest": {
+        "type": "object",
+        "required": ["email"],
+        "additionalProperties": False,
+        "properties": {
+            "email": {"type": "string", "format": "email",
+                      "description": "the requester's address as the helpdesks report it (any case)"},
+            "expires_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
+        },
+    },
+    "RequesterLink": {
+        "type": "object",
+        "required": ["url", "expires_at"],
+        "properties": {"url": {"type": "string", "format": "uri",
+                               "description": "the requester's live list of cases, BASE_URL/r/{token}"},
+                       "expires_at": TIME},
+    },
     "WebhookAccepted": {
         "type": "object",
         "required": ["ok", "stored", "duplicates"],
@@ -266,6 +283,19 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": ref("ProblemNotesChange")}}},
             "responses": {"200": answer("the problem", "ProblemNotes"), "400": error("BadRequest"), **CASE_ERRORS},
+        },
+    },
+    "/api/v1/requesters/links": {
+        "post": {
+            "operationId": "createRequesterLink",
+            "summary": "Mint a signed link to a requester's own cases, from every source, live",
+            "description": "For a company's signed-in support pages: the link opens the list only (no case "
+                           "page), and each case in it through a case link signed when it is shown.",
+            "security": AUTHENTICATED,
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": ref("RequesterLinkRequest")}}},
+            "responses": {"201": answer("the link", "RequesterLink"), "400": error("BadRequest"),
+                          "401": error("Unauthorized")},
         },
     },
     "/hooks/{tenant}/{source}": {

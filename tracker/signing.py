@@ -27,6 +27,7 @@ log = logging.getLogger("tracker.signing")
 CASE_LINK = "tracker.case-link"
 CUSTOMER_ACTION = "tracker.customer-action"
 SUBSCRIBER = "tracker.subscriber"
+REQUESTER = "tracker.requester-cases"  # a customer's list of cases: opens no single case, and no case link opens it
 ACTION_MAX_AGE_SECONDS = 7 * 86400  # a case page left open for a week still works
 MAX_VERIFIED_LINKS = 10_000
 
@@ -88,6 +89,22 @@ class Signer:
         expires_at = datetime.fromtimestamp(expires, UTC) if expires else None
         return CaseLink(str(tenant), str(source), str(case_id), int(version), signed_at, expires_at)
 
+
+    def sign_requester(self, tenant: str, email: str, expires_at: datetime | None = None) -> str:
+        """The token of a requester's list of cases (/r/{token}), by their address in lower case."""
+        expires = 0 if expires_at is None else int(expires_at.timestamp())
+        return str(self._serializer(REQUESTER).dumps([tenant, email.strip().lower(), expires]))
+
+    def read_requester(self, token: str) -> tuple[str, str, datetime | None]:
+        """(tenant, address, expiry) of a requester link; NotFound when tampered, Gone when expired."""
+        try:
+            tenant, email, expires = self._serializer(REQUESTER).loads(token)
+            expires_at = datetime.fromtimestamp(int(expires), UTC) if expires else None
+        except (BadSignature, ValueError, TypeError, OverflowError):
+            raise NotFound("No such list of cases.") from None
+        if expires_at is not None and self._clock.now() >= expires_at:
+            raise Gone("This link to your cases has expired. Ask the support team for a new one.")
+        return str(tenant), str(email), expires_at
 
     def sign_action(self, case_key: int, link_version: int, action: str) -> str:
         return str(self._serializer(CUSTOMER_ACTION).dumps([case_key, link_version, action]))

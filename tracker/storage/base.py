@@ -198,6 +198,10 @@ class Store(Protocol):
         """The cases linked to a problem ("SOURCE:ID"), as (key, source, case id), by key."""
         ...
 
+    async def requester_cases(self, tenant: str, email: str, limit: int = 500) -> list[StoredCase]:
+        """A requester's cases in the tenant, from every source, the latest change first."""
+        ...
+
     async def count_linked(self, tenant: str, problem: str) -> int:
         """How many open cases are linked to the problem."""
         ...

@@ -52,6 +52,11 @@ def news_cases(logged: list[LoggedEvent]) -> list[int]:
     return sorted({event.case_key for event in logged if event.news})
 
 
+def requester_of(case: Case) -> str | None:
+    """The requester's address as cases are listed by it: trimmed, in lower case."""
+    return case.requester_email.strip().lower() or None if case.requester_email else None
+
+
 def moved_cases(logged: list[LoggedEvent]) -> list[int]:
     """The cases changed by anything but a problem's snapshot: if they are problems themselves,
     their linked cases are told. A snapshot never is news for the cases linked to *its* case, so

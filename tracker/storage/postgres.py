@@ -52,7 +52,15 @@ from tracker.storage.base import (
     Tenant,
 )
 from tracker.storage.group_commit import GroupCommit, Pending
-from tracker.storage.ingest import CaseRow, apply_batch, moved_cases, news_cases, relinked_cases, with_wake
+from tracker.storage.ingest import (
+    CaseRow,
+    apply_batch,
+    moved_cases,
+    news_cases,
+    relinked_cases,
+    requester_of,
+    with_wake,
+)
 from tracker.storage.rows import (
     API_KEY_COLUMNS,
     CASE_COLUMNS,
@@ -145,6 +153,12 @@ MIGRATIONS = (
         PRIMARY KEY (tenant, source, case_id)
     );
     """,
+    # My cases (see sqlite.MIGRATIONS).
+    """
+    ALTER TABLE cases ADD COLUMN requester text;
+    UPDATE cases SET requester = lower(state->>'requester_email') WHERE state->>'requester_email' IS NOT NULL;
+    CREATE INDEX cases_by_requester ON cases (tenant, requester) WHERE requester IS NOT NULL;
+    """,
 )
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
@@ -193,8 +207,9 @@ WRITE_EVENTS_AND_CASES = """
         FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
           AS u (k, q, t, s, d, e, a)
     )
-    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11, problem = u.pr
-    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[], $12::text[]) AS u (k, q, st, pr) WHERE cases.id = u.k
+    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11, problem = u.pr, requester = u.rq
+    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[], $12::text[], $13::text[]) AS u (k, q, st, pr, rq)
+    WHERE cases.id = u.k
 """
 # The linked cases of the problems that moved, and the cases that were linked anew (see sqlite's).
 QUEUE_PROBLEM_MOVES = """
@@ -350,6 +365,11 @@ class PostgresStore:
         rows = await self._pool.fetch("SELECT id, source, case_id FROM cases WHERE tenant = $1 AND problem = $2 "
                                       "AND id > $3 ORDER BY id LIMIT $4", tenant, problem, after_key, limit)
         return [(row["id"], row["source"], row["case_id"]) for row in rows]
+
+    async def requester_cases(self, tenant: str, email: str, limit: int = 500) -> list[StoredCase]:
+        rows = await self._pool.fetch(f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = $1 AND requester = $2 "
+                                      "ORDER BY updated_at DESC, id DESC LIMIT $3", tenant, email.lower(), limit)
+        return [stored_case(row) for row in rows]
 
     async def count_linked(self, tenant: str, problem: str) -> int:
         count = await self._pool.fetchval(f"SELECT count(*) FROM cases WHERE tenant = $1 AND problem = $2 "
@@ -588,8 +608,9 @@ class PostgresStore:
             event_rows = [(e.case_key, e.seq, e.tenant, e.source, e.event.delivery_id, dump_event(e.event),
                            e.case_after) for e in logged]
             changed = [(row.key, row.seq, row.state()) for row in cases.values() if row.changed]
+            written = [row for row in cases.values() if row.changed]
             await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed), self._clock.now(),
-                             [row.case.problem for row in cases.values() if row.changed])
+                             [row.case.problem for row in written], [requester_of(row.case) for row in written])
             news = news_cases(logged)
             if news:  # in this transaction: a stored event's news is never lost (the outbox)
                 await db.execute(QUEUE_NEWS, news, self._clock.now())

@@ -53,6 +53,7 @@ from tracker.storage.ingest import (
     moved_cases,
     news_cases,
     relinked_cases,
+    requester_of,
     with_wake,
 )
 from tracker.storage.rows import (
@@ -151,6 +152,13 @@ MIGRATIONS = (
         summary TEXT NOT NULL, listed INTEGER NOT NULL, updated_at TEXT NOT NULL,
         PRIMARY KEY (tenant, source, case_id)
     );
+    """,
+    # My cases: the requester's address (lower case) as a column to list a customer's cases by.
+    """
+    ALTER TABLE cases ADD COLUMN requester TEXT;
+    UPDATE cases SET requester = lower(json_extract(state, '$.requester_email'))
+        WHERE json_valid(state) AND json_extract(state, '$.requester_email') IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS cases_by_requester ON cases (tenant, requester) WHERE requester IS NOT NULL;
     """,
 )
 
@@ -416,6 +424,11 @@ class SQLiteStore:
         rows = await self._all("SELECT id, source, case_id FROM cases WHERE tenant = ? AND problem = ? AND id > ? "
                                "ORDER BY id LIMIT ?", (tenant, problem, after_key, limit))
         return [(key, source, case_id) for key, source, case_id in rows]
+
+    async def requester_cases(self, tenant: str, email: str, limit: int = 500) -> list[StoredCase]:
+        rows = await self._all(f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = ? AND requester = ? "
+                               "ORDER BY updated_at DESC, id DESC LIMIT ?", (tenant, email.lower(), limit))
+        return [stored_case(row) for row in rows]
 
     async def count_linked(self, tenant: str, problem: str) -> int:
         row = await self._one(f"SELECT count(*) FROM cases WHERE tenant = ? AND problem = ? AND {OPEN_STAGE_SQL}",
@@ -704,8 +717,9 @@ class SQLiteStore:
             [(e.case_key, e.seq, e.tenant, e.source, e.event.delivery_id, now, dump_event(e.event), e.case_after)
              for e in logged])
         written = [row for row in cases.values() if row.changed]
-        db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ?, problem = ? WHERE id = ?",
-                       [(row.seq, row.state(), now, row.case.problem, row.key) for row in written])
+        db.executemany("UPDATE cases SET seq = ?, state = ?, updated_at = ?, problem = ?, requester = ? WHERE id = ?",
+                       [(row.seq, row.state(), now, row.case.problem, requester_of(row.case), row.key)
+                        for row in written])
         news = news_cases(logged)
         if news:  # in this transaction: a stored event's news is never lost (the outbox)
             marks = ", ".join("?" * len(news))

@@ -15,6 +15,7 @@ from tracker import helpdesks
 from tracker.cases import Event
 from tracker.errors import BadRequest, NotFound, PayloadTooLarge
 from tracker.helpdesks.base import DeliveryHeaders
+from tracker.web.my_cases import announce_new_cases
 from tracker.web.state import state_of
 from tracker.writeback.queue import queue_new_case_links
 
@@ -46,6 +47,7 @@ async def receive_webhook(request: Request) -> Response:
     appended = await store.ingest(tenant, name, events)
     for item in appended:
         await hub.publish(item.case_key, item.seq)
+    await announce_new_cases(store, hub, appended)  # to the open lists of their requesters
     if await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events, appended,
                                   payload) or any(item.wake for item in appended):  # a linked problem moved
         state_of(request).deliverer.wake()

@@ -1,5 +1,6 @@
-// Keeps the status page live: when a listed problem moves, the page's list is fetched again
-// (server-rendered, in the reader's language). Without JavaScript the page is complete.
+// Keeps a page of many cases live (the status page's problems, a customer's own cases): when
+// its stream (main's data-events) says one moved or a new one came, the page's list is fetched
+// again, server-rendered in the reader's language. Without JavaScript the page is complete.
 (function () {
   "use strict";
   var main = document.getElementById("main");
@@ -17,8 +18,10 @@
           main = document.getElementById("main");
         }
       })
-      .catch(function (error) { console.warn("[tracker] could not refresh the status page:", error); })
+      .catch(function (error) { console.warn("[tracker] could not refresh the list:", error); })
       .then(function () { busy = false; });
   }
-  new EventSource(main.dataset.events).addEventListener("change", refresh);
+  var source = new EventSource(main.dataset.events);
+  source.addEventListener("change", refresh);
+  source.addEventListener("added", refresh);
 })();

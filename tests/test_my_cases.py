@@ -1,0 +1,140 @@
+"""My cases: the signed list of one requester's cases in a tenant, from every source, live;
+its token opens no case and no case link opens it; another requester's or tenant's cases never
+show; and it holds two hundred cases."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from tests.conftest import generic_payload, link_for, post
+from tests.test_admin_api import bearer, make_key
+from tracker.admin import add_tenant
+from tracker.cases import Event
+from tracker.clock import Clock
+
+
+def app_of(client: TestClient) -> Starlette:
+    app = client.app
+    assert isinstance(app, Starlette)
+    return app
+
+
+def list_link(client: TestClient, email: str = "Ann@Example.com", **body: Any) -> str:
+    key = make_key(client, name=f"k{uuid.uuid4().hex[:8]}")
+    answer = client.post("/api/v1/requesters/links", json={"email": email, **body}, headers=bearer(key))
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["url"]).removeprefix(str(app_of(client).state.settings.base_url))
+
+
+def ingest(client: TestClient, tenant: str, source: str, case_id: str, clock: Clock, **changes: Any) -> None:
+    event = Event(case_id, f"{source}-{case_id}-{len(changes)}-{changes.get('stage')}", clock.now(), changes)
+    client.portal.call(app_of(client).state.store.ingest, tenant, source, [event])
+
+
+def test_the_list_holds_the_requesters_cases_from_every_source_and_no_one_elses(client: TestClient, clock: Clock):
+    post(client, generic_payload("1", title="Invoice export fails", stage="in_progress", requester_email="ann@example.com"))
+    post(client, generic_payload("2", title="Refund", stage="in_progress", waiting_on="customer",
+                                 requester_email=" ANN@example.COM"))
+    post(client, generic_payload("3", title="Old printer", stage="closed", requester_email="ann@example.com"))
+    post(client, generic_payload("4", title="Not Ann's", requester_email="bob@example.com"))
+    ingest(client, "acme", "zendesk", "35437", clock, title="Login loop", requester_email="ann@example.com")
+    client.portal.call(add_tenant, app_of(client).state.store, "globex", "Globex", "default")
+    ingest(client, "globex", "generic", "9", clock, title="Other company", requester_email="ann@example.com")
+    link = list_link(client)
+    listed = client.get(link + "/cases.json").json()["cases"]
+    assert [c["case_id"] for c in listed] == ["2", "35437", "1", "3"]  # the customer's move first, closed last
+    assert all(c["url"].startswith("http") and "/c/" in c["url"] for c in listed)
+    page = client.get(link)
+    assert page.status_code == 200 and page.headers["x-robots-tag"] == "noindex, nofollow"
+    assert "Refund" in page.text and "Waiting on you" in page.text and "1 closed case" in page.text
+    assert "Not Ann" not in page.text and "Other company" not in page.text
+    case_page = client.get("/c/" + listed[0]["url"].split("/c/", 1)[1])
+    assert case_page.status_code == 200 and "Refund" in case_page.text
+
+
+def test_tokens_keep_to_their_purpose(client: TestClient, clock: Clock):
+    post(client, generic_payload("1", requester_email="ann@example.com"))
+    link, case_link = list_link(client), link_for(client, "1")
+    token = link.removeprefix("/r/")
+    assert client.get(f"/c/{token}").status_code == 404  # a list link opens no case
+    assert client.get("/r/" + case_link.removeprefix("/c/")).status_code == 404  # a case link opens no list
+    assert client.get(link[:-3] + "xyz").status_code == 404
+    expiring = list_link(client, expires_days=1)
+    clock.advance(timedelta(days=2))
+    assert client.get(expiring).status_code == 410 and client.get(expiring + "/cases.json").status_code == 410
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"email": "not an address"}, "email"),
+    ({"email": "ann@example.com\r\nBcc: x@y.z"}, "email"),
+    ({"email": "ann@example.com", "expires_days": 0}, "expires_days"),
+    ({"email": "ann@example.com", "expires_days": 10**30}, "expires_days"),
+    ({"email": "ann@example.com", "role": "admin"}, "body must be"),
+    ([[[["ann@example.com"]]]], "body must be"),
+])
+def test_link_requests_that_are_wrong_are_400s_naming_the_field(client: TestClient, body: Any, named: str):
+    answer = client.post("/api/v1/requesters/links", json=body, headers=bearer(make_key(client)))
+    assert answer.status_code == 400 and named in answer.json()["error"]
+    assert client.post("/api/v1/requesters/links", json={"email": "ann@example.com"}).status_code == 401
+
+
+def test_two_hundred_cases(client: TestClient, clock: Clock):
+    store = app_of(client).state.store
+    events = [Event(str(n), f"d{n}", clock.now(), {"title": f"Case number {n}", "requester_email": "ann@example.com",
+                                                   "stage": "closed" if n % 4 == 0 else "in_progress"})
+              for n in range(200)]
+    client.portal.call(store.ingest, "acme", "generic", events)
+    link = list_link(client)
+    assert len(client.get(link + "/cases.json").json()["cases"]) == 200
+    page = client.get(link).text
+    assert page.count('<li class="my-case') == 200 and "50 closed cases" in page
+
+
+def test_the_stream_tells_of_changes_and_of_a_new_case(client: TestClient):
+    post(client, generic_payload("1", title="Invoice export fails", requester_email="ann@example.com"))
+    link = list_link(client)
+    with client.stream("GET", link + "/events") as stream:
+        lines = stream.iter_lines()
+        post(client, generic_payload("1", stage="in_progress"))
+        change = next(line for line in lines if line.startswith("data:"))
+        assert json.loads(change.removeprefix("data:"))["e"]["case"]["stage"] == "in_progress"
+        post(client, generic_payload("2", title="A new one", requester_email="ANN@example.com"))
+        assert next(line for line in lines if line.startswith("event:")) == "event: added"
+
+
+@pytest.mark.browser
+def test_a_customers_list_on_the_company_page_follows_their_cases(live: Any, browser: Any):
+    import httpx
+    from playwright.sync_api import expect
+
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, generic_payload("1", title="Invoice export fails", stage="received", requester_email="ann@example.com"))
+    link = live.call(_list_url(live))
+    page = browser.new_page()
+    try:
+        page.goto(link)
+        expect(page.get_by_role("heading", name="Your cases")).to_be_visible()
+        expect(page.locator(".my-case")).to_have_count(1)
+        page.wait_for_timeout(300)  # the stream is open
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            post(http, generic_payload("2", title="Refund missing", requester_email="ann@example.com",
+                                       waiting_on="customer", stage="in_progress"))
+            expect(page.locator(".my-case")).to_have_count(2, timeout=5000)
+            expect(page.locator(".my-case").first).to_contain_text("Refund missing")  # the customer's move first
+            post(http, generic_payload("1", stage="resolved"))
+            expect(page.locator("details.closed")).to_contain_text("1 closed case", timeout=5000)
+        page.locator(".my-case a").first.click()
+        expect(page.get_by_role("heading", name="Refund missing")).to_be_visible()
+    finally:
+        page.close()
+
+
+async def _list_url(live: Any) -> str:
+    return f"{live.url}/r/{live.app.state.signer.sign_requester('acme', 'ann@example.com')}"

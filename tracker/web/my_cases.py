@@ -1,0 +1,160 @@
+"""My cases: every case of one customer (the requester's address, as the helpdesks report it) in
+a tenant, from every source, on one signed link that the company's backend asks for:
+`POST /api/v1/requesters/links`. Its token has a purpose of its own, so it opens no case page
+and no case link opens it. `/r/{token}` (page), `/r/{token}/cases.json`, `/r/{token}/events`
+(live: each case's changes as `/live` frames them, and `added` when a new case of theirs
+arrives). Each entry opens its case through a case link signed when the list is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from tracker.cases import OPEN_STAGES
+from tracker.errors import BadRequest, NotFound
+from tracker.policy import policy_of
+from tracker.public import customer_event_view
+from tracker.pubsub.base import Hub, Subscription
+from tracker.signing import case_url
+from tracker.storage.base import Appended, Store, StoredCase, Tenant
+from tracker.web.admin_api import MAX_EXPIRES_DAYS, NO_STORE, api_tenant, json_body
+from tracker.web.case_data import LiveCase, customer_case
+from tracker.web.cors import cors_headers
+from tracker.web.live import Follow, MultiplexStream
+from tracker.web.pages import page_policy, reader_language
+from tracker.web.state import state_of
+from tracker.web.stream import PING, STREAM, Outbox
+from tracker.web.subscriptions import ADDRESS, MAX_ADDRESS_CHARS
+
+MAX_CASES = 500
+SUMMARY = ("case_id", "title", "stage", "waiting_on", "status_label", "progress", "expected_by", "updated_at",
+           "revision")
+ADDED = b"event: added\r\ndata: {}\r\n\r\n"
+
+
+def requester_channel(tenant: str, email: str) -> int:
+    """The pub/sub key a requester's new cases are announced on: negative, apart from case keys."""
+    digest = hashlib.sha256(f"{tenant}\n{email.strip().lower()}".encode()).digest()
+    return -1 - int.from_bytes(digest[:7], "big")
+
+
+async def announce_new_cases(store: Store, hub: Hub, appended: list[Appended]) -> None:
+    """A case's first event: tell the open lists of its requester (the only time a list grows)."""
+    for item in appended:
+        if item.seq == 1:
+            stored = await store.get_case_by_key(item.case_key)
+            if stored is not None and stored.case.requester_email:
+                await hub.publish(requester_channel(stored.tenant, stored.case.requester_email), item.seq)
+
+
+async def requester_links(request: Request) -> Response:
+    """POST /api/v1/requesters/links {"email": ..., "expires_days": N}: the signed list link."""
+    state = state_of(request)
+    tenant = await api_tenant(request)
+    data = json_body(await request.body())
+    if not isinstance(data, dict) or set(data) - {"email", "expires_days"}:
+        raise BadRequest('The body must be {"email": "ann@example.com", "expires_days": 30} (expires_days optional).')
+    email = data.get("email")
+    if not isinstance(email, str) or len(email.strip()) > MAX_ADDRESS_CHARS or not ADDRESS.match(email.strip()):
+        raise BadRequest("email: give the requester's e-mail address, as the helpdesk reports it.")
+    days = data.get("expires_days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXPIRES_DAYS):
+        raise BadRequest(f"expires_days: a whole number from 1 to {MAX_EXPIRES_DAYS}, or null for a lasting link.")
+    expires_at = None if days is None else state.clock.now() + timedelta(days=days)
+    token = state.signer.sign_requester(tenant, email, expires_at)
+    return JSONResponse({"url": f"{state.settings.base_url}/r/{token}",
+                         "expires_at": expires_at.isoformat() if expires_at else None},
+                        status_code=201, headers=NO_STORE)
+
+
+async def open_list(request: Request) -> tuple[Tenant, str, datetime | None, list[StoredCase]]:
+    state = state_of(request)
+    tenant_slug, email, expires_at = state.signer.read_requester(request.path_params["token"])
+    tenant = await state.store.get_tenant(tenant_slug)
+    if tenant is None:
+        raise NotFound("No such list of cases.")
+    return tenant, email, expires_at, await state.store.requester_cases(tenant_slug, email, MAX_CASES)
+
+
+async def entries(request: Request, tenant: Tenant, expires_at: datetime | None,
+                  cases: list[StoredCase]) -> list[dict[str, Any]]:
+    """Each case as its customer sees it, in short, with a freshly signed link to its page;
+    open ones first (the customer's move first of all), then the latest change first."""
+    base_url, signer = state_of(request).settings.base_url, state_of(request).signer
+    listed = []
+    for stored in cases:
+        view = await customer_case(request, stored, tenant, with_estimate=False)
+        listed.append({**{name: view[name] for name in SUMMARY}, "url": case_url(base_url, signer, stored, expires_at)})
+    listed.sort(key=lambda e: e["updated_at"] or "", reverse=True)
+    listed.sort(key=lambda e: (e["stage"] not in OPEN_STAGES, e["waiting_on"] != "customer"))
+    return listed
+
+
+async def my_cases_json(request: Request) -> Response:
+    tenant, _, expires_at, cases = await open_list(request)
+    headers = {"Cache-Control": "private, no-cache", **cors_headers(request, tenant)}
+    return JSONResponse({"tenant": tenant.name, "cases": await entries(request, tenant, expires_at, cases)},
+                        headers=headers)
+
+
+async def my_cases_page(request: Request) -> Response:
+    tenant, _, expires_at, cases = await open_list(request)
+    listed = await entries(request, tenant, expires_at, cases)
+    html = state_of(request).templates.render(
+        tenant.theme, "my_cases.html", reader_language(request, tenant), tenant_name=tenant.name,
+        events=f"/r/{request.path_params['token']}/events",
+        open_cases=[e for e in listed if e["stage"] in OPEN_STAGES],
+        closed_cases=[e for e in listed if e["stage"] not in OPEN_STAGES])
+    return HTMLResponse(html, headers={"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
+                                       "Vary": "Accept-Language",
+                                       "Content-Security-Policy": page_policy(tenant, "'none'")})
+
+
+async def my_cases_events(request: Request) -> Response:
+    state = state_of(request)
+    tenant, email, _, cases = await open_list(request)
+    view = customer_event_view(policy_of(tenant.options), state.clock)
+    follows = [await Follow.of(index, LiveCase(stored, tenant, "customer", view, no_opening), stored.seq)
+               for index, stored in enumerate(cases)]  # the list is on the page already: changes from here on
+    return RequesterStream(state.streams, follows, cors_headers(request, tenant), state.hub,
+                           requester_channel(tenant.slug, email))
+
+
+async def no_opening() -> dict[str, Any]:
+    return {}  # never asked for: each case is followed from the revision the list showed
+
+
+class RequesterStream(MultiplexStream):
+    """The changes of a requester's cases, and `added` when a new one arrives."""
+
+    def __init__(self, streams: Any, follows: list[Follow], headers: Mapping[str, str], hub: Hub, channel: int) -> None:
+        super().__init__(streams, follows, [], headers)
+        self.hub = hub
+        self.channel = channel
+        self.subscription: Subscription | None = None
+        self.forwarding: asyncio.Future[None] | None = None
+
+    def _join(self, outbox: Outbox) -> None:
+        super()._join(outbox)
+        self.subscription = subscription = self.hub.subscribe(self.channel)
+
+        async def forward() -> None:
+            while True:
+                await subscription.queue.get()
+                outbox.put((STREAM, PING, ADDED, b""))  # sent as it is, as pings are
+
+        self.forwarding = asyncio.ensure_future(forward())
+
+    def _leave(self, outbox: Outbox) -> None:
+        if self.forwarding is not None:
+            self.forwarding.cancel()
+        if self.subscription is not None:
+            self.hub.unsubscribe(self.subscription)
+        super()._leave(outbox)
