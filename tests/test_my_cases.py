@@ -39,7 +39,8 @@ def ingest(client: TestClient, tenant: str, source: str, case_id: str, clock: Cl
 
 
 def test_the_list_holds_the_requesters_cases_from_every_source_and_no_one_elses(client: TestClient, clock: Clock):
-    post(client, generic_payload("1", title="Invoice export fails", stage="in_progress", requester_email="ann@example.com"))
+    post(client, generic_payload("1", title="Invoice export fails", stage="in_progress",
+                                 requester_email="ann@example.com"))
     post(client, generic_payload("2", title="Refund", stage="in_progress", waiting_on="customer",
                                  requester_email=" ANN@example.COM"))
     post(client, generic_payload("3", title="Old printer", stage="closed", requester_email="ann@example.com"))
@@ -115,7 +116,8 @@ def test_a_customers_list_on_the_company_page_follows_their_cases(live: Any, bro
     from playwright.sync_api import expect
 
     with httpx.Client(base_url=live.url, timeout=10) as http:
-        post(http, generic_payload("1", title="Invoice export fails", stage="received", requester_email="ann@example.com"))
+        post(http, generic_payload("1", title="Invoice export fails", stage="received",
+                                   requester_email="ann@example.com"))
     link = live.call(_list_url(live))
     page = browser.new_page()
     try:
