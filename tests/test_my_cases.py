@@ -140,3 +140,43 @@ def test_a_customers_list_on_the_company_page_follows_their_cases(live: Any, bro
 
 async def _list_url(live: Any) -> str:
     return f"{live.url}/r/{live.app.state.signer.sign_requester('acme', 'ann@example.com')}"
+
+
+def test_email_me_links_sends_the_list_link_only_where_there_are_cases(settings: Any, clock: Clock):
+    """Against a real SMTP server on loopback: the same answer for any address, one mail where
+    the address has cases, its link opens the list, and a few requests a day at most."""
+    from dataclasses import replace
+
+    from tests.conftest import SECRET
+    from tests.mailbox import smtp_server, text_of
+    from tests.test_keep_me_updated import deliver_now
+    from tracker.admin import add_source
+    from tracker.app import create_app
+
+    with smtp_server() as (url, box):
+        app = create_app(replace(settings, smtp_url=url), clock)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            client.portal.call(add_tenant, app.state.store, "acme", "ACME Support", "default")
+            client.portal.call(add_source, app.state.store, "acme", "generic", SECRET)
+            post(client, generic_payload("1", title="Invoice export fails", requester_email="ann@example.com"))
+            assert 'action="/s/acme/my-cases"' in client.get("/s/acme").text
+            answers = [client.post("/s/acme/my-cases", data={"email": address})
+                       for address in ("ANN@example.com", "nobody@example.org")]
+            assert [a.status_code for a in answers] == [202, 202] and answers[0].text == answers[1].text
+            deliver_now(client)
+            [mail] = box.wait_for(1)
+            assert mail["To"] == "ANN@example.com" and mail["Subject"] == "ACME Support: Your cases"
+            [link] = [word for word in text_of(mail).split() if "/r/" in word]
+            listed = client.get("/r/" + link.split("/r/", 1)[1] + "/cases.json").json()["cases"]
+            assert [case["title"] for case in listed] == ["Invoice export fails"]
+            for _ in range(2):
+                client.post("/s/acme/my-cases", json={"email": "ann@example.com"})
+            assert client.post("/s/acme/my-cases", json={"email": "ann@example.com"}).status_code == 429
+            assert client.post("/s/acme/my-cases", json={"email": "not an address"}).json()["error"].startswith("email")
+            deliver_now(client)
+            assert len(box.wait_for(3)) == 3  # the two allowed, nothing for the rest
+
+
+def test_without_mail_the_links_are_not_offered(client: TestClient):
+    assert "my-cases" not in client.get("/s/acme").text
+    assert client.post("/s/acme/my-cases", data={"email": "ann@example.com"}).status_code == 404

@@ -45,7 +45,7 @@ from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.live import live
 from tracker.web.lookup import Lookup, lookup_case
-from tracker.web.my_cases import my_cases_events, my_cases_json, my_cases_page, requester_links
+from tracker.web.my_cases import email_me_links, my_cases_events, my_cases_json, my_cases_page, requester_links
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
@@ -130,6 +130,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/s/{tenant}/problems.json", status_json, name="status_json"),
         Route("/s/{tenant}/feed.atom", status_feed, name="status_feed"),
         Route("/s/{tenant}/events", status_events, name="status_events"),
+        Route("/s/{tenant}/my-cases", email_me_links, methods=["POST"], name="email_me_links"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/push-worker.js", push_worker_js, name="push_worker"),
         Route("/oembed", oembed, name="oembed"),

@@ -37,6 +37,8 @@ from tracker.tenant_options import option_value
 CONFIRM = "subscription.confirm"
 NEWS = "case.news"
 GONE_QUIET = "case.gone_quiet"  # queued by the quiet watch
+LINKS = "requester.links"  # "e-mail me links to all my cases"
+LINKS_DAYS = 30  # how long the list link in that mail works
 MAX_EVENTS_PER_MAIL = 1000
 CLAIM_SECONDS = 120.0  # as long as a delivery's lease: a worker that died lets go by then
 BUSY_RETRY_SECONDS = 1.0
@@ -76,10 +78,23 @@ class Notifier:
             await self._client.aclose()
 
     async def send(self, delivery: Delivery) -> None:
-        if "case" in delivery.request:  # a case's news: one mail to each of its subscribers
+        if "requester" in delivery.request:
+            await self._links(delivery.tenant, str(delivery.request["requester"]), str(delivery.request["language"]))
+        elif "case" in delivery.request:  # a case's news: one mail to each of its subscribers
             await self._fan_out(int(delivery.request["case"]), delivery.event_type)
         else:
             await self._send_once(int(delivery.request["subscriber"]), delivery.event_type)
+
+    async def _links(self, tenant_slug: str, address: str, language: str) -> None:
+        """The link to a requester's list of cases, to their address; nothing when they have none
+        (the page answered the same either way, so the mail is all that tells)."""
+        tenant = await self.store.get_tenant(tenant_slug)
+        if tenant is None or not await self.store.requester_cases(tenant_slug, address, 1):
+            return
+        expires_at = self.clock.now() + timedelta(days=LINKS_DAYS)
+        token = self.signer.sign_requester(tenant_slug, address, expires_at)
+        context = {"tenant_name": tenant.name, "list_url": f"{self.settings.base_url}/r/{token}", "days": LINKS_DAYS}
+        await self._mail(address, language, tenant, "links", context, {})
 
     async def _fan_out(self, case_key: int, event_type: str) -> None:
         """Each subscriber's mail in turn (FAN_OUT at a time). One that cannot go yet or fails
@@ -184,23 +199,32 @@ class Notifier:
 
     async def _send(self, subscriber: Subscriber, tenant: Tenant, kind: str, context: dict[str, Any]) -> None:
         """The mail (or notification, for a device) of this kind: confirm, news or quiet."""
-        # One line, whatever a helpdesk's title holds (a line break in a header is an error).
-        subject = " ".join(self.render(tenant.theme, f"mail_{kind}.subject", subscriber.language, **context).split())
         # One thread per case and subscriber, named without anything internal.
         thread = self.signer.opaque_name(f"mail-thread/{subscriber.case_key}/{subscriber.id}")
         if subscriber.channel == "push":
-            await self._push(subscriber, tenant, kind, subject, thread, context)
+            await self._push(subscriber, tenant, kind, self._subject(tenant, kind, subscriber.language, context),
+                             thread, context)
             return
-        if not self.settings.smtp_url:
-            raise DeliveryError("TRACKER_SMTP_URL is not set: e-mail is off")
-        text = self.render(tenant.theme, f"mail_{kind}.txt", subscriber.language, **context)
-        html = self.render(tenant.theme, f"mail_{kind}.html", subscriber.language, **context)
         headers = {"In-Reply-To": f"<case-{thread}@{self.domain}>", "References": f"<case-{thread}@{self.domain}>"}
         if kind != "confirm":  # RFC 8058: one click, by POST, unsubscribes
             headers["List-Unsubscribe"] = f"<{context['manage_url']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message = mail.message(self.sender, subscriber.address, subject, text, html, headers, self.domain)
+        await self._mail(subscriber.address, subscriber.language, tenant, kind, context, headers)
+
+    async def _mail(self, address: str, language: str, tenant: Tenant, kind: str, context: dict[str, Any],
+                    headers: dict[str, str]) -> None:
+        """One mail of this kind from the theme's templates: subject, text and HTML parts."""
+        if not self.settings.smtp_url:
+            raise DeliveryError("TRACKER_SMTP_URL is not set: e-mail is off")
+        subject = self._subject(tenant, kind, language, context)
+        text = self.render(tenant.theme, f"mail_{kind}.txt", language, **context)
+        html = self.render(tenant.theme, f"mail_{kind}.html", language, **context)
+        message = mail.message(self.sender, address, subject, text, html, headers, self.domain)
         await mail.send(mail.server_of(self.settings.smtp_url), message)
+
+    def _subject(self, tenant: Tenant, kind: str, language: str, context: dict[str, Any]) -> str:
+        # One line, whatever a helpdesk's title holds (a line break in a header is an error).
+        return " ".join(self.render(tenant.theme, f"mail_{kind}.subject", language, **context).split())
 
     async def _push(self, subscriber: Subscriber, tenant: Tenant, kind: str, title: str, thread: str,
                     context: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from tracker.cases import OPEN_STAGES
 from tracker.errors import BadRequest, NotFound
+from tracker.notifier import LINKS, mail_offered
 from tracker.policy import policy_of
 from tracker.public import customer_event_view
 from tracker.pubsub.base import Hub, Subscription
@@ -31,7 +32,7 @@ from tracker.web.live import Follow, MultiplexStream
 from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
 from tracker.web.stream import PING, STREAM, Outbox
-from tracker.web.subscriptions import ADDRESS, MAX_ADDRESS_CHARS
+from tracker.web.subscriptions import ADDRESS, MAX_ADDRESS_CHARS, client_of, email_of, fields_of
 
 MAX_CASES = 500
 SUMMARY = ("case_id", "title", "stage", "waiting_on", "status_label", "progress", "expected_by", "updated_at",
@@ -129,6 +130,27 @@ async def my_cases_events(request: Request) -> Response:
 
 async def no_opening() -> dict[str, Any]:
     return {}  # never asked for: each case is followed from the revision the list showed
+
+
+LINKS_SENT = "If we have cases for this address, a mail with the link to them is on its way."
+
+
+async def email_me_links(request: Request) -> Response:
+    """POST /s/{tenant}/my-cases (form or JSON `email`): "e-mail me links to all my cases". The
+    same 202 whatever the address; the mail goes only where there are cases (Notifier._links)."""
+    state = state_of(request)
+    tenant = await state.store.get_tenant(request.path_params["tenant"])
+    if tenant is None or not mail_offered(state.settings, tenant):
+        raise NotFound("Links by e-mail are not offered here.")
+    address = email_of(await fields_of(request))
+    state.subscription_limits.check(client_of(request), address.lower())  # lists are by the address in any case
+    language = reader_language(request, tenant)
+    await state.store.add_delivery(tenant.slug, "mail", LINKS, None, {"requester": address, "language": language})
+    state.deliverer.wake()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return JSONResponse({"ok": True, "message": LINKS_SENT}, status_code=202)
+    html = state.templates.render(tenant.theme, "subscription.html", language, state="links", case=None)
+    return HTMLResponse(html, status_code=202)
 
 
 class RequesterStream(MultiplexStream):

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from tracker.cases import Case
 from tracker.errors import NotFound
+from tracker.notifier import mail_offered
 from tracker.storage.base import ProblemNotes, StoredCase, StoredEvent, Tenant
 from tracker.web.case_data import LiveCase
 from tracker.web.follow import NOT_XML
@@ -77,7 +78,8 @@ async def status_page(request: Request) -> Response:
     tenant = await tenant_named(request)
     language = reader_language(request, tenant)
     html = state.templates.render(tenant.theme, "status.html", language, tenant_name=tenant.name,
-                                  tenant_slug=tenant.slug, problems=await listed_problems(request, tenant))
+                                  tenant_slug=tenant.slug, problems=await listed_problems(request, tenant),
+                                  offer_links=mail_offered(state.settings, tenant))
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language",
                                        "Content-Security-Policy": page_policy(tenant, "*")})
 
