@@ -49,7 +49,7 @@ from tracker.web.my_cases import email_me_links, my_cases_events, my_cases_json,
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
-from tracker.web.state import AppState
+from tracker.web.state import AppState, state_of
 from tracker.web.status_page import status_events, status_feed, status_json, status_page
 from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
@@ -64,6 +64,23 @@ RETRY_AFTER_SECONDS = 5
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready for traffic: storage answers and pub/sub listens (a load balancer's probe; /healthz
+    only says the process is up)."""
+    state = state_of(request)
+    try:
+        await state.store.ready()
+        storage = "ok"
+    except Exception as exc:  # whatever the driver raises, the answer is "not ready", and why
+        storage = f"unreachable ({type(exc).__name__})"
+    pubsub = "ok" if state.hub.ready() else "not listening"
+    if storage == pubsub == "ok":
+        return JSONResponse({"ok": True, "storage": storage, "pubsub": pubsub})
+    problem = f"storage: {storage}" if storage != "ok" else f"pubsub: {pubsub}"
+    return JSONResponse({"ok": False, "status": 503, "error": problem, "storage": storage, "pubsub": pubsub},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
@@ -102,6 +119,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, name="healthz"),
+        Route("/readyz", readyz, name="readyz"),
         Route("/hooks/{tenant}/{source}", receive_webhook, methods=["POST"], name="webhook"),
         Route("/c/{token}", case_page, name="case_page"),
         Route("/c/{token}/case.json", case_json, name="case_json"),

@@ -337,15 +337,17 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+SHUTDOWN_SECONDS = 10  # the longest a SIGTERM waits for the webhooks in flight
+
+
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
 
     from tracker.app import create_app
-    from tracker.serving import server_config
+    from tracker.serving import GracefulServer, server_config
 
     tune_gc()
-    uvicorn.Server(server_config(create_app(settings), settings.host, settings.port, backlog=4096,
-                                 timeout_graceful_shutdown=3, log_level="info")).run()
+    GracefulServer(server_config(create_app(settings), settings.host, settings.port, backlog=4096,
+                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS, log_level="info")).run()
     return 0
 
 

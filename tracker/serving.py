@@ -85,3 +85,18 @@ def bounded_protocol(head_seconds: float = HEAD_SECONDS,
 def server_config(app: Any, host: str, port: int, head_seconds: float = HEAD_SECONDS,
                   abort_seconds: float = ABORT_SECONDS, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, http=bounded_protocol(head_seconds, abort_seconds), **options)
+
+
+class GracefulServer(uvicorn.Server):
+    """`tracker serve`'s server. On SIGTERM uvicorn stops accepting and lets the requests in flight
+    finish (a webhook is answered only once stored, so none acknowledged is lost); but a live
+    stream never finishes by itself, and would hold the shutdown to its time limit. So the streams
+    are ended first, politely: their clients reconnect at once (to another instance, behind a
+    balancer) and resume where they were."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        streams = getattr(state, "streams", None)
+        if streams is not None:
+            await streams.stop()
+        await super().shutdown(sockets)

@@ -30,6 +30,9 @@ class MemoryHub:
             if not subscription.offer(seq):
                 self.unsubscribe(subscription)
 
+    def ready(self) -> bool:
+        return True  # one process: nothing to reach
+
     def catch_up_all(self) -> None:
         for subscribers in list(self._by_case.values()):
             for subscription in list(subscribers):

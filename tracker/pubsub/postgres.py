@@ -61,6 +61,10 @@ class PostgresHub:
         hub._task = asyncio.create_task(hub._keep_listening(), name="tracker-pg-listener")
         return hub
 
+    def ready(self) -> bool:
+        listener = self._listener
+        return listener is not None and not listener.is_closed() and not self._lost.is_set()
+
     # --- local subscriptions: the in-process hub's ---
 
     def subscribe(self, case_key: int) -> Subscription:

@@ -166,6 +166,7 @@ MIGRATION_LOCK = 0x747261636B6572  # "tracker"
 MAX_ATTEMPTS = 5  # per batch, for deadlocks and racing duplicate deliveries
 POOL_MIN_SIZE, POOL_MAX_SIZE = 0, 10  # no floor: asyncpg would log a traceback per retry while the server is down
 CONNECT_TIMEOUT_SECONDS = 5.0
+READY_TIMEOUT_SECONDS = 2.0  # a readiness probe answers within its own timeout
 
 log = logging.getLogger("tracker.storage")
 
@@ -291,6 +292,9 @@ class PostgresStore:
             await pool.close()
             raise
         return cls(pool, clock)
+
+    async def ready(self) -> None:
+        await self._pool.fetchval("SELECT count(*) FROM meta", timeout=READY_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         await self._batches.close()

@@ -334,6 +334,9 @@ class SQLiteStore:
     def _now(self) -> str:
         return self._clock.now().isoformat()
 
+    async def ready(self) -> None:
+        await self._all("SELECT count(*) FROM meta", ())  # the file is there, readable, with our schema
+
     async def close(self) -> None:
         await self._batches.close()
         await self._reader.close()
