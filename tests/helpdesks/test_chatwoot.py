@@ -197,3 +197,25 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     for surface in (page, json.dumps(data), repr(replayed)):
         for secret in (NOTE, "legacy plan", "douglas.private@example.com", "teste 1"):
             assert secret not in surface
+
+
+# --- My cases: the requester's address ---
+
+def test_the_requester_address_is_the_contacts_never_the_assignees():
+    payload = load("message_created.incoming.api-channel.json")  # recorded: a WhatsApp contact, email null
+    [event] = parse(payload)
+    assert "requester_email" not in event.changes
+    payload["conversation"]["meta"]["assignee"]["email"] = "douglas.agent@example.com"
+    [event] = parse(payload)
+    assert "requester_email" not in event.changes  # the agent is nobody's requester
+    payload["conversation"]["meta"]["sender"]["email"] = "Douglas@Example.com"
+    [event] = parse(payload)
+    assert event.changes["requester_email"] == "Douglas@Example.com"  # as reported: the store lowers it
+
+
+@pytest.mark.parametrize("value", [None, "", 42, ["a@example.com"], {"email": "a@example.com"}])
+def test_a_contact_email_that_is_no_string_sets_no_requester(value):
+    payload = load("conversation_status_changed.resolved.json")
+    payload["meta"]["sender"]["email"] = value
+    [event] = parse(payload)
+    assert "requester_email" not in event.changes

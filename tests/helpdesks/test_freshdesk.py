@@ -210,3 +210,21 @@ def test_through_the_app_the_linked_ticket_shows_its_tracker(client: TestClient,
     malformed = json.loads(body_of(LINKED))
     malformed["freshdesk_webhook"]["tracker_ticket_id"] = "#12"
     assert deliver(malformed) == 400
+
+
+# --- My cases: the requester's address ---
+
+@pytest.mark.parametrize("name", ["ticket_created.json", "status_changed.json"])  # recorded (Zulip's template)
+def test_the_requester_address_is_the_tickets_requester_email(name):
+    assert parse(name).changes["requester_email"] == "requester-bob@example.com"
+
+
+@pytest.mark.parametrize("value", ["", "   ", None, ["bob@example.com"]])
+def test_an_empty_or_missing_requester_email_sets_none(value):
+    payload = json.loads(body_of("status_changed.json"))
+    payload["freshdesk_webhook"]["requester_email"] = value
+    [event] = freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
+    assert "requester_email" not in event.changes
+    del payload["freshdesk_webhook"]["requester_email"]
+    [event] = freshdesk.parse(payload, {}, received_at=RECEIVED_AT)
+    assert "requester_email" not in event.changes

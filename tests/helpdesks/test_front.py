@@ -218,3 +218,23 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     assert replayed[0]["data"]["update"] is None  # the comment
     for surface in (page, json.dumps(data), repr(replayed)):
         assert MARKER not in surface and "owes us" not in surface
+
+
+# --- My cases: the requester's address ---
+
+@pytest.mark.parametrize(("name", "address"), [
+    ("inbound.json", "calculon@momsbot.com"),  # recorded: the customer wrote in (role "from")
+    ("out_reply.json", "calculon@momsbot.com"),  # the teammate's reply: still the contact (role "to")
+])
+def test_the_requester_address_is_the_conversations_recipient(name, address):
+    [event] = front.parse(load(name), {})
+    assert event.changes["requester_email"] == address
+    author = load(name).get("target", {}).get("data", {}).get("author") or {}
+    assert author.get("email") != event.changes["requester_email"]  # never the teammate's
+
+
+@pytest.mark.parametrize("recipient", [None, {}, {"handle": None}, {"handle": 42}, "calculon@momsbot.com"])
+def test_a_recipient_without_an_address_sets_no_requester(recipient):
+    payload = load("inbound.json")
+    payload["conversation"]["recipient"] = recipient
+    assert "requester_email" not in front.parse(payload, {})[0].changes

@@ -96,3 +96,20 @@ def test_private_message_is_kept_as_activity_without_its_text():
 def test_malformed_body_names_the_field(payload, named):
     with pytest.raises(BadRequest, match=named.replace(".", r"\.")):
         generic.parse(payload, {"webhook-id": "m", "webhook-timestamp": "1700000000"}, received_at=RECEIVED_AT)
+
+
+# --- My cases: the requester's address ---
+
+def test_the_requester_address_is_case_requester_email():
+    payload = {"case": {"id": "4711", "requester_email": " Ann@Example.com"}}
+    [event] = generic.parse(payload, {"webhook-id": "m"}, received_at=RECEIVED_AT)
+    assert event.changes["requester_email"] == " Ann@Example.com"  # as sent: the store trims and lowers it
+    [event] = generic.parse({"case": {"id": "4711", "requester_email": None}}, {}, received_at=RECEIVED_AT)
+    assert event.changes["requester_email"] is None  # null clears it: the case leaves the list
+    [event] = generic.parse({"case": {"id": "4711"}}, {}, received_at=RECEIVED_AT)
+    assert "requester_email" not in event.changes  # left out: kept as it was
+
+
+def test_a_requester_email_that_is_no_string_names_the_field():
+    with pytest.raises(BadRequest, match=r"case\.requester_email"):
+        generic.parse({"case": {"id": "1", "requester_email": 42}}, {}, received_at=RECEIVED_AT)

@@ -335,3 +335,11 @@ def test_a_linked_sub_issue_shows_its_parent_moving(client: TestClient, monkeypa
     assert data["problem"]["stage"] == "resolved" and data["problem"]["fix_out"]
     assert MARKER not in json.dumps(data)  # the problem's own words stay out (problem_updates is not public)
 
+
+# --- My cases: no requester's address ---
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_no_payload_names_a_requester_address(name):
+    """Issue authors and commenters are logins; GitHub's payloads carry no customer's e-mail."""
+    for event in parse(load(name), KINDS[name]):
+        assert "requester_email" not in event.changes

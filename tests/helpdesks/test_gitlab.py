@@ -212,3 +212,14 @@ def test_a_confidential_issue_shows_its_title_and_stage_as_the_readme_says():
     assert event.changes["stage"] == "received"
     readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
     assert "every comment on a confidential issue (its title and stage are shown" in readme
+
+
+# --- My cases: no requester's address ---
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_the_acting_users_address_is_never_the_requesters(name):
+    """`user.email` is whoever acted (a teammate, the Support Bot), with a public address or
+    [REDACTED]: no GitLab hook names the customer's address."""
+    assert load(name)["user"].get("email") in (None, "admin@example.com")
+    for event in parse(name):
+        assert "requester_email" not in event.changes

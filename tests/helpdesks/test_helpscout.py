@@ -149,3 +149,18 @@ def test_through_the_app_note_never_reaches_the_customer(client: TestClient, mon
     for name, text in surfaces.items():
         assert "the download works again" in text, name
         assert NOTE_MARKER not in text and "migration" not in text, f"the note leaked into the {name}"
+
+
+# --- My cases: the requester's address ---
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_the_requester_address_is_the_primary_customers(name):
+    assert parse(name).changes["requester_email"] == "bear@acme.com"
+
+
+@pytest.mark.parametrize("value", [None, "", 42, ["bear@acme.com"]])
+def test_a_customer_email_that_is_no_string_sets_no_requester(value):
+    payload = json.loads(body_of("convo.created.json"))
+    payload["primaryCustomer"]["email"] = value
+    [event] = helpscout.parse(payload, {"x-helpscout-event": "convo.created"}, received_at=RECEIVED_AT)
+    assert "requester_email" not in event.changes

@@ -417,3 +417,14 @@ def test_tickets_through_the_app(client: TestClient, monkeypatch: pytest.MonkeyP
     assert data["updates"] == []
     for surface in (page, json.dumps(data), json.dumps(replayed)):
         assert MARKER not in surface and "refund" not in surface and "legacy plan" not in surface
+
+
+# --- My cases: no requester's address ---
+
+@pytest.mark.parametrize("name", ["docs.v3-example.body.json", "ticket.creation.batch.json",
+                                  "ticket.propertyChange.waiting_on_contact.json",
+                                  "object.propertyChange.closed.json", "ticket.deletion.json"])
+def test_no_delivery_names_a_requester_address(name):
+    """Ticket events carry the ticket id and one property; the requester is an associated contact."""
+    for event in parse(load(name)):
+        assert "requester_email" not in event.changes

@@ -318,3 +318,26 @@ def test_through_the_app_the_linked_conversation_shows_its_tracker_ticket(client
     malformed["id"] = "notif_malformed"
     malformed["data"]["item"]["linked_objects"]["data"][0]["id"] = {"oops": 1}
     assert deliver(malformed) == 400
+
+
+# --- My cases: the requester's address ---
+
+@pytest.mark.parametrize("name", ["conversation.admin.closed.json", "conversation.admin.noted.json",
+                                  "conversation.admin.replied.json"])
+def test_the_requester_address_is_the_conversations_user(name):
+    [event] = parse(name)  # recorded: the conversation's lead, with their address
+    assert event.changes["requester_email"] == "jerryguitarist@gmail.com"
+
+
+def test_an_anonymous_lead_or_an_admin_sets_no_requester():
+    [event] = parse("conversation.user.created.json")  # recorded: the lead's email is ""
+    assert "requester_email" not in event.changes
+    payload = json.loads(body_of("conversation.admin.replied.json"))
+    item = payload["data"]["item"]
+    del item["user"]
+    item["conversation_message"]["author"] = {"type": "admin", "id": "1957471", "email": "eeshan@example.com"}
+    [event] = intercom.parse(payload, {})
+    assert "requester_email" not in event.changes  # an admin is nobody's requester
+    item["conversation_message"]["author"] = {"type": "user", "id": "5c95", "email": "jerry@example.com"}
+    [event] = intercom.parse(payload, {})
+    assert event.changes["requester_email"] == "jerry@example.com"

@@ -453,3 +453,27 @@ def test_malformed_links_through_the_app_are_no_500(client: TestClient, monkeypa
     body = json.dumps(with_links()).replace('"issuelinks": []', '"issuelinks": ' + "[" * 5000 + "]" * 5000).encode()
     deep = client.post("/hooks/acme/jira", content=body, headers={"x-hub-signature": sign(body)})
     assert deep.status_code == 400  # nesting past the JSON parser's bound: a 400, never a 500
+
+
+# --- My cases: the requester's address ---
+
+def test_the_requester_address_is_the_reporters_never_the_actors():
+    payload = load("jira_issue_updated.status.json")  # recorded: othello@ acted, kolaszek@ reported
+    assert payload["user"]["emailAddress"] == "othello@zulip.com"
+    [event] = parse(payload)
+    assert event.changes["requester_email"] == "kolaszek@tlen.pl"
+
+
+@pytest.mark.parametrize("value", [None, "", 42])
+def test_a_hidden_reporter_address_sets_none(value):
+    payload = load("jira_issue_updated.status.json")
+    payload["issue"]["fields"]["reporter"]["emailAddress"] = value  # privacy settings: null, or no field
+    [event] = parse(payload)
+    assert "requester_email" not in event.changes
+    del payload["issue"]["fields"]["reporter"]["emailAddress"]
+    assert "requester_email" not in parse(payload)[0].changes
+
+
+def test_the_automation_body_names_no_requester():
+    [event] = jira.parse(load("automation.comment_created.json"), {})
+    assert "requester_email" not in event.changes

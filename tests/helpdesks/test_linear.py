@@ -282,3 +282,12 @@ def test_issue_relations_mean_nothing(action):
                "data": {"id": "r-1", "type": "blocks", "issueId": "a4344dc7-7d8d-4b28-a93c-553ac9aba41a",
                         "relatedIssueId": "b7e4c1d2-5f3a-4e8b-9c6d-0a1b2c3d4e5f"}}
     assert parse(payload) == []
+
+
+# --- My cases: no requester's address ---
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_payload_names_a_requester_address(name):
+    """Creators are ids and actors workspace members: Linear carries no customer's e-mail."""
+    for event in parse(load(name)):
+        assert "requester_email" not in event.changes

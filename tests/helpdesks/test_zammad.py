@@ -179,3 +179,21 @@ def test_deliveries_through_the_app(client: TestClient, monkeypatch: pytest.Monk
     for surface in (page, json.dumps(data), repr(replayed)):
         for secret in (NOTE, "legacy plan", "emily@example.com", "This is a simple Webhook Test"):
             assert secret not in surface
+
+
+# --- My cases: the requester's address ---
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_requester_address_is_the_customers_never_the_owners(name):
+    payload = load(name)
+    assert payload["ticket"]["owner"]["email"] == "emma@chrispresso.com"  # the agent
+    [event] = parse(payload)
+    assert event.changes["requester_email"] == "emily@example.com"
+
+
+@pytest.mark.parametrize("value", [None, "", 42])
+def test_a_customer_without_an_address_sets_no_requester(value):
+    payload = load("ticket.article.customer.docs.json")
+    payload["ticket"]["customer"]["email"] = value
+    [event] = parse(payload)
+    assert "requester_email" not in event.changes

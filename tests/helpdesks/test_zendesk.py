@@ -242,3 +242,19 @@ def test_through_the_app_an_incident_shows_its_problem_ticket_once_that_is_recei
     assert shown["others_affected"] == 0 and case_json["stage"] == "in_progress"
     for surface in (json.dumps(case_json), client.get(url).text):
         assert PROBLEM_TITLE not in surface
+
+
+# --- My cases: the requester's address ---
+
+def test_the_requester_address_is_the_templates_requester_email():
+    [event] = parse("template.pending.public_comment.json")
+    assert event.changes["requester_email"] == "ann@example.com"
+    assert "requester_email" not in parse("trigger.ticket_create_update.json")[0].changes  # Zulip's: no address
+
+
+def test_the_comment_authors_address_is_never_the_requesters():
+    payload = json.loads(body_of("template.pending.public_comment.json"))
+    del payload["ticket"]["requester_email"]
+    payload["comment"]["author_email"] = "dana@example.com"
+    [event] = zendesk.parse(payload, {}, received_at=RECEIVED_AT)
+    assert "requester_email" not in event.changes

@@ -456,3 +456,20 @@ def test_through_the_app_private_comment_never_reaches_the_customer(client: Test
     for surface, text in surfaces.items():
         assert "We reproduced the export bug" in text, surface
         assert NOTE_MARKER not in text and "refund" not in text, f"the comment leaked into the {surface}"
+
+
+# --- My cases: the requester's address ---
+
+def test_the_requester_address_falls_back_to_the_tickets_email():
+    payload = load("ticket_add.json")
+    del payload[0]["payload"]["contact"]["email"]
+    assert one(payload).changes["requester_email"] == "ann.requester@example.com"  # the ticket's own email
+    payload[0]["payload"]["email"] = "not an address"
+    assert "requester_email" not in one(payload).changes
+
+
+@pytest.mark.parametrize("name", ["thread_add.agent_reply.json", "thread_add.customer_email.json",
+                                  "comment_add.private.json"])
+def test_threads_and_comments_set_no_requester(name):
+    for event in parse(load(name)):
+        assert "requester_email" not in event.changes

@@ -11,8 +11,11 @@ note and is never shown):
   {"type": "case.updated", "occurred_at": "2026-11-20T10:00:00Z",
    "case": {"id": "4711", "title": "...", "stage": "in_progress", "status_label": "...",
             "waiting_on": "company", "progress": 40, "expected_by": "2026-11-22T17:00:00Z",
+            "requester_email": "ann@example.com",
             "next_steps": [{"text": "...", "owner": "company", "done": false}]},
    "message": {"id": "m-1", "body": "...", "public": true, "author": "Dana"}}
+case.requester_email (the customer's address, any case; null clears it) puts the case in that
+customer's list of cases (My cases).
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def _changes(conversation: dict[str, Any], status: str, event_type: str) -> dict
         changes["title"] = subject
     customer = conversation.get("primaryCustomer") or conversation.get("customer")
     if isinstance(customer, dict):
-        if text_of(customer.get("email")):
+        if isinstance(customer.get("email"), str) and customer["email"]:
             changes["requester_email"] = customer["email"]
         name = _person_name(customer)
         if name:

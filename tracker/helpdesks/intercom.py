@@ -216,7 +216,7 @@ def _changes(item: dict[str, Any], topic: str) -> dict[str, Any]:
     user = item.get("user") or (message.get("author") if isinstance(message, dict) else None)
     if isinstance(user, dict) and user.get("type") in ("user", "lead", "contact"):
         for field, key in (("requester_email", "email"), ("requester_name", "name")):
-            if text_of(user.get(key)):
+            if isinstance(user.get(key), str) and user[key]:  # an anonymous lead's email is ""
                 changes[field] = user[key]
     state = text_of(item.get("state"))
     if state:

@@ -184,7 +184,7 @@ def _changes(fields: dict[str, Any]) -> dict[str, Any]:
             changes["stage"] = "closed"
     reporter = fields.get("reporter")
     if isinstance(reporter, dict):
-        if isinstance(reporter.get("emailAddress"), str):
+        if isinstance(reporter.get("emailAddress"), str) and reporter["emailAddress"]:  # hidden by privacy: none
             changes["requester_email"] = reporter["emailAddress"]
         if isinstance(reporter.get("displayName"), str):
             changes["requester_name"] = reporter["displayName"]
