@@ -87,7 +87,7 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
     await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 10
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 11
 
 
 async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_path: Path):
@@ -96,12 +96,12 @@ async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_p
     await store.add_tenant(Tenant("acme", "ACME"))
     await store.ingest("acme", "generic", [event(1, title="First"), event(2, progress=20)])
     await store.close()
-    with sqlite3.connect(path) as db:  # put the log back the way schema 4 kept it
+    with sqlite3.connect(path) as db:  # put the log back the way schema 4 kept it, as schema 4 was
         db.executescript(f"ALTER TABLE events RENAME TO old; {EVENTS_V4}; INSERT INTO events "
                          "SELECT case_key, seq, tenant, source, delivery_id, received_at, event, case_after FROM old; "
                          "DROP TABLE old; DROP TABLE subscribers; DROP TABLE problems; DROP INDEX cases_by_problem; "
                          "DROP INDEX cases_by_requester; ALTER TABLE cases DROP COLUMN problem; "
-                         "ALTER TABLE cases DROP COLUMN requester; PRAGMA user_version = 4;")  # as schema 4 was
+                         "ALTER TABLE cases DROP COLUMN requester; DROP TABLE received; PRAGMA user_version = 4;")
     store = await open_store(f"sqlite:///{path}", suite_clock())
     [case] = await store.find_cases("acme", "1")
     assert [e.event.delivery_id for e in await store.events_after(case.key, 0)] == ["d1", "d2"]

@@ -35,6 +35,7 @@ from tracker.web.admin_api import (
     list_cases,
     openapi_json,
     problem_notes,
+    received,
     revoke_links,
 )
 from tracker.web.badge import badge_json, badge_svg
@@ -164,6 +165,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/v1/problems/{source}/{case_id:path}", problem_notes, methods=["GET", "PATCH"],
               name="api_problem"),
         Route("/api/v1/requesters/links", requester_links, methods=["POST"], name="api_requester_links"),
+        Route("/api/v1/received", received, name="api_received"),
         *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(

@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries,
-notifications, apikey, problem, settings.
+notifications, received, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -22,6 +22,7 @@ from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
 from tracker.outbound import redeliver
+from tracker.received import latest_received
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Delivery, ProblemNotes, Store
@@ -121,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     notifications.add_argument("tenant")
     notifications.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     notifications.set_defaults(run=with_store(notifications_command))
+
+    received = commands.add_parser("received", help="the latest webhook deliveries, and why those that stored "
+                                                    "nothing did not")
+    received.add_argument("tenant")
+    received.add_argument("source", nargs="?", help="only this source's")
+    received.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
+    received.set_defaults(run=with_store(received_command))
 
     apikey = commands.add_parser("apikey", help="keys for the admin API (/api/v1)").add_subparsers(
         required=True, metavar="ACTION")
@@ -288,6 +296,19 @@ async def notifications_command(settings: Settings, store: Store, args: argparse
     mails = [d for d in await store.list_deliveries(args.tenant, MAX_LISTED) if d.kind == "mail"]
     for delivery in mails[:args.limit]:
         print_delivery(delivery)
+
+
+async def received_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    if args.source is not None:
+        helpdesks.get(args.source)  # an unknown name: the error names the known ones
+    found = await latest_received(store, args.tenant, args.source, args.limit)
+    for receipt in found:
+        when = receipt.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}  {receipt.source:<10}  {receipt.outcome:<9}  {receipt.status}  {receipt.detail}")
+    if not found:
+        print(f"Nothing received yet for {args.tenant}. The webhook URL: {settings.base_url}/hooks/{args.tenant}/"
+              f"{args.source or 'SOURCE'}")
 
 
 def print_delivery(d: Delivery) -> None:

@@ -48,7 +48,8 @@ COPIED = (
     ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
                      "told_at", "created_at", "channel", "push_keys"), ("confirmed_at", "told_at", "created_at")),
 )
-KNOWN_TABLES = {"meta", "tenants", "sources", "problems", *(table for table, _, _ in COPIED)}
+# `received` is not copied: the log of refused deliveries is the old installation's own.
+KNOWN_TABLES = {"meta", "tenants", "sources", "problems", "received", *(table for table, _, _ in COPIED)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,6 +188,24 @@ SCHEMAS: dict[str, Any] = {
                                "description": "the requester's live list of cases, BASE_URL/r/{token}"},
                        "expires_at": TIME},
     },
+    "Received": {
+        "type": "object",
+        "required": ["received", "limit"],
+        "properties": {
+            "limit": {"type": "integer"},
+            "received": {"type": "array", "items": {
+                "type": "object",
+                "required": ["at", "source", "outcome", "status", "detail", "delivery_id"],
+                "properties": {
+                    "at": {"type": "string", "format": "date-time"}, "source": {"type": "string"},
+                    "outcome": {"enum": ["stored", "duplicate", "ignored", "refused"]},
+                    "status": {"type": "integer", "description": "what tracker answered the helpdesk"},
+                    "detail": {"type": "string", "description": "the case and revision stored, or why nothing was"},
+                    "delivery_id": {"type": "string"},
+                },
+            }},
+        },
+    },
     "WebhookAccepted": {
         "type": "object",
         "required": ["ok", "stored", "duplicates"],
@@ -296,6 +314,20 @@ PATHS: dict[str, Any] = {
                             "content": {"application/json": {"schema": ref("RequesterLinkRequest")}}},
             "responses": {"201": answer("the link", "RequesterLink"), "400": error("BadRequest"),
                           "401": error("Unauthorized")},
+        },
+    },
+    "/api/v1/received": {
+        "get": {
+            "operationId": "listReceived",
+            "summary": "The latest webhook deliveries, newest first, and why those that stored nothing did not",
+            "security": AUTHENTICATED,
+            "parameters": [
+                {"name": "source", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+            ],
+            "responses": {"200": answer("the deliveries", "Received"), "400": error("BadRequest"),
+                          "401": error("Unauthorized"), "404": error("NotFound")},
         },
     },
     "/hooks/{tenant}/{source}": {

@@ -120,6 +120,20 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """An inbound webhook delivery that stored nothing, and why: refused (4xx), a duplicate, or
+    ignored (nothing for a case in it). Never its body. (Stored ones show in their cases.)"""
+
+    tenant: str
+    source: str
+    received_at: datetime
+    outcome: str  # refused, duplicate, ignored
+    status: int
+    detail: str
+    delivery_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProblemNotes:
     """What the company says of a problem to customers: the case's own title and text never
     reach them, this does (and `listed` puts it on the status page)."""
@@ -135,6 +149,9 @@ class ProblemNotes:
     @property
     def ref(self) -> str:
         return f"{self.source}:{self.case_id}"
+
+
+RECEIPTS_KEPT = 500  # per tenant: the latest refusals, duplicates and ignored deliveries
 
 
 class Store(Protocol):
@@ -191,6 +208,18 @@ class Store(Protocol):
         ...
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         """When the newest delivery of this type for this case was queued."""
+        ...
+
+    async def add_receipt(self, receipt: Receipt) -> None:
+        """Keep it, and only the newest RECEIPTS_KEPT of the tenant."""
+        ...
+
+    async def receipts(self, tenant: str, source: str | None, limit: int) -> list[Receipt]:
+        """The newest first."""
+        ...
+
+    async def stored_receipts(self, tenant: str, source: str | None, limit: int) -> list[Receipt]:
+        """The newest stored events as receipts (outcome "stored", the case and revision in `detail`)."""
         ...
 
     async def set_problem_notes(self, notes: ProblemNotes) -> ProblemNotes: ...

@@ -34,11 +34,13 @@ from tracker.cases import (
 )
 from tracker.clock import Clock
 from tracker.storage.base import (
+    RECEIPTS_KEPT,
     ApiKey,
     Appended,
     CaseHead,
     Delivery,
     ProblemNotes,
+    Receipt,
     SourceConfig,
     StoredCase,
     StoredEvent,
@@ -156,9 +158,17 @@ MIGRATIONS = (
     # My cases: the requester's address (lower case) as a column to list a customer's cases by.
     """
     ALTER TABLE cases ADD COLUMN requester TEXT;
-    UPDATE cases SET requester = lower(json_extract(state, '$.requester_email'))
+    UPDATE cases SET requester = lower(trim(json_extract(state, '$.requester_email')))
         WHERE json_valid(state) AND json_extract(state, '$.requester_email') IS NOT NULL;
     CREATE INDEX IF NOT EXISTS cases_by_requester ON cases (tenant, requester) WHERE requester IS NOT NULL;
+    """,
+    # Why a webhook stored nothing: `tracker received`.
+    """
+    CREATE TABLE IF NOT EXISTS received (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, source TEXT NOT NULL, received_at TEXT NOT NULL,
+        outcome TEXT NOT NULL, status INTEGER NOT NULL, detail TEXT NOT NULL, delivery_id TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS received_by_tenant ON received (tenant, id);
     """,
 )
 
@@ -400,6 +410,36 @@ class SQLiteStore:
         if public_id is None:
             await self._write("DELETE FROM subscribers WHERE case_key = ? AND audience = 'public'", (case_key,))
 
+    # --- received ---
+
+    async def add_receipt(self, receipt: Receipt) -> None:
+        r = receipt
+
+        def add() -> None:
+            self._writer.execute(
+                "INSERT INTO received (tenant, source, received_at, outcome, status, detail, delivery_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (r.tenant, r.source, r.received_at.isoformat(), r.outcome, r.status, r.detail, r.delivery_id))
+            self._writer.execute(
+                "DELETE FROM received WHERE tenant = ? AND id <= (SELECT id FROM received WHERE tenant = ? "
+                "ORDER BY id DESC LIMIT 1 OFFSET ?)", (r.tenant, r.tenant, RECEIPTS_KEPT))
+
+        await self._on_writer(add)
+
+    async def receipts(self, tenant: str, source: str | None, limit: int) -> list[Receipt]:
+        rows = await self._all(
+            "SELECT tenant, source, received_at, outcome, status, detail, delivery_id FROM received "
+            "WHERE tenant = ? AND (? IS NULL OR source = ?) ORDER BY id DESC LIMIT ?", (tenant, source, source, limit))
+        return [Receipt(t, s, datetime.fromisoformat(at), o, st, d, dl) for t, s, at, o, st, d, dl in rows]
+
+    async def stored_receipts(self, tenant: str, source: str | None, limit: int) -> list[Receipt]:
+        rows = await self._all(  # by rowid, newest first: the log's own order, no index needed
+            "SELECT e.source, e.received_at, e.delivery_id, c.case_id, e.seq FROM events e "
+            "JOIN cases c ON c.id = e.case_key WHERE e.tenant = ? AND (? IS NULL OR e.source = ?) "
+            "ORDER BY e.rowid DESC LIMIT ?", (tenant, source, source, limit))
+        return [Receipt(tenant, s, datetime.fromisoformat(at), "stored", 202, f"case {case_id}, revision {seq}", d)
+                for s, at, d, case_id, seq in rows]
+
     # --- problems ---
 
     async def set_problem_notes(self, notes: ProblemNotes) -> ProblemNotes:
@@ -430,7 +470,8 @@ class SQLiteStore:
 
     async def requester_cases(self, tenant: str, email: str, limit: int = 500) -> list[StoredCase]:
         rows = await self._all(f"SELECT {CASE_COLUMNS} FROM cases WHERE tenant = ? AND requester = ? "
-                               "ORDER BY updated_at DESC, id DESC LIMIT ?", (tenant, email.lower(), limit))
+                               "ORDER BY updated_at DESC, id DESC LIMIT ?",
+                               (tenant, email.strip().lower(), limit))
         return [stored_case(row) for row in rows]
 
     async def count_linked(self, tenant: str, problem: str) -> int:

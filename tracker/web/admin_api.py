@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse, Response
 from tracker import apikeys, helpdesks, linking, openapi
 from tracker.errors import BadRequest, BearerRequired, NotFound
 from tracker.helpdesks.base import problem_link
+from tracker.received import latest_received
 from tracker.signing import case_url
-from tracker.storage.base import ProblemNotes, StoredCase
+from tracker.storage.base import ProblemNotes, Receipt, StoredCase
 from tracker.web.case_data import customer_case, tenant_of
 from tracker.web.numbers import whole_number
 from tracker.web.state import state_of
@@ -188,3 +189,20 @@ async def problem_notes(request: Request) -> Response:
     return JSONResponse({"source": source, "id": case_id, "public_title": notes.public_title,
                          "summary": notes.summary, "listed": notes.listed, "open_linked_cases": affected},
                         headers=NO_STORE)
+
+
+async def received(request: Request) -> Response:
+    """GET /api/v1/received?source=NAME&limit=N: the latest inbound deliveries, newest first, each
+    with its outcome and, when it stored nothing, why."""
+    tenant = await api_tenant(request)
+    source = request.query_params.get("source") or None
+    if source is not None:
+        helpdesks.get(source)
+    limit = query_limit(request.query_params.get("limit"))
+    return JSONResponse({"received": [receipt_json(r) for r in await latest_received(
+        state_of(request).store, tenant, source, limit)], "limit": limit}, headers=NO_STORE)
+
+
+def receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {"at": receipt.received_at.isoformat(), "source": receipt.source, "outcome": receipt.outcome,
+            "status": receipt.status, "detail": receipt.detail, "delivery_id": receipt.delivery_id}

@@ -1,10 +1,13 @@
 """POST /hooks/{tenant}/{source}: size cap -> verify -> parse -> store -> publish -> 202.
 
-A case's first delivery also queues the write-back of its link into the helpdesk (writeback/)."""
+A case's first delivery also queues the write-back of its link into the helpdesk (writeback/).
+A delivery that stores nothing (refused, a duplicate, nothing for a case in it) leaves a receipt
+saying why, for `tracker received` and GET /api/v1/received; a stored one shows in its case."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import replace
 
 import orjson
@@ -13,14 +16,50 @@ from starlette.responses import Response
 
 from tracker import helpdesks
 from tracker.cases import Event
-from tracker.errors import BadRequest, NotFound, PayloadTooLarge
+from tracker.errors import BadRequest, NotFound, PayloadTooLarge, TrackerError
 from tracker.helpdesks.base import DeliveryHeaders
+from tracker.storage.base import Receipt
 from tracker.web.my_cases import announce_new_cases
 from tracker.web.state import state_of
 from tracker.writeback.queue import queue_new_case_links
 
+log = logging.getLogger("tracker.webhooks")
+MAX_DETAIL_CHARS = 300
+IGNORED = ("acknowledged; nothing in it for a case (a ping, or an event type or object tracker does not use: "
+           "see the source's page in docs/sources)")
+
 
 async def receive_webhook(request: Request) -> Response:
+    """The webhook, and its outcome kept when it stored nothing (`tracker received` says why)."""
+    tenant, name = request.path_params["tenant"], request.path_params["source"]
+    try:
+        response, stored, events = await store_webhook(request)
+    except TrackerError as error:
+        await keep_receipt(request, tenant, name, "refused", error.status, error.message)
+        raise
+    if not events:
+        await keep_receipt(request, tenant, name, "ignored", response.status_code, IGNORED)
+    elif not stored:
+        await keep_receipt(request, tenant, name, "duplicate", response.status_code,
+                           f"{len(events)} event(s) stored before (a retry of delivery {events[0].delivery_id[:80]})",
+                           events[0].delivery_id)
+    return response
+
+
+async def keep_receipt(request: Request, tenant: str, source: str, outcome: str, status: int, detail: str,
+                       delivery_id: str = "") -> None:
+    store = state_of(request).store
+    if await store.get_tenant(tenant) is None:
+        return  # whose would it be? The 404 says what exists.
+    receipt = Receipt(tenant, source[:40], state_of(request).clock.now(), outcome, status, detail[:MAX_DETAIL_CHARS],
+                      delivery_id[:200])
+    try:
+        await store.add_receipt(receipt)
+    except Exception:  # the answer to the helpdesk matters more than this log
+        log.exception("could not keep the receipt of a webhook to %s/%s", tenant, source)
+
+
+async def store_webhook(request: Request) -> tuple[Response, int, list[Event]]:
     store = state_of(request).store
     hub = state_of(request).hub
     settings = state_of(request).settings
@@ -56,7 +95,7 @@ async def receive_webhook(request: Request) -> Response:
     answer = {"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)}
     # 202 unless the helpdesk counts only a 200 as delivered (Zoho Desk says so).
     status = getattr(source, "ANSWER_STATUS", 202)
-    return Response(orjson.dumps(answer), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(answer), status_code=status, media_type="application/json"), len(appended), events
 
 
 def with_delivery_ids(events: list[Event], body: bytes) -> list[Event]:
