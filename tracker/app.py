@@ -19,6 +19,7 @@ from tracker.config import Settings
 from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
+from tracker.metrics import Metrics, metrics
 from tracker.notifier import Notifier
 from tracker.outbound import Deliverer
 from tracker.problems import Problems
@@ -98,11 +99,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         subject = vapid_subject(settings.mail_from, settings.base_url)
         app.state.vapid = vapid = await load_vapid(settings.vapid_private_key, store, subject)
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
+        app.state.metrics.count_streams(lambda: streams.open_count)
         notifier = Notifier(settings, store, signer, app.state.templates.render, clock, vapid)
         app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(),
                                                       allow_private_hosts=settings.allow_private_hosts,
                                                       senders={"mail": notifier.send,
-                                                               "problem": Problems(store, hub, clock).send})
+                                                               "problem": Problems(store, hub, clock).send},
+                                                      on_outcome=app.state.metrics.delivery_outcome)
         app.state.estimator = Estimator(store)
         app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
         streams.start()
@@ -121,6 +124,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz, name="healthz"),
         Route("/readyz", readyz, name="readyz"),
+        Route("/metrics", metrics, name="metrics"),
         Route("/hooks/{tenant}/{source}", receive_webhook, methods=["POST"], name="webhook"),
         Route("/c/{token}", case_page, name="case_page"),
         Route("/c/{token}/case.json", case_json, name="case_json"),
@@ -185,6 +189,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.page_cache = PageCache()
     app.state.lookup = Lookup()
     app.state.subscription_limits = SubscriptionLimits()
+    app.state.metrics = Metrics()
     return app
 
 

@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries,
-notifications, received, apikey, problem, settings.
+notifications, received, backup, restore, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -16,8 +16,9 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
-from tracker import admin, apikeys, helpdesks, linking
+from tracker import admin, apikeys, backup, helpdesks, linking
 from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
@@ -122,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     notifications.add_argument("tenant")
     notifications.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     notifications.set_defaults(run=with_store(notifications_command))
+
+    backup_command = commands.add_parser("backup", help="a consistent copy of the SQLite database, while it serves")
+    backup_command.add_argument("file", metavar="FILE")
+    backup_command.set_defaults(run=run_backup)
+    restore_command = commands.add_parser("restore", help="put a backup in place of the database (service stopped)")
+    restore_command.add_argument("file", metavar="FILE")
+    restore_command.add_argument("--force", action="store_true", help="replace the database there")
+    restore_command.set_defaults(run=run_restore)
 
     received = commands.add_parser("received", help="the latest webhook deliveries, and why those that stored "
                                                     "nothing did not")
@@ -309,6 +318,16 @@ async def received_command(settings: Settings, store: Store, args: argparse.Name
     if not found:
         print(f"Nothing received yet for {args.tenant}. The webhook URL: {settings.base_url}/hooks/{args.tenant}/"
               f"{args.source or 'SOURCE'}")
+
+
+def run_backup(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"Backed up {backup.backup(settings.database_url, Path(args.file))}.")
+    return 0
+
+
+def run_restore(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"Restored {backup.restore(settings.database_url, Path(args.file), force=args.force)}.")
+    return 0
 
 
 def print_delivery(d: Delivery) -> None:

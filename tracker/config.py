@@ -92,6 +92,8 @@ SETTINGS = (
     Option("push_services", push.BROWSER_PUSH_SERVICES, push_services,
            "the hosts (`host`, `host:port` or `*.domain`) that browser notification endpoints may point to; "
            "a subscription to any other host is refused, and no request goes anywhere else"),
+    Option("metrics_token", "", options.text,
+           "the bearer token that reads `GET /metrics` (Prometheus); unset: only clients on this machine may"),
     Option("allow_private_hosts", "no", options.yes_no,
            "`yes` lets outbound requests (the company's webhook, write-back) go "
            "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time, "
@@ -139,6 +141,7 @@ class Settings:
     mail_from: str = default("mail_from")
     vapid_private_key: str = default("vapid_private_key")
     push_services: tuple[str, ...] = default("push_services")
+    metrics_token: str = default("metrics_token")
     allow_private_hosts: bool = default("allow_private_hosts")
     clock_offset_days: float = default("clock_offset_days")
 
@@ -157,6 +160,7 @@ class Settings:
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["secret_keys"] = f"{len(self.secret_keys)} key(s)" if self.secret_keys else "(unset)"
         shown["vapid_private_key"] = "(set)" if self.vapid_private_key else "(unset)"
+        shown["metrics_token"] = "(set)" if self.metrics_token else "(unset)"
         shown["smtp_url"] = re.sub(r"//[^@/]*@", "//***@", self.smtp_url)  # its password
         return shown
 

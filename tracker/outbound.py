@@ -90,8 +90,10 @@ class Deliverer:
     def __init__(self, store: Store, clock: Clock, authenticators: Mapping[str, Authenticator] | None = None,
                  poll_seconds: float = 5.0, backoff_seconds: tuple[float, ...] = BACKOFF_SECONDS,
                  timeout_seconds: float = TIMEOUT_SECONDS, allow_private_hosts: bool = False,
-                 senders: dict[str, Sender] | None = None) -> None:
+                 senders: dict[str, Sender] | None = None,
+                 on_outcome: Callable[[str, str], None] | None = None) -> None:
         self.store = store
+        self.on_outcome = on_outcome or (lambda kind, outcome: None)  # (kind, delivered | retry | failed)
         self.senders = senders or {}
         self.allow_private_hosts = allow_private_hosts
         self.clock = clock
@@ -142,15 +144,18 @@ class Deliverer:
         now = self.clock.now()
         if error is None:
             await self.store.finish_delivery(delivery.id, "delivered", attempts, now, None)
+            self.on_outcome(delivery.kind, "delivered")
             log.info("delivered %s %s #%d", delivery.kind, delivery.event_type, delivery.id)
             return
         if attempts > len(self.backoff_seconds):
             await self.store.finish_delivery(delivery.id, "failed", attempts, now, error)
+            self.on_outcome(delivery.kind, "failed")
             log.error("gave up on %s %s #%d after %d attempts: %s", delivery.kind, delivery.event_type,
                       delivery.id, attempts, error)
             return
         retry_at = now + timedelta(seconds=self.backoff_seconds[attempts - 1])
         await self.store.finish_delivery(delivery.id, "pending", attempts, retry_at, error)
+        self.on_outcome(delivery.kind, "retry")
         log.warning("%s %s #%d failed (%s); retrying at %s", delivery.kind, delivery.event_type, delivery.id,
                     error, retry_at.isoformat())
 

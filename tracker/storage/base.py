@@ -196,6 +196,10 @@ class Store(Protocol):
                            request: Mapping[str, Any]) -> int:
         """Queue a delivery, due at once."""
         ...
+    async def pending_deliveries(self) -> dict[str, int]:
+        """How many deliveries wait, by kind (for the metrics)."""
+        ...
+
     async def claim_deliveries(self, now: datetime, lease_seconds: float, limit: int) -> list[Delivery]:
         """Pending deliveries due by `now`, each pushed `lease_seconds` ahead so that no other
         worker (or instance) takes it meanwhile."""

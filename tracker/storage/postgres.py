@@ -354,6 +354,11 @@ class PostgresStore:
         if public_id is None:
             await self._pool.execute("DELETE FROM subscribers WHERE case_key = $1 AND audience = 'public'", case_key)
 
+    async def pending_deliveries(self) -> dict[str, int]:
+        rows = await self._pool.fetch("SELECT kind, count(*) AS n FROM deliveries WHERE status = 'pending' "
+                                      "GROUP BY kind")
+        return {row["kind"]: int(row["n"]) for row in rows}
+
     # --- received ---
 
     async def add_receipt(self, receipt: Receipt) -> None:

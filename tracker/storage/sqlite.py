@@ -410,6 +410,10 @@ class SQLiteStore:
         if public_id is None:
             await self._write("DELETE FROM subscribers WHERE case_key = ? AND audience = 'public'", (case_key,))
 
+    async def pending_deliveries(self) -> dict[str, int]:
+        rows = await self._all("SELECT kind, count(*) FROM deliveries WHERE status = 'pending' GROUP BY kind", ())
+        return {kind: int(count) for kind, count in rows}
+
     # --- received ---
 
     async def add_receipt(self, receipt: Receipt) -> None:

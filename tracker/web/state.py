@@ -1,5 +1,5 @@
 """What the app holds while it runs, typed: `state_of(request).store` rather than an untyped
-`request.app.state.store`. create_app() sets the first five; the lifespan the others."""
+`request.app.state.store`. create_app() sets the first seven; the lifespan the others."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.clock import Clock
     from tracker.config import Settings
     from tracker.estimate import Estimator
+    from tracker.metrics import Metrics
     from tracker.outbound import Deliverer
     from tracker.pubsub.base import Hub
     from tracker.push import Vapid
@@ -32,6 +33,7 @@ class AppState(State):
     page_cache: PageCache
     lookup: Lookup
     subscription_limits: SubscriptionLimits
+    metrics: Metrics
     store: Store
     hub: Hub
     signer: Signer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import replace
 
 import orjson
@@ -32,14 +33,24 @@ IGNORED = ("acknowledged; nothing in it for a case (a ping, or an event type or 
 async def receive_webhook(request: Request) -> Response:
     """The webhook, and its outcome kept when it stored nothing (`tracker received` says why)."""
     tenant, name = request.path_params["tenant"], request.path_params["source"]
+    metrics = state_of(request).metrics
+    label = name if name in helpdesks.SOURCES else "unknown"  # a metric's labels stay few
+    started = time.perf_counter()
     try:
         response, stored, events = await store_webhook(request)
     except TrackerError as error:
+        metrics.webhooks.labels(label, "refused").inc()
         await keep_receipt(request, tenant, name, "refused", error.status, error.message)
         raise
-    if not events:
+    if stored:
+        metrics.webhooks.labels(label, "stored").inc()
+        metrics.events.labels(label).inc(stored)
+        metrics.webhook_seconds.labels(label).observe(time.perf_counter() - started)
+    elif not events:
+        metrics.webhooks.labels(label, "ignored").inc()
         await keep_receipt(request, tenant, name, "ignored", response.status_code, IGNORED)
-    elif not stored:
+    else:
+        metrics.webhooks.labels(label, "duplicate").inc()
         await keep_receipt(request, tenant, name, "duplicate", response.status_code,
                            f"{len(events)} event(s) stored before (a retry of delivery {events[0].delivery_id[:80]})",
                            events[0].delivery_id)
