@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -88,3 +89,54 @@ def test_sigterm_ends_the_streams_politely_and_exits_within_its_bound(tmp_path: 
         if server.stderr is not None:
             server.stderr.close()
     assert tracker(env, "cases", "acme").split() == ["generic:1"]
+
+
+def test_json_logs_carry_the_request_id_and_never_a_token_secret_or_address(tmp_path: Any):
+    """`tracker serve` with TRACKER_LOG_FORMAT=json: every line of its output is one JSON object;
+    the request's line and its webhook's line carry the caller's X-Request-ID; nothing secret."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port, generic_payload, post
+    from tests.test_mail_crash import tracker
+
+    port = free_port()
+    env = {**os.environ, "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 'logs.db'}", "TRACKER_LOG_FORMAT": "json",
+           "TRACKER_SECRET_KEYS": "logs-key-0123456789abcdef", "TRACKER_BASE_URL": f"http://127.0.0.1:{port}"}
+    tracker(env, "tenant", "add", "acme")
+    secret = tracker(env, "source", "add", "acme", "generic").split("Secret:", 1)[1].split()[0]
+    log_file = tmp_path / "serve.log"
+    with log_file.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "tracker", "serve", "--port", str(port)], env=env,
+                                  stdout=out, stderr=out)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+                deadline = time.monotonic() + 20
+                while True:
+                    try:
+                        http.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        assert time.monotonic() < deadline
+                        time.sleep(0.1)
+                payload = generic_payload("1", title="Private title", requester_email="ann.private@example.com")
+                answer = post(http, payload, secret=secret, headers={"X-Request-ID": "req-7f3a"})
+                assert answer.status_code == 202 and answer.headers["x-request-id"] == "req-7f3a"
+                link = tracker(env, "link", "acme", "1").strip().splitlines()[-1]
+                page = http.get(link, headers={"X-Request-ID": "bad id with spaces"})
+                assert page.status_code == 200 and len(page.headers["x-request-id"]) == 32  # ours instead
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(20)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message", "request_id"} <= set(line) for line in lines)
+    mine = [line["message"] for line in lines if line["request_id"] == "req-7f3a"]
+    assert "webhook acme/generic: stored 1 event(s)" in mine
+    assert any(m.startswith("POST /hooks/acme/generic 202") for m in mine)
+    assert any(line["message"].startswith("GET /c/*** 200") for line in lines)
+    text = log_file.read_text()
+    token = link.rsplit("/c/", 1)[1]
+    for secret_thing in (token, secret, "ann.private", "Private title", "logs-key"):
+        assert secret_thing not in text

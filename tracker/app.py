@@ -19,6 +19,7 @@ from tracker.config import Settings
 from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
+from tracker.logs import RequestLog
 from tracker.metrics import Metrics, metrics
 from tracker.notifier import Notifier
 from tracker.outbound import Deliverer
@@ -175,7 +176,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(NoIndex), Middleware(Preflight)],
+        # RequestLog inside Preflight: the streams' frames go out beneath it (stream.raw_send).
+        middleware=[Middleware(NoIndex), Middleware(Preflight), Middleware(RequestLog)],
         exception_handlers={
             TrackerError: handle_error, HTTPException: handle_error,
             **dict.fromkeys(unavailable_errors(), handle_unavailable),

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from tracker import admin, apikeys, backup, helpdesks, linking
+from tracker import admin, apikeys, backup, helpdesks, linking, logs
 from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
@@ -386,8 +386,10 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from tracker.serving import GracefulServer, server_config
 
     tune_gc()
+    logs.configure(settings.log_format)  # uvicorn's loggers too (log_config=None leaves them to us)
     GracefulServer(server_config(create_app(settings), settings.host, settings.port, backlog=4096,
-                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS, log_level="info")).run()
+                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS, log_config=None,
+                                 access_log=False)).run()
     return 0
 
 

@@ -94,6 +94,8 @@ SETTINGS = (
            "a subscription to any other host is refused, and no request goes anywhere else"),
     Option("metrics_token", "", options.text,
            "the bearer token that reads `GET /metrics` (Prometheus); unset: only clients on this machine may"),
+    Option("log_format", "text", options.matching(r"^(text|json)$", "give text or json"),
+           "`text` or `json` (one JSON object a line); each line carries the request's id (X-Request-ID)"),
     Option("allow_private_hosts", "no", options.yes_no,
            "`yes` lets outbound requests (the company's webhook, write-back) go "
            "to loopback, private, link-local and cloud-metadata addresses; `no` refuses them at send time, "
@@ -142,6 +144,7 @@ class Settings:
     vapid_private_key: str = default("vapid_private_key")
     push_services: tuple[str, ...] = default("push_services")
     metrics_token: str = default("metrics_token")
+    log_format: str = default("log_format")
     allow_private_hosts: bool = default("allow_private_hosts")
     clock_offset_days: float = default("clock_offset_days")
 

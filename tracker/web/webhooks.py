@@ -39,9 +39,12 @@ async def receive_webhook(request: Request) -> Response:
     try:
         response, stored, events = await store_webhook(request)
     except TrackerError as error:
+        log.info("webhook %s/%s: refused, %d", tenant, label, error.status)  # the reason is in `tracker received`
         metrics.webhooks.labels(label, "refused").inc()
         await keep_receipt(request, tenant, name, "refused", error.status, error.message)
         raise
+    log.info("webhook %s/%s: %s", tenant, label, f"stored {stored} event(s)" if stored else
+             "nothing for a case in it" if not events else "a duplicate")
     if stored:
         metrics.webhooks.labels(label, "stored").inc()
         metrics.events.labels(label).inc(stored)
