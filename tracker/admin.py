@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from tracker import helpdesks, writeback
 from tracker.errors import ConfigError
+from tracker.sealing import Sealer
 from tracker.storage.base import SourceConfig, Store, StoredCase, Tenant
 from tracker.tenant_options import check_tenant_options
 from tracker.themes import theme_names
@@ -50,8 +51,10 @@ async def add_tenant(
 
 async def add_source(
     store: Store, tenant: str, source: str, secret: str | None, options: Mapping[str, str] | None = None,
+    sealer: Sealer | None = None,
 ) -> SourceConfig:
-    """Connect (or reconnect: the secret and options are replaced) a helpdesk for a tenant."""
+    """Connect (or reconnect: the secret and options are replaced) a helpdesk for a tenant; with a
+    sealer its secrets are stored sealed (sealing.py). Returns them readable, to be shown once."""
     module = helpdesks.get(source)  # an unknown source: the error names the known ones
     known: Mapping[str, str] = getattr(module, "OPTIONS", {})
     unknown = sorted(set(options or {}) - set(known))
@@ -61,7 +64,7 @@ async def add_source(
     writeback.check_options(source, options or {})
     await require_tenant(store, tenant)
     config = SourceConfig(tenant, source, secret or new_secret(), dict(options or {}))
-    await store.add_source(config)
+    await store.add_source(sealer.seal_source(config) if sealer else config)
     return config
 
 

@@ -27,6 +27,7 @@ from tracker.problems import Problems
 from tracker.pubsub import open_hub
 from tracker.push import load_vapid, vapid_subject
 from tracker.quiet import QuietWatch
+from tracker.sealing import Sealer
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store, unavailable_errors
 from tracker.themes import theme_folder, theme_names
@@ -96,13 +97,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         hub = await open_hub(settings.database_url)
         app.state.store = store
         app.state.hub = hub
-        app.state.signer = signer = Signer(await load_keys(settings.secret_keys, store), clock)
+        keys = await load_keys(settings.secret_keys, store)
+        app.state.signer = signer = Signer(keys, clock)
+        app.state.sealer = sealer = Sealer(keys)
         subject = vapid_subject(settings.mail_from, settings.base_url)
         app.state.vapid = vapid = await load_vapid(settings.vapid_private_key, store, subject)
         app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
         app.state.metrics.count_streams(lambda: streams.open_count)
         notifier = Notifier(settings, store, signer, app.state.templates.render, clock, vapid)
-        app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(),
+        app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(sealer),
                                                       allow_private_hosts=settings.allow_private_hosts,
                                                       senders={"mail": notifier.send,
                                                                "problem": Problems(store, hub, clock).send},

@@ -24,6 +24,7 @@ from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
 from tracker.outbound import redeliver
 from tracker.received import latest_received
+from tracker.sealing import Sealer
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Delivery, ProblemNotes, Store
@@ -217,7 +218,8 @@ async def tenant_add_command(settings: Settings, store: Store, args: argparse.Na
 
 
 async def source_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
-    config = await admin.add_source(store, args.tenant, args.source, args.secret, dict(args.option))
+    sealer = Sealer(await load_keys(settings.secret_keys, store))  # stored sealed, shown once here
+    config = await admin.add_source(store, args.tenant, args.source, args.secret, dict(args.option), sealer)
     print(f"Webhook URL: {settings.base_url}/hooks/{config.tenant}/{config.source}")
     print(f"Secret:      {config.secret}")
     for key, value in config.options.items():

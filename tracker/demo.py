@@ -32,6 +32,7 @@ from tracker.admin import add_source
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
+from tracker.sealing import Sealer
 from tracker.serving import server_config
 from tracker.signing import Signer, case_url, load_keys
 from tracker.standard_webhooks import sign
@@ -144,10 +145,11 @@ async def prepare(settings: Settings, clock: Clock) -> str:
     store = await open_store(settings.database_url, clock)
     try:
         await store.add_tenant(Tenant(TENANT, "Demo Support", "default"))
+        sealer = Sealer(await load_keys(settings.secret_keys, store))
         existing = await store.get_source(TENANT, "generic")
         if existing is not None:
-            return existing.secret
-        return (await add_source(store, TENANT, "generic", None)).secret
+            return sealer.open(existing.secret)
+        return (await add_source(store, TENANT, "generic", None, sealer=sealer)).secret
     finally:
         await store.close()
 

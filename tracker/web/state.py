@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.pubsub.base import Hub
     from tracker.push import Vapid
     from tracker.quiet import QuietWatch
+    from tracker.sealing import Sealer
     from tracker.signing import Signer
     from tracker.storage.base import Store
     from tracker.web.lookup import Lookup
@@ -37,6 +38,7 @@ class AppState(State):
     store: Store
     hub: Hub
     signer: Signer
+    sealer: Sealer
     vapid: Vapid
     streams: Streams
     deliverer: Deliverer

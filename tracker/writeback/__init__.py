@@ -17,6 +17,7 @@ from tracker.helpdesks import HELPDESKS
 from tracker.helpdesks.base import Options
 from tracker.helpdesks.writing import LINK_TEXT_OPTION, Writeback
 from tracker.outbound import Authenticator
+from tracker.sealing import Sealer
 from tracker.storage.base import Delivery, Store
 from tracker.urls import WEB_URL
 
@@ -57,20 +58,25 @@ def check_options(source: str, options: Options) -> None:
         raise ConfigError(f"{LINK_TEXT_OPTION}: write {{url}} where the case link goes.")
 
 
-def authenticators() -> dict[str, Authenticator]:
+def authenticators(sealer: Sealer | None = None) -> dict[str, Authenticator]:
     """One per helpdesk, for `Deliverer(store, authenticators=...)`: credentials are read from the
-    source's options at each attempt, so a changed token takes effect at the next retry."""
-    return {KIND_PREFIX + name: _authenticator(name, writer) for name, writer in WRITERS.items()}
+    source's options at each attempt (opened by `sealer`, where they were stored sealed), so a
+    changed token takes effect at the next retry."""
+    return {KIND_PREFIX + name: _authenticator(name, writer, sealer) for name, writer in WRITERS.items()}
 
 
-def _authenticator(source: str, writer: Writeback) -> Authenticator:
+def _authenticator(source: str, writer: Writeback, sealer: Sealer | None) -> Authenticator:
     cache: dict[str, Any] = {}  # one per deliverer: Help Scout's access tokens
 
     async def authenticate(delivery: Delivery, store: Store) -> dict[str, str]:
         config = await store.get_source(delivery.tenant, source)
         if config is None:
             raise DeliveryError(f"tenant '{delivery.tenant}' has no source '{source}' any more")
-        return await writer.headers(config.options, cache)
+        try:
+            options = sealer.open_options(config.options) if sealer else config.options
+        except ConfigError as exc:
+            raise DeliveryError(str(exc)) from None
+        return await writer.headers(options, cache)
 
     return authenticate
 
