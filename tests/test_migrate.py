@@ -15,6 +15,7 @@ from tests.conftest import CLOCK_OFFSET_DAYS, SECRET, generic_payload, post, sse
 from tests.postgres_server import PostgresServer
 from tracker.app import create_app
 from tracker.config import Settings
+from tracker.sealing import SEALED
 from tracker.storage.base import SourceConfig
 
 
@@ -76,8 +77,10 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
             public = client.get("/p/pub-4711/case.json")
             assert public.status_code == 200 and public.json()["title"] == "My export"
             store = app.state.store
-            assert client.portal.call(store.get_source, "acme", "linear") == SourceConfig(
-                "acme", "linear", "lin", {"public_comments": "yes"})
+            copied = client.portal.call(store.get_source, "acme", "linear")
+            assert copied is not None and copied.secret.startswith(SEALED)  # copied sealed, as it was stored
+            expected = SourceConfig("acme", "linear", "lin", {"public_comments": "yes"})
+            assert app.state.sealer.open_source(copied) == expected
             # Ingest goes on where SQLite left off: the next revision, and new cases get new keys.
             assert post(client, update(5)).json()["stored"] == 1
             assert client.get(link + "/case.json").json()["revision"] == 5

@@ -27,6 +27,7 @@ from tracker.problems import Problems
 from tracker.pubsub import open_hub
 from tracker.push import load_vapid, vapid_subject
 from tracker.quiet import QuietWatch
+from tracker.retention import Retention
 from tracker.sealing import Sealer
 from tracker.signing import LinkGone, Signer, load_keys
 from tracker.storage import open_store, unavailable_errors
@@ -112,12 +113,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                                                       on_outcome=app.state.metrics.delivery_outcome)
         app.state.estimator = Estimator(store)
         app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
+        retention = Retention(store, clock)
         streams.start()
         deliverer.start()
         quiet_watch.start()
+        retention.start()
         try:
             yield
         finally:
+            await retention.stop()
             await quiet_watch.stop()
             await deliverer.stop()
             await notifier.close()

@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries,
-notifications, received, backup, restore, apikey, problem, settings.
+notifications, received, forget, backup, restore, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from tracker import admin, apikeys, backup, helpdesks, linking, logs
+from tracker import admin, apikeys, backup, erasure, helpdesks, linking, logs
 from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     notifications.add_argument("tenant")
     notifications.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     notifications.set_defaults(run=with_store(notifications_command))
+
+    forget = commands.add_parser("forget", help="erase a person's data in a tenant (requester fields, their name "
+                                                "in updates, subscriptions, mails), keeping the cases' shape")
+    forget.add_argument("tenant")
+    forget.add_argument("--email", required=True, help="the person's address, as the helpdesks report it")
+    forget.set_defaults(run=with_store(forget_command))
 
     backup_command = commands.add_parser("backup", help="a consistent copy of the SQLite database, while it serves")
     backup_command.add_argument("file", metavar="FILE")
@@ -320,6 +326,12 @@ async def received_command(settings: Settings, store: Store, args: argparse.Name
     if not found:
         print(f"Nothing received yet for {args.tenant}. The webhook URL: {settings.base_url}/hooks/{args.tenant}/"
               f"{args.source or 'SOURCE'}")
+
+
+async def forget_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    done = await erasure.forget(store, args.tenant, args.email)
+    print(f"Erased: {done.cases} case(s) and their {done.events} event(s) without that person's details, "
+          f"{done.subscribers} subscription(s) and {done.deliveries} mail(s) removed.")
 
 
 def run_backup(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,15 +4,13 @@ per promise period of silence."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
 from datetime import datetime, timedelta
 
 from tracker.clock import Clock
 from tracker.notifier import GONE_QUIET
 from tracker.outbound import Deliverer, queue_webhook
+from tracker.periodic import Periodic
 from tracker.policy import policy_of, quiet
 from tracker.storage.base import Store
 
@@ -23,33 +21,19 @@ QUIET_MAIL = GONE_QUIET  # the mail to the case's subscribers
 CHECK_SECONDS = 300.0
 
 
-class QuietWatch:
+class QuietWatch(Periodic):
+    # Instances that check at the same moment would remind twice: the random start spreads them
+    # out, and each skips a case reminded since its silence began.
+    name = "tracker-quiet-watch"
+
     def __init__(self, store: Store, deliverer: Deliverer, clock: Clock, check_seconds: float = CHECK_SECONDS) -> None:
+        super().__init__(check_seconds)
         self.store = store
         self.clock = clock
         self.deliverer = deliverer
-        self.check_seconds = check_seconds
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="tracker-quiet-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        # Instances started together would check at the same moment and remind twice; a random
-        # start spreads them out (they also skip a case reminded since its silence began).
-        await asyncio.sleep(random.uniform(0, self.check_seconds))
-        while True:
-            try:
-                await self.check()
-            except Exception:
-                log.exception("could not check for quiet cases")
-            await asyncio.sleep(self.check_seconds)
+    async def tick(self) -> None:
+        await self.check()
 
     async def check(self) -> int:
         """Queue a reminder for every case that has gone quiet since its last one (and a mail to

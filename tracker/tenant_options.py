@@ -25,6 +25,8 @@ def whsec(name: str, raw: str) -> str:
     return raw
 
 
+RETENTION_DAYS_MAX = 36_500  # a hundred years: a larger number is a typo
+
 # Tenant settings set with `tracker tenant add SLUG --option KEY=VALUE` (an empty value removes
 # one, and the default applies). The README's table of them is held to this one by a test.
 TENANT_OPTIONS = {option.name: option for option in (
@@ -66,6 +68,9 @@ TENANT_OPTIONS = {option.name: option for option in (
     Option("public_indexing", "yes", options.yes_no,
            "yes or no: may search engines index the pages of cases their customers made public "
            "(default yes: the customer chose to publish); private pages never are"),
+    Option("retention_days", "", options.whole_number(RETENTION_DAYS_MAX),
+           "days a closed case is kept after its last change; then it is deleted with its events, subscribers "
+           "and deliveries (checked hourly). Empty (the default): kept forever"),
 )}
 
 

@@ -151,6 +151,17 @@ class ProblemNotes:
         return f"{self.source}:{self.case_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """What `forget_requester` erased: the cases scrubbed of the requester (kept, with their
+    stage, times and events), the events scrubbed, and the subscribers and mails deleted."""
+
+    cases: int = 0
+    events: int = 0
+    subscribers: int = 0
+    deliveries: int = 0
+
+
 RECEIPTS_KEPT = 500  # per tenant: the latest refusals, duplicates and ignored deliveries
 
 
@@ -259,6 +270,18 @@ class Store(Protocol):
         none): then it is ours until `until` or `release_subscriber`."""
         ...
     async def release_subscriber(self, subscriber_id: int) -> None: ...
+
+    async def forget_requester(self, tenant: str, email: str) -> ForgetResult:
+        """Erase a requester (`email` trimmed and in lower case, as the `requester` column holds
+        it) from the tenant, in one transaction: their address and name leave their cases and
+        every event of those (the cases stay, with their stage, times and revisions), and their
+        subscriptions and the mails naming their address are deleted. See tracker/erasure.py."""
+        ...
+
+    async def purge_closed(self, tenant: str, before: datetime) -> int:
+        """Delete the tenant's closed cases last written before `before`, with their events,
+        subscribers and deliveries, in one transaction; returns how many cases."""
+        ...
 
     async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int: ...
     async def find_api_key(self, key_hash: str) -> ApiKey | None: ...

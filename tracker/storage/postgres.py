@@ -38,6 +38,7 @@ from tracker.cases import (
     new_case,
 )
 from tracker.clock import Clock
+from tracker.erasure import erase_case, is_theirs, names_address, names_in_states
 from tracker.errors import ConfigError
 from tracker.storage.base import (
     RECEIPTS_KEPT,
@@ -45,6 +46,7 @@ from tracker.storage.base import (
     Appended,
     CaseHead,
     Delivery,
+    ForgetResult,
     ProblemNotes,
     Receipt,
     SourceConfig,
@@ -241,6 +243,15 @@ QUEUE_RELINKED = """
     RETURNING case_key
 """
 OPEN_STAGE_SQL = "state->>'stage' IN ('received', 'in_progress')"
+# Erasure and retention lock their cases in key order, as the ingest does: the one waits for the other.
+REQUESTER_CASES = "SELECT id, state FROM cases WHERE tenant = $1 AND requester = $2 ORDER BY id FOR UPDATE"
+UPDATE_EVENTS = """
+    UPDATE events SET event = u.e, case_after = u.a
+    FROM unnest($2::integer[], $3::jsonb[], $4::jsonb[]) AS u (q, e, a)
+    WHERE events.case_key = $1 AND events.seq = u.q
+"""
+PURGEABLE = ("SELECT id FROM cases WHERE tenant = $1 AND updated_at < $2 AND state->>'stage' = 'closed' "
+             "ORDER BY id FOR UPDATE")
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.UniqueViolationError)
 
 
@@ -470,6 +481,47 @@ class PostgresStore:
     async def mark_told(self, subscriber_id: int, told_seq: int, at: datetime) -> None:
         await self._pool.execute("UPDATE subscribers SET told_seq = GREATEST(told_seq, $1), told_at = $2 WHERE id = $3",
                                  told_seq, at, subscriber_id)
+
+    # --- erasure and retention ---
+
+    async def forget_requester(self, tenant: str, email: str) -> ForgetResult:
+        """See Store.forget_requester. PostgreSQL keeps the old versions of the rows changed or
+        deleted here in the tables' files until (auto)vacuum removes them and new rows take their
+        space; `VACUUM FULL cases, events, subscribers, deliveries` rewrites those tables at once
+        (holding an exclusive lock on each while it does). Its WAL and backups keep copies until
+        they are recycled."""
+        email = email.strip().lower()  # as the requester column holds it
+        async with self._pool.acquire() as db, db.transaction():
+            cases = await db.fetch(REQUESTER_CASES, tenant, email)
+            names = {email, *names_in_states(row["state"] for row in cases)}
+            events = 0
+            for key, state in cases:
+                logged = await db.fetch("SELECT seq, event, case_after FROM events WHERE case_key = $1 ORDER BY seq",
+                                        key)
+                erased = erase_case(state, [tuple(row) for row in logged], names)
+                await db.execute("UPDATE cases SET state = $2, requester = NULL WHERE id = $1", key, erased.state)
+                if erased.events:
+                    await db.execute(UPDATE_EVENTS, key, *_columns(erased.events))
+                events += len(erased.events)
+            subscribers = [row["id"] for row in await db.fetch(
+                "SELECT id, address FROM subscribers WHERE tenant = $1 AND channel = 'email'", tenant)
+                if is_theirs(email, row["address"])]
+            mails = [row["id"] for row in await db.fetch(
+                "SELECT id, request, last_error FROM deliveries WHERE tenant = $1 AND kind = 'mail'", tenant)
+                if names_address(email, row["request"], row["last_error"])]
+            await db.execute("DELETE FROM subscribers WHERE id = ANY($1::bigint[])", subscribers)
+            await db.execute("DELETE FROM deliveries WHERE id = ANY($1::bigint[])", mails)
+        return ForgetResult(len(cases), events, len(subscribers), len(mails))
+
+    async def purge_closed(self, tenant: str, before: datetime) -> int:
+        """See Store.purge_closed. (Old row versions: see forget_requester.)"""
+        async with self._pool.acquire() as db, db.transaction():
+            keys = [row["id"] for row in await db.fetch(PURGEABLE, tenant, before)]
+            if keys:
+                for table in ("events", "subscribers", "deliveries"):
+                    await db.execute(f"DELETE FROM {table} WHERE case_key = ANY($1::bigint[])", keys)
+                await db.execute("DELETE FROM cases WHERE id = ANY($1::bigint[])", keys)
+        return len(keys)
 
     # --- outbound deliveries and API keys ---
 

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -33,12 +33,14 @@ from tracker.cases import (
     new_case,
 )
 from tracker.clock import Clock
+from tracker.erasure import erase_case, is_theirs, names_address, names_in_states
 from tracker.storage.base import (
     RECEIPTS_KEPT,
     ApiKey,
     Appended,
     CaseHead,
     Delivery,
+    ForgetResult,
     ProblemNotes,
     Receipt,
     SourceConfig,
@@ -202,6 +204,8 @@ QUEUE_RELINKED = """
     RETURNING case_key
 """
 OPEN_STAGE_SQL = "json_extract(state, '$.stage') IN ('received', 'in_progress')"
+# Retention: the tenant's closed cases last written before a time (cases_by_tenant finds them).
+PURGEABLE = "SELECT id FROM cases WHERE tenant = ? AND updated_at < ? AND json_extract(state, '$.stage') = 'closed'"
 
 CHECKPOINT_EVENTS = 256  # about 1,000 pages of WAL (SQLite's own checkpoint interval) at ~8 KB an event
 MAX_CACHED_LOOKUPS = 10_000
@@ -211,29 +215,36 @@ CACHED_CASES = 2_000  # parsed cases the writer keeps between batches (a few KB 
 
 
 class _CaseCache:
-    """The writer's parsed copy of recently written cases, each with the seq it was parsed at.
+    """The writer's parsed copy of recently written cases, each with the seq and requester it
+    was written with.
 
     Parsing a case's JSON costs more than the rest of applying an event to it, and the cases a
     batch touches are mostly the ones the last batches touched. A copy is used only while the
-    row's seq still matches, so a write by another process just means parsing again."""
+    row's seq and requester still match, so a write by another process just means parsing
+    again: an ingest moves the seq, and `tracker forget` clears the requester without one (a
+    stale copy would write the erased requester back)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._cases: OrderedDict[int, tuple[int, Case]] = OrderedDict()
+        self._cases: OrderedDict[int, tuple[int, str | None, Case]] = OrderedDict()
 
-    def get(self, key: int, seq: int) -> Case | None:
+    def get(self, key: int, seq: int, requester: str | None) -> Case | None:
         cached = self._cases.get(key)
-        if cached is None or cached[0] != seq:
+        if cached is None or cached[0] != seq or cached[1] != requester:
             return None
         self._cases.move_to_end(key)
-        return cached[1]
+        return cached[2]
 
     def put(self, rows: Iterable[CaseRow]) -> None:
         for row in rows:
-            self._cases[row.key] = (row.seq, row.case)
+            self._cases[row.key] = (row.seq, requester_of(row.case), row.case)
             self._cases.move_to_end(row.key)
         while len(self._cases) > self._size:
             self._cases.popitem(last=False)
+
+    def drop(self, keys: Iterable[int]) -> None:
+        for key in keys:
+            self._cases.pop(key, None)
 
 
 class _LookupCache:
@@ -526,6 +537,56 @@ class SQLiteStore:
         await self._write("UPDATE subscribers SET told_seq = MAX(told_seq, ?), told_at = ? WHERE id = ?",
                           (told_seq, at.isoformat(), subscriber_id))
 
+    # --- erasure and retention ---
+
+    async def forget_requester(self, tenant: str, email: str) -> ForgetResult:
+        """See Store.forget_requester. SQLite leaves deleted bytes in free pages, in the free space
+        of pages and in the WAL. The transaction runs with secure_delete, which zeroes what it
+        frees, but each ingest rewrote the case, and unless SQLite was built with SECURE_DELETE
+        (Debian's is) older copies sit where those writes left them. So a VACUUM follows, which
+        rewrites the file with none of that, and a TRUNCATE checkpoint, which copies the WAL into
+        the file and empties it. The VACUUM holds the write lock while it copies the database
+        (and needs as much free disk again, twice in WAL mode): webhooks wait meanwhile, and after
+        LOCKED_WAIT_SECONDS are answered 503, to be retried. Forgetting is rare."""
+        address = email.strip().lower()  # as the requester column holds it
+
+        def erase() -> tuple[ForgetResult, list[int]]:
+            return self._securely(lambda db: _erase_requester(db, tenant, address), compact=True)
+
+        result, keys = await self._on_writer(erase)
+        self._cases.drop(keys)  # the requester check would refuse them too; no need to keep them
+        return result
+
+    async def purge_closed(self, tenant: str, before: datetime) -> int:
+        """See Store.purge_closed. The freed pages are zeroed (secure_delete); the WAL keeps its
+        copies until checkpoints overwrite them."""
+        def purge() -> list[int]:
+            return self._securely(lambda db: _purge_closed(db, tenant, before), compact=False)
+
+        keys = await self._on_writer(purge)
+        self._cases.drop(keys)  # a deleted key can be given again to a new case
+        return len(keys)
+
+    def _securely(self, work: Callable[[sqlite3.Connection], T], compact: bool) -> T:
+        """`work` in one transaction on the writer with secure_delete on, so that what it deletes
+        is overwritten with zeros; with `compact`, then VACUUM and empty the WAL."""
+        db = self._writer
+        was = int(db.execute("PRAGMA secure_delete").fetchall()[0][0])
+        db.execute("PRAGMA secure_delete = ON")  # VACUUM's temporary copy takes it over too
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                done = work(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            if compact:
+                _compact(db)
+            return done
+        finally:
+            db.execute(f"PRAGMA secure_delete = {was}")
+
     # --- outbound deliveries and API keys ---
 
     async def add_delivery(self, tenant: str, kind: str, event_type: str, case_key: int | None,
@@ -783,9 +844,10 @@ class SQLiteStore:
 
     def _load_cases(self, idents: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], CaseRow]:
         """The stored cases among `idents`, parsed, or taken from the cache when unchanged since."""
-        heads = _select_in(self._ingest_db, "SELECT id, tenant, source, case_id, seq FROM cases", "case_id", idents)
-        cases = {(tenant, source, case_id): (key, seq, self._cases.get(key, seq))
-                 for key, tenant, source, case_id, seq in heads}
+        heads = _select_in(self._ingest_db, "SELECT id, tenant, source, case_id, seq, requester FROM cases", "case_id",
+                           idents)
+        cases = {(tenant, source, case_id): (key, seq, self._cases.get(key, seq, requester))
+                 for key, tenant, source, case_id, seq, requester in heads}
         stale = [key for key, _, cached in cases.values() if cached is None]
         states: dict[int, str] = {}
         if stale:
@@ -793,6 +855,55 @@ class SQLiteStore:
             states = dict(self._ingest_db.execute(f"SELECT id, state FROM cases WHERE id IN ({marks})", stale))
         return {ident: CaseRow(key, seq, cached or load_case(states[key]))
                 for ident, (key, seq, cached) in cases.items()}
+
+
+def _erase_requester(db: sqlite3.Connection, tenant: str, email: str) -> tuple[ForgetResult, list[int]]:
+    """The erasure's writes (see tracker/erasure.py); the result and the keys of the cases."""
+    cases = db.execute("SELECT id, state FROM cases WHERE tenant = ? AND requester = ? ORDER BY id",
+                       (tenant, email)).fetchall()
+    names = {email, *names_in_states(state for _, state in cases)}
+    events = 0
+    for key, state in cases:
+        logged = db.execute("SELECT seq, event, case_after FROM events WHERE case_key = ? ORDER BY seq",
+                            (key,)).fetchall()
+        erased = erase_case(state, logged, names)
+        db.execute("UPDATE cases SET state = ?, requester = NULL WHERE id = ?", (erased.state, key))
+        db.executemany("UPDATE events SET event = ?, case_after = ? WHERE case_key = ? AND seq = ?",
+                       [(event, after, key, seq) for seq, event, after in erased.events])
+        events += len(erased.events)
+    subscribers = [key for key, address in db.execute(
+        "SELECT id, address FROM subscribers WHERE tenant = ? AND channel = 'email'", (tenant,)).fetchall()
+        if is_theirs(email, address)]
+    mails = [key for key, request, error in db.execute(
+        "SELECT id, request, last_error FROM deliveries WHERE tenant = ? AND kind = 'mail'", (tenant,)).fetchall()
+        if names_address(email, request, error)]
+    _delete_keys(db, "subscribers", subscribers)
+    _delete_keys(db, "deliveries", mails)
+    return ForgetResult(len(cases), events, len(subscribers), len(mails)), [key for key, _ in cases]
+
+
+def _delete_keys(db: sqlite3.Connection, table: str, keys: list[int]) -> None:
+    for start in range(0, len(keys), 500):  # within SQLite's limit of bound values
+        chunk = keys[start:start + 500]
+        db.execute(f"DELETE FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+
+
+def _compact(db: sqlite3.Connection) -> None:
+    """Rewrite the file without free pages, and copy the WAL into it and empty it."""
+    db.execute("VACUUM")
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
+    if busy:  # a reader of another process held on to an older snapshot past the busy timeout
+        log.warning("the WAL could not be emptied after an erasure; the next checkpoints overwrite it")
+
+
+def _purge_closed(db: sqlite3.Connection, tenant: str, before: datetime) -> list[int]:
+    """Delete the purgeable cases and what refers to them; their keys. One transaction, so the
+    selection is the same in each statement."""
+    params = (tenant, before.astimezone(UTC).isoformat())  # as stored: the clock's UTC time
+    for table in ("events", "subscribers", "deliveries"):
+        db.execute(f"DELETE FROM {table} WHERE case_key IN ({PURGEABLE})", params)
+    return [key for (key,) in db.execute(f"DELETE FROM cases WHERE id IN ({PURGEABLE}) RETURNING id",
+                                         params).fetchall()]
 
 
 def _select_in(db: sqlite3.Connection, select: str, column: str, keys: list[tuple[str, str, str]]) -> list[Any]:
