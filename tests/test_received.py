@@ -84,3 +84,10 @@ async def test_only_the_newest_receipts_are_kept(store: Store):
     kept = await store.receipts("acme", None, 10_000)
     assert len(kept) == RECEIPTS_KEPT and kept[0].detail == f"try {RECEIPTS_KEPT + 4}" and kept[-1].detail == "try 5"
     assert [r.detail for r in await store.receipts("globex", "generic", 10)] == ["another tenant's"]
+
+
+def test_a_flood_of_refusals_is_not_a_flood_of_writes(client: TestClient):
+    for _ in range(50):
+        assert post(client, generic_payload("1"), secret="whsec_" + "C" * 32).status_code == 401
+    kept = client.portal.call(app_of(client).state.store.receipts, "acme", "generic", 100)
+    assert [r.outcome for r in kept] == ["refused"]  # one a second, per tenant, source, outcome and status

@@ -60,7 +60,7 @@ from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
 from tracker.web.verdict import give_verdict
-from tracker.web.webhooks import receive_webhook
+from tracker.web.webhooks import Throttle, receive_webhook
 from tracker.web.widget_text import widget_text
 from tracker.writeback import authenticators
 
@@ -199,6 +199,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.lookup = Lookup()
     app.state.subscription_limits = SubscriptionLimits()
     app.state.metrics = Metrics()
+    app.state.receipt_throttle = Throttle()
     return app
 
 

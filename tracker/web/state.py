@@ -1,5 +1,5 @@
 """What the app holds while it runs, typed: `state_of(request).store` rather than an untyped
-`request.app.state.store`. create_app() sets the first seven; the lifespan the others."""
+`request.app.state.store`. create_app() sets the first eight; the lifespan the others."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.web.stream import Streams
     from tracker.web.subscriptions import SubscriptionLimits
     from tracker.web.templates import Templates
+    from tracker.web.webhooks import Throttle
 
 
 class AppState(State):
@@ -35,6 +36,7 @@ class AppState(State):
     lookup: Lookup
     subscription_limits: SubscriptionLimits
     metrics: Metrics
+    receipt_throttle: Throttle
     store: Store
     hub: Hub
     signer: Signer
