@@ -200,6 +200,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.subscription_limits = SubscriptionLimits()
     app.state.metrics = Metrics()
     app.state.receipt_throttle = Throttle()
+    app.state.problem_counts = {}
     return app
 
 

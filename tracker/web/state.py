@@ -1,5 +1,5 @@
 """What the app holds while it runs, typed: `state_of(request).store` rather than an untyped
-`request.app.state.store`. create_app() sets the first eight; the lifespan the others."""
+`request.app.state.store`. create_app() sets the first nine; the lifespan the others."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class AppState(State):
     subscription_limits: SubscriptionLimits
     metrics: Metrics
     receipt_throttle: Throttle
+    problem_counts: dict[tuple[str, str], tuple[float, int]]  # the status page's counts (status_page.py)
     store: Store
     hub: Hub
     signer: Signer

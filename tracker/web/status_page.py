@@ -8,6 +8,7 @@ change of a listed problem, the way `/live` marks many cases on one connection).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +25,8 @@ from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
 
 MAX_LISTED = 100  # as many as one live connection follows (live.MAX_CASES)
+COUNT_SECONDS = 10.0
+MAX_COUNTS = 10_000
 
 
 def problem_item(notes: ProblemNotes, case: Case | None, key: str) -> dict[str, Any]:
@@ -51,10 +54,22 @@ def public_key(request: Request, notes: ProblemNotes) -> str:
 
 
 async def listed_problems(request: Request, tenant: Tenant) -> list[dict[str, Any]]:
-    store = state_of(request).store
     return [{**problem_item(notes, problem.case if problem else None, public_key(request, notes)),
-             "open_cases": await store.count_linked(tenant.slug, notes.ref)}
+             "open_cases": await open_cases(request, notes)}
             for notes, problem in await listed(request, tenant)]
+
+
+async def open_cases(request: Request, notes: ProblemNotes) -> int:
+    """How many open cases a problem affects, counted at most every COUNT_SECONDS: the page is
+    public, and a problem with thousands of linked cases is a count worth keeping a moment."""
+    counts = state_of(request).problem_counts
+    key, now = (notes.tenant, notes.ref), time.monotonic()
+    cached = counts.get(key)
+    if cached is None or now - cached[0] > COUNT_SECONDS:
+        if len(counts) > MAX_COUNTS:
+            counts.clear()
+        cached = counts[key] = (now, await state_of(request).store.count_linked(notes.tenant, notes.ref))
+    return cached[1]
 
 
 async def tenant_named(request: Request) -> Tenant:
