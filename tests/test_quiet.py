@@ -60,3 +60,26 @@ async def test_no_webhook_no_reminder(store: Store):
         assert await QuietWatch(store, deliverer, suite_clock()).check() == 0
     finally:
         await deliverer.stop()
+
+
+async def test_instances_sweeping_together_remind_once(store: Store, clock: Clock, database_url: str):
+    """Two instances (two stores on one database) check at the same moment: one reminder."""
+    import asyncio
+
+    from tracker.storage import open_store
+
+    with receiver() as hook:
+        await add_tenant(store, "acme", "ACME", None, {"webhook_url": hook.url, "promise_hours": "24"})
+        await store.ingest("acme", "generic", [replied("quiet", 30)])
+        other = await open_store(database_url, clock)
+        deliverers = [Deliverer(s, clock, allow_private_hosts=True) for s in (store, other)]
+        try:
+            counts = await asyncio.gather(*(QuietWatch(s, d, clock).check() for s, d in zip((store, other), deliverers,
+                                                                                             strict=True)))
+            assert sorted(counts) == [0, 1]
+            quiet = [d for d in await store.list_deliveries("acme", 50) if d.event_type == "case.quiet"]
+            assert len(quiet) == 1
+        finally:
+            for deliverer in deliverers:
+                await deliverer.stop()
+            await other.close()

@@ -48,8 +48,10 @@ COPIED = (
     ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
                      "told_at", "created_at", "channel", "push_keys"), ("confirmed_at", "told_at", "created_at")),
 )
-# `received` is not copied: the log of refused deliveries is the old installation's own.
-KNOWN_TABLES = {"meta", "tenants", "sources", "problems", "received", *(table for table, _, _ in COPIED)}
+# `received` and `told_once` are not copied: the log of refused deliveries is the old
+# installation's own, and a reminder told there may be told once more.
+KNOWN_TABLES = {"meta", "tenants", "sources", "problems", "received", "told_once",
+                *(table for table, _, _ in COPIED)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,13 +46,14 @@ class QuietWatch(Periodic):
                 silence = quiet(stored.case, policy, now)
                 if silence is None:
                     continue
-                period_start = max(datetime.fromisoformat(silence["since"]),
-                                   now - timedelta(hours=policy.promise_hours))
-                if await self._told(tenant.slug, stored.key, period_start):
-                    continue  # already told for this stretch of silence
                 subscribers = await self.store.confirmed_subscribers(stored.key)
                 if not policy.reminds and not subscribers:
                     continue  # nobody to tell
+                # Once per promise period of this silence, by whichever instance asks first.
+                since = datetime.fromisoformat(silence["since"])
+                periods = int((now - since) / timedelta(hours=policy.promise_hours))
+                if not await self.store.tell_once(stored.key, QUIET_EVENT, f"{silence['since']}/{periods}"):
+                    continue
                 if policy.reminds:
                     data = {"source": stored.source, "case_id": stored.case.case_id, "title": stored.case.title,
                             "silent_since": silence["since"], "promise_hours": policy.promise_hours}
@@ -64,10 +65,3 @@ class QuietWatch(Periodic):
         if queued:
             self.deliverer.wake()
         return queued
-
-    async def _told(self, tenant: str, case_key: int, since: datetime) -> bool:
-        for event_type in (QUIET_EVENT, QUIET_MAIL):
-            last = await self.store.last_delivery_at(tenant, event_type, case_key)
-            if last is not None and last > since:
-                return True
-        return False

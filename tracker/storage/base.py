@@ -207,6 +207,10 @@ class Store(Protocol):
                            request: Mapping[str, Any]) -> int:
         """Queue a delivery, due at once."""
         ...
+    async def tell_once(self, case_key: int, kind: str, period: str) -> bool:
+        """True for the first to ask, in any process or instance: that one tells (a reminder)."""
+        ...
+
     async def pending_deliveries(self) -> dict[str, int]:
         """How many deliveries wait, by kind (for the metrics)."""
         ...

@@ -173,6 +173,13 @@ MIGRATIONS = (
     );
     CREATE INDEX received_by_tenant ON received (tenant, id);
     """,
+    # Told once per case, kind and period (see sqlite.MIGRATIONS).
+    """
+    CREATE TABLE told_once (
+        case_key bigint NOT NULL, kind text NOT NULL, period text NOT NULL, created_at timestamptz NOT NULL,
+        PRIMARY KEY (case_key, kind, period)
+    );
+    """,
 )
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
@@ -364,6 +371,12 @@ class PostgresStore:
             raise LookupError(f"no case with key {case_key}")
         if public_id is None:
             await self._pool.execute("DELETE FROM subscribers WHERE case_key = $1 AND audience = 'public'", case_key)
+
+    async def tell_once(self, case_key: int, kind: str, period: str) -> bool:
+        status = await self._pool.execute("INSERT INTO told_once (case_key, kind, period, created_at) "
+                                          "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                                          case_key, kind, period, self._clock.now())
+        return bool(status == "INSERT 0 1")
 
     async def pending_deliveries(self) -> dict[str, int]:
         rows = await self._pool.fetch("SELECT kind, count(*) AS n FROM deliveries WHERE status = 'pending' "

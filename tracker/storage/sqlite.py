@@ -172,6 +172,13 @@ MIGRATIONS = (
     );
     CREATE INDEX IF NOT EXISTS received_by_tenant ON received (tenant, id);
     """,
+    # Things told once per case, kind and period (a gone-quiet reminder), whatever the instances.
+    """
+    CREATE TABLE IF NOT EXISTS told_once (
+        case_key INTEGER NOT NULL, kind TEXT NOT NULL, period TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (case_key, kind, period)
+    );
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
@@ -420,6 +427,10 @@ class SQLiteStore:
             raise LookupError(f"no case with key {case_key}")
         if public_id is None:
             await self._write("DELETE FROM subscribers WHERE case_key = ? AND audience = 'public'", (case_key,))
+
+    async def tell_once(self, case_key: int, kind: str, period: str) -> bool:
+        return bool(await self._write("INSERT INTO told_once (case_key, kind, period, created_at) VALUES (?, ?, ?, ?) "
+                                      "ON CONFLICT DO NOTHING", (case_key, kind, period, self._now())))
 
     async def pending_deliveries(self) -> dict[str, int]:
         rows = await self._all("SELECT kind, count(*) FROM deliveries WHERE status = 'pending' GROUP BY kind", ())
