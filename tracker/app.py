@@ -20,7 +20,7 @@ from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, 
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
 from tracker.logs import RequestLog
-from tracker.metrics import Metrics, metrics
+from tracker.metrics import Metrics
 from tracker.notifier import Notifier
 from tracker.outbound import Deliverer
 from tracker.problems import Problems
@@ -50,6 +50,7 @@ from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.live import live
 from tracker.web.lookup import Lookup, lookup_case
+from tracker.web.metrics_page import metrics
 from tracker.web.my_cases import email_me_links, my_cases_events, my_cases_json, my_cases_page, requester_links
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
@@ -59,8 +60,9 @@ from tracker.web.status_page import status_events, status_feed, status_json, sta
 from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
+from tracker.web.throttle import Throttle
 from tracker.web.verdict import give_verdict
-from tracker.web.webhooks import Throttle, receive_webhook
+from tracker.web.webhooks import receive_webhook
 from tracker.web.widget_text import widget_text
 from tracker.writeback import authenticators
 

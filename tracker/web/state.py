@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.web.stream import Streams
     from tracker.web.subscriptions import SubscriptionLimits
     from tracker.web.templates import Templates
-    from tracker.web.webhooks import Throttle
+    from tracker.web.throttle import Throttle
 
 
 class AppState(State):

@@ -26,7 +26,6 @@ from tracker.writeback.queue import queue_new_case_links
 
 log = logging.getLogger("tracker.webhooks")
 MAX_DETAIL_CHARS = 300
-RECEIPT_EVERY_SECONDS = 1.0  # per tenant, source, outcome and status: a flood of refusals is not a flood of writes
 IGNORED = ("acknowledged; nothing in it for a case (a ping, or an event type or object tracker does not use: "
            "see the source's page in docs/sources)")
 
@@ -75,24 +74,6 @@ async def keep_receipt(request: Request, tenant: str, source: str, outcome: str,
         await store.add_receipt(receipt)
     except Exception:  # the answer to the helpdesk matters more than this log
         log.exception("could not keep the receipt of a webhook to %s/%s", tenant, source)
-
-
-class Throttle:
-    """At most one thing per key every `seconds` (in this process); forgets keys as it goes."""
-
-    def __init__(self, seconds: float = RECEIPT_EVERY_SECONDS, max_keys: int = 10_000) -> None:
-        self.seconds = seconds
-        self.max_keys = max_keys
-        self._last: dict[tuple[object, ...], float] = {}
-
-    def allows(self, key: tuple[object, ...]) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(key, -self.seconds) < self.seconds:
-            return False
-        if len(self._last) >= self.max_keys:
-            self._last.clear()
-        self._last[key] = now
-        return True
 
 
 async def store_webhook(request: Request) -> tuple[Response, int, list[Event]]:
