@@ -221,7 +221,8 @@ def _require_intact(copy: sqlite3.Connection) -> None:
     except sqlite3.DatabaseError as exc:  # damage the check itself cannot read past
         problems = [str(exc)]
     if problems != ["ok"]:
-        raise ConfigError(f"The copy is damaged ({problems[0]}), so the database it came from may be too: "
+        first = " ".join(str(problems[0]).split())[:200]  # one line: SQLite's report may hold several
+        raise ConfigError(f"The copy is damaged ({first}), so the database it came from may be too: "
                           f"check it with PRAGMA integrity_check.")
 
 
