@@ -59,6 +59,8 @@ def test_every_outcome_and_why(client: TestClient, capsys: pytest.CaptureFixture
     details = {r["outcome"] + str(r["status"]): r["detail"] for r in received}
     assert "Signature does not match" in details["refused401"] and "case.id is required" in details["refused400"]
     assert "not a source" in details["refused404"] or "nosuch" in details["refused404"]
+    assert details["ignored202"] == ("acknowledged; event type 'ping' has nothing tracker uses "
+                                     "(see docs/sources/github.md)")
     assert details["stored202"] == "case 4711, revision 1"
     assert f"retry of delivery {signed['webhook-id']}" in details["duplicate202"]
     text = answer.text

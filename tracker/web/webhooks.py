@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
@@ -28,6 +29,9 @@ log = logging.getLogger("tracker.webhooks")
 MAX_DETAIL_CHARS = 300
 IGNORED = ("acknowledged; nothing in it for a case (a ping, or an event type or object tracker does not use: "
            "see the source's page in docs/sources)")
+# Where helpdesks name a delivery's kind, to say which one was not used: headers first, then fields.
+EVENT_TYPE_HEADERS = ("x-github-event", "x-gitlab-event", "x-event-key")
+EVENT_TYPE_FIELDS = ("webhookEvent", "topic", "event_type", "event", "type")
 
 
 async def receive_webhook(request: Request) -> Response:
@@ -37,7 +41,7 @@ async def receive_webhook(request: Request) -> Response:
     label = name if name in helpdesks.SOURCES else "unknown"  # a metric's labels stay few
     started = time.perf_counter()
     try:
-        response, stored, events = await store_webhook(request)
+        response, stored, events, kind = await store_webhook(request)
     except TrackerError as error:
         log.info("webhook %s/%s: refused, %d", tenant, label, error.status)  # the reason is in `tracker received`
         metrics.webhooks.labels(label, "refused").inc()
@@ -51,7 +55,8 @@ async def receive_webhook(request: Request) -> Response:
         metrics.webhook_seconds.labels(label).observe(time.perf_counter() - started)
     elif not events:
         metrics.webhooks.labels(label, "ignored").inc()
-        await keep_receipt(request, tenant, name, "ignored", response.status_code, IGNORED)
+        why = f"acknowledged; event type {kind!r} has nothing tracker uses (see docs/sources/{label}.md)"
+        await keep_receipt(request, tenant, name, "ignored", response.status_code, why if kind else IGNORED)
     else:
         metrics.webhooks.labels(label, "duplicate").inc()
         await keep_receipt(request, tenant, name, "duplicate", response.status_code,
@@ -76,7 +81,22 @@ async def keep_receipt(request: Request, tenant: str, source: str, outcome: str,
         log.exception("could not keep the receipt of a webhook to %s/%s", tenant, source)
 
 
-async def store_webhook(request: Request) -> tuple[Response, int, list[Event]]:
+def event_type(payload: Any, headers: DeliveryHeaders) -> str:
+    """The delivery's kind as its helpdesk names it ("ping", "jira:issue_deleted"), or ""."""
+    for name in EVENT_TYPE_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value[:80]
+    for field in EVENT_TYPE_FIELDS:
+        value = payload.get(field) if isinstance(payload, dict) else None
+        if isinstance(value, str) and value:
+            return value[:80]
+    return ""
+
+
+async def store_webhook(request: Request) -> tuple[Response, int, list[Event], str]:
+    """The webhook stored: the answer, how many events were new, the events, and (when it had
+    none) the kind of delivery it was."""
     store = state_of(request).store
     hub = state_of(request).hub
     settings = state_of(request).settings
@@ -116,7 +136,8 @@ async def store_webhook(request: Request) -> tuple[Response, int, list[Event]]:
     answer = {"ok": True, "stored": len(appended), "duplicates": len(events) - len(appended)}
     # 202 unless the helpdesk counts only a 200 as delivered (Zoho Desk says so).
     status = getattr(source, "ANSWER_STATUS", 202)
-    return Response(orjson.dumps(answer), status_code=status, media_type="application/json"), len(appended), events
+    response = Response(orjson.dumps(answer), status_code=status, media_type="application/json")
+    return response, len(appended), events, "" if events else event_type(payload, headers)
 
 
 def with_delivery_ids(events: list[Event], body: bytes) -> list[Event]:
