@@ -139,6 +139,8 @@ class MultiplexStream(LiveResponse):
             self.streams.leave(follow.head, follow.view_name, tap)
 
     async def _stop_following(self, send: Send, outbox: Outbox, index: int, data: bytes) -> None:
+        if index not in self.follows:
+            return  # stopped already: the catch-up found it private while its channel's END was queued
         await self._send(send, outbox, wrapped("gone", index, data))
         follow, tap = self.follows.pop(index, None), self.taps.pop(index, None)
         if follow is not None and tap is not None:
