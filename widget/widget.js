@@ -1,5 +1,5 @@
-// tracker widget: case links become live cards, lookup placeholders a form; a guest on another
-// site's page: textContent only, no storage, never throws, the plain link stays on failure.
+// tracker widget: case links become live cards, lookup placeholders a form. A guest on others'
+// pages: textContent only, no storage, never throws; on failure the plain link stays.
 (function () {
 "use strict";
 
@@ -74,7 +74,7 @@ function json(response) {
 function webUrl(value, base) {
   try {
     var url = new URL(String(value), base);
-    return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+    return /^https?:$/.test(url.protocol) ? url : null;
   } catch (e) {
     return null;
   }
@@ -253,7 +253,7 @@ function caseOf(link) {
 
 // A browser allows six connections a site: cards share one per tracker, reopened with revisions.
 function follow(state) {
-  var line = lines[state.at.root] || (lines[state.at.root] = { root: state.at.root, cards: new Set(), sources: [], wait: 1000, timer: 0 });
+  var line = lines[state.at.root] || (lines[state.at.root] = { root: state.at.root, cards: new Set(), sources: [], wait: 1000 });
   line.cards.add(state);
   reopen(line, 50);
 }
@@ -308,9 +308,9 @@ function upgradeLink(link) {
   var at = caseOf(link);
   var fallback = function (message, detail) {
     link.setAttribute("data-tracker", "fallback");
-    warn(message + "; keeping the plain link " + link.href, detail);
+    warn(message + "; keeping the link " + link.href, detail);
   };
-  if (!at) return fallback("not a case link (/c/ or /p/)");
+  if (!at) return fallback("not a /c/ or /p/ link");
   Promise.all([fetch(at.base + "/case.json", { credentials: "omit" }).then(json), words()])
     .then(function (answers) {
       var data = answers[0];
