@@ -180,3 +180,17 @@ def test_email_me_links_sends_the_list_link_only_where_there_are_cases(settings:
 def test_without_mail_the_links_are_not_offered(client: TestClient):
     assert "my-cases" not in client.get("/s/acme").text
     assert client.post("/s/acme/my-cases", data={"email": "ann@example.com"}).status_code == 404
+
+
+def test_internal_notes_never_reach_the_list(client: TestClient):
+    canary = "INTERNAL-9b2c: refund blocked by finance"
+    post(client, {**generic_payload("1", title="Refund", requester_email="ann@example.com"),
+                  "message": {"id": "n1", "body": canary, "public": False, "author": "Dana Private"}})
+    link = list_link(client)
+    with client.stream("GET", link + "/events") as stream:
+        lines = stream.iter_lines()
+        post(client, {**generic_payload("1", stage="in_progress"),
+                      "message": {"id": "n2", "body": canary, "public": False, "author": "Dana Private"}})
+        change = next(line for line in lines if line.startswith("data:"))
+    for surface in (client.get(link).text, client.get(link + "/cases.json").text, change):
+        assert "INTERNAL-9b2c" not in surface and "Dana Private" not in surface

@@ -49,7 +49,7 @@ from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
 from tracker.web.live import live
-from tracker.web.lookup import Lookup, lookup_case
+from tracker.web.lookup import Lookup, RateLimiter, lookup_case
 from tracker.web.metrics_page import metrics
 from tracker.web.my_cases import email_me_links, my_cases_events, my_cases_json, my_cases_page, requester_links
 from tracker.web.pages import PageCache, case_page, public_page
@@ -60,7 +60,6 @@ from tracker.web.status_page import status_events, status_feed, status_json, sta
 from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
-from tracker.web.throttle import Throttle
 from tracker.web.verdict import give_verdict
 from tracker.web.webhooks import receive_webhook
 from tracker.web.widget_text import widget_text
@@ -201,7 +200,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.lookup = Lookup()
     app.state.subscription_limits = SubscriptionLimits()
     app.state.metrics = Metrics()
-    app.state.receipt_throttle = Throttle()
+    app.state.receipts_limit = RateLimiter(1, window_seconds=1.0)
     app.state.problem_counts = {}
     return app
 

@@ -92,7 +92,11 @@ def expires_days(body: bytes) -> int | None:
     unknown = sorted(set(data) - {"expires_days"})
     if unknown:
         raise BadRequest(f"Unknown field {', '.join(unknown)}; the only field is expires_days.")
-    days = data.get("expires_days")
+    return expires_days_value(data.get("expires_days"))
+
+
+def expires_days_value(days: Any) -> int | None:
+    """A link's `expires_days`: a whole number of days in range, or None for a lasting link."""
     if days is None:
         return None
     if isinstance(days, float) and days.is_integer():

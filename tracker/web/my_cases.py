@@ -25,7 +25,7 @@ from tracker.public import customer_event_view
 from tracker.pubsub.base import Hub, Subscription
 from tracker.signing import case_url
 from tracker.storage.base import Appended, Store, StoredCase, Tenant
-from tracker.web.admin_api import MAX_EXPIRES_DAYS, NO_STORE, api_tenant, json_body
+from tracker.web.admin_api import NO_STORE, api_tenant, expires_days_value, json_body
 from tracker.web.case_data import LiveCase, customer_case
 from tracker.web.cors import cors_headers
 from tracker.web.live import Follow, MultiplexStream
@@ -65,9 +65,7 @@ async def requester_links(request: Request) -> Response:
     email = data.get("email")
     if not isinstance(email, str) or len(email.strip()) > MAX_ADDRESS_CHARS or not ADDRESS.match(email.strip()):
         raise BadRequest("email: give the requester's e-mail address, as the helpdesk reports it.")
-    days = data.get("expires_days")
-    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXPIRES_DAYS):
-        raise BadRequest(f"expires_days: a whole number from 1 to {MAX_EXPIRES_DAYS}, or null for a lasting link.")
+    days = expires_days_value(data.get("expires_days"))
     expires_at = None if days is None else state.clock.now() + timedelta(days=days)
     token = state.signer.sign_requester(tenant, email, expires_at)
     return JSONResponse({"url": f"{state.settings.base_url}/r/{token}",

@@ -20,12 +20,11 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.sealing import Sealer
     from tracker.signing import Signer
     from tracker.storage.base import Store
-    from tracker.web.lookup import Lookup
+    from tracker.web.lookup import Lookup, RateLimiter
     from tracker.web.pages import PageCache
     from tracker.web.stream import Streams
     from tracker.web.subscriptions import SubscriptionLimits
     from tracker.web.templates import Templates
-    from tracker.web.throttle import Throttle
 
 
 class AppState(State):
@@ -36,7 +35,7 @@ class AppState(State):
     lookup: Lookup
     subscription_limits: SubscriptionLimits
     metrics: Metrics
-    receipt_throttle: Throttle
+    receipts_limit: RateLimiter  # receipts of webhooks that stored nothing (webhooks.py)
     problem_counts: dict[tuple[str, str], tuple[float, int]]  # the status page's counts (status_page.py)
     store: Store
     hub: Hub
