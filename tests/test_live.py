@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import BACKENDS, LiveServer, generic_payload, live_link, post, sse_events
 from tracker.admin import add_tenant
-from tracker.web.live import MAX_CASES
+from tracker.web.page_stream import MAX_ENTRIES as MAX_CASES
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 CASES = [str(n) for n in range(5001, 5021)]  # twenty cases on one page
@@ -114,10 +114,12 @@ def test_an_origin_the_company_does_not_allow_is_gone_for_its_cases(live: LiveSe
 
 @pytest.mark.parametrize("query, field", [
     ("", "c=LINK_TOKEN"),
-    ("c=", "c (case 0)"),
-    ("c=abc~%C2%B2", "c (case 0)"),
-    ("c=abc~" + "9" * 5000, "c (case 0)"),
-    ("p=x&p=y~-1", "p (case 1)"),
+    ("c=", "c (entry 0)"),
+    ("c=abc~%C2%B2", "c (entry 0)"),
+    ("c=abc~" + "9" * 5000, "c (entry 0)"),
+    ("p=x&p=y~-1", "p (entry 1)"),
+    ("p=x&r=", "r (entry 1)"),
+    ("s=acme~3", "s (entry 0)"),
     ("&".join(["p=x"] * (MAX_CASES + 1)), "at most"),
 ])
 def test_a_bad_query_is_a_400_naming_the_field(live: LiveServer, query: str, field: str):

@@ -110,6 +110,39 @@ def test_the_stream_tells_of_changes_and_of_a_new_case(client: TestClient):
         assert next(line for line in lines if line.startswith("event:")) == "event: added"
 
 
+def frames(lines: Any, count: int) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    event = ""
+    for line in lines:
+        if line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            found.append((event, json.loads(line.removeprefix("data:"))))
+            if len(found) == count:
+                return found
+    raise AssertionError(f"the stream ended after {found}")
+
+
+def test_the_pages_one_connection_carries_the_list_beside_a_card(client: TestClient):
+    post(client, generic_payload("1", title="Invoice export fails", requester_email="ann@example.com"))
+    post(client, generic_payload("2", title="Refund", waiting_on="customer", requester_email="ann@example.com"))
+    post(client, generic_payload("9", title="Bob's", requester_email="bob@example.com"))
+    link, card = list_link(client), link_for(client, "9")
+    with client.stream("GET", f"/live?c={card.removeprefix('/c/')}&r={link.removeprefix('/r/')}&r=forged") as stream:
+        lines = stream.iter_lines()
+        (gone, forged), (listed, opening), (case, _) = frames(lines, 3)
+        assert (gone, forged["s"], forged["e"]["status"]) == ("gone", 2, 404)
+        assert listed == "list" and opening["s"] == 1 and "k" not in opening
+        assert [item["title"] for item in opening["e"]["items"]] == ["Refund", "Invoice export fails"]
+        assert case == "case"
+        post(client, generic_payload("1", stage="resolved"))
+        [(event, change)] = frames(lines, 1)
+        assert (event, change["s"], change["k"]) == ("change", 1, 1)  # the list's second item
+        assert change["e"]["case"]["stage"] == "resolved" and "requester" not in json.dumps(change)
+        post(client, generic_payload("3", title="A new one", requester_email="ann@example.com"))
+        assert frames(lines, 1) == [("added", {"s": 1, "e": {}})]
+
+
 @pytest.mark.browser
 def test_a_customers_list_on_the_company_page_follows_their_cases(live: Any, browser: Any):
     import httpx

@@ -274,6 +274,22 @@ def test_the_status_page_has_a_feed_and_a_stream_and_names_no_internal_id(client
     assert CANARY not in change and "P-1" not in change
 
 
+def test_the_pages_one_connection_carries_the_status_page(client: TestClient):
+    post(client, problem_payload(stage="in_progress"))
+    set_notes(client, public_title="Exports fail for large invoices", listed=True)
+    with client.stream("GET", "/live?s=acme&s=nobody") as stream:
+        lines = (line for line in stream.iter_lines() if line.startswith("data:"))
+        gone, listed = (json.loads(next(lines).removeprefix("data:")) for _ in range(2))
+        assert gone == {"s": 1, "e": {"status": 404, "error": "There is no status page at this address."}}
+        [item] = listed["e"]["items"]
+        assert item["title"] == "Exports fail for large invoices" and item["stage"] == "in_progress"
+        post(client, problem_payload(stage="resolved"))
+        change = next(lines)
+    data = json.loads(change.removeprefix("data:"))
+    assert (data["s"], data["k"], data["e"]["case"]["stage"]) == (0, 0, "resolved")
+    assert CANARY not in change and "P-1" not in change
+
+
 @pytest.mark.browser
 def test_an_open_status_page_follows_its_problems(live: Any, browser: Any):
     import httpx

@@ -48,10 +48,10 @@ from tracker.web.case_data import case_events, case_json, public_events, public_
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
-from tracker.web.live import live
 from tracker.web.lookup import Lookup, RateLimiter, lookup_case
 from tracker.web.metrics_page import metrics
 from tracker.web.my_cases import email_me_links, my_cases_events, my_cases_json, my_cases_page, requester_links
+from tracker.web.page_stream import live
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public

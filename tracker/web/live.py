@@ -1,16 +1,14 @@
-"""One live connection for every case on a page: `GET /live?c=TOKEN~SEQ&p=PUBLIC_ID~SEQ`.
+"""Many cases on one connection: the framing and the stream behind `GET /live` (the endpoint is
+`web/page_stream.py`), `/r/{token}/events` and `/s/{tenant}/events`.
 
-A browser allows six HTTP/1.1 connections per site, so a support page with ten cards, each
-with a stream of its own, left cards without updates and its lookup form without an answer.
-The widget opens this one stream instead. Each `c` (a customer's case link token) and `p` (a
-public case id) is one case; `~SEQ`, the last revision the card has shown, is optional: with
-it the stream sends only what came after, without it the case as it is now.
-
-Frames carry the case's index in the query (`s`, from 0) and the event the single-case stream
-would send (`e`):
+Frames carry where the case stands in the request (`s`, from 0; a member of a list also `k`,
+its place in the list's `list` frame) and the event the single-case stream would send (`e`):
 
     event: case    data: {"s":0,"e":{"seq":7,"case":{...}}}
     event: change  data: {"s":0,"e":{"seq":8,"case":{...},"update":{...}}}
+    event: list    data: {"s":2,"e":{"items":[...]}}
+    event: change  data: {"s":2,"k":5,"e":{"seq":3,"case":{...}}}
+    event: added   data: {"s":2,"e":{}}
     event: gone    data: {"s":1,"e":{"status":410,"error":"This case link has expired."}}
 
 A case that cannot be followed (a bad or expired link, a case made private, a site the
@@ -22,20 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Send
 
-from tracker.errors import BadRequest, TrackerError
 from tracker.public import View
-from tracker.storage.base import CaseHead
-from tracker.web.case_data import LiveCase, live_customer_case, live_public_case
-from tracker.web.cors import cors_headers
-from tracker.web.numbers import whole_number
-from tracker.web.state import state_of
+from tracker.pubsub.base import Hub, Subscription
+from tracker.storage.base import CaseHead, Tenant
+from tracker.web.case_data import LiveCase
 from tracker.web.stream import (
     CLOSE,
     MAX_QUEUED_FRAMES,
@@ -49,8 +43,6 @@ from tracker.web.stream import (
     Tap,
 )
 
-MAX_CASES = 100  # the widget opens another connection beyond this; keeps the URL in bounds
-KINDS = {"c": live_customer_case, "p": live_public_case}
 NO_LONGER_SHARED = json.dumps({"status": 404, "error": "This case is no longer shared."}).encode()
 
 
@@ -60,6 +52,7 @@ class Follow:
     `case` data when it needs one. Only the case's head: a stream lives long."""
 
     index: int
+    label: bytes
     head: CaseHead
     view_name: str
     view: View
@@ -68,90 +61,94 @@ class Follow:
     opening: bytes | None
 
     @classmethod
-    async def of(cls, index: int, case: LiveCase, revision: int | None) -> Follow:
+    async def of(cls, index: int, case: LiveCase, revision: int | None, label: bytes | None = None) -> Follow:
+        """`index` is unique on the stream; `label` is what its frames say (the index by default)."""
         stored = case.stored
         head = CaseHead(stored.key, stored.seq, stored.link_version)
-        follow = cls(index, head, case.view_name, case.view, case.guard, stored.seq, None)
+        follow = cls(index, label or labelled(index), head, case.view_name, case.view, case.guard, stored.seq, None)
         if revision is not None and revision <= stored.seq:
             follow.last = revision
         else:
-            opening = {"seq": stored.seq, "case": await case.snapshot()}
-            follow.opening = json.dumps(opening, separators=(",", ":"), ensure_ascii=False).encode()
+            follow.opening = compact_json({"seq": stored.seq, "case": await case.snapshot()})
         return follow
 
 
-def wrapped(event: str, index: int, data: bytes) -> bytes:
+@dataclass
+class Group:
+    """A list followed as one entry of a stream (a customer's cases, a status page): its items
+    as the `list` frame shows them, a LiveCase for each member that moves, and the pub/sub
+    channel that says the list itself grew (None when it cannot)."""
+
+    tenant: Tenant
+    items: list[dict[str, Any]]
+    members: list[tuple[int, LiveCase]]  # (place in items, the case)
+    channel: int | None
+
+
+def labelled(index: int, member: int | None = None) -> bytes:
+    return b'"s":%d' % index if member is None else b'"s":%d,"k":%d' % (index, member)
+
+
+def wrapped(event: str, label: bytes, data: bytes) -> bytes:
     # The event's JSON holds no line break (json.dumps escapes them), so it is one data line.
-    return b"event: %s\r\ndata: {\"s\":%d,\"e\":%s}\r\n\r\n" % (event.encode(), index, data)
+    return b"event: %s\r\ndata: {%s,\"e\":%s}\r\n\r\n" % (event.encode(), label, data)
 
 
-def wanted(request: Request) -> list[tuple[str, str, int | None]]:
-    """(kind, id, revision) for each case in the query, in order; 400 naming the field."""
-    found = [(key, value) for key, value in request.query_params.multi_items() if key in KINDS]
-    if not found:
-        raise BadRequest("Name at least one case: c=LINK_TOKEN or p=PUBLIC_ID, each optionally ~REVISION.")
-    if len(found) > MAX_CASES:
-        raise BadRequest(f"c, p: at most {MAX_CASES} cases per connection; open another for the rest.")
-    cases = []
-    for position, (kind, value) in enumerate(found):
-        ident, _, revision = value.partition("~")
-        if not ident or (revision and not whole_number(revision)):
-            raise BadRequest(f"{kind} (case {position}): expected an id, optionally ~ and a whole number, "
-                             f"got {value[:40]!r}.")
-        cases.append((kind, ident, int(revision) if revision else None))
-    return cases
-
-
-async def live(request: Request) -> Response:
-    follows: list[Follow] = []
-    gone: list[tuple[int, bytes]] = []
-    for index, (kind, ident, revision) in enumerate(wanted(request)):
-        try:
-            case = await KINDS[kind](request, ident)
-            cors_headers(request, case.tenant)  # a company that allows other sites only
-        except TrackerError as error:
-            gone.append((index, json.dumps({"status": error.status, "error": error.message}).encode()))
-            continue
-        follows.append(await Follow.of(index, case, revision))
-    # Readable from any site: each case above was checked against its company's allowed sites.
-    headers = {"Access-Control-Allow-Origin": "*"}
-    return MultiplexStream(state_of(request).streams, follows, gone, headers)
+def compact_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class MultiplexStream(LiveResponse):
-    """The live changes of many cases on one connection, each marked with its index."""
+    """The live changes of many cases on one connection, each frame labelled with where its
+    case stands in the request. `openings` go first (a list's `list` frame); a message on one
+    of `channels` (pub/sub keys, through `hub`) sends that channel's frame as it is."""
 
-    def __init__(self, streams: Streams, follows: list[Follow], gone: list[tuple[int, bytes]],
-                 headers: Mapping[str, str]) -> None:
+    def __init__(self, streams: Streams, follows: list[Follow], gone: list[tuple[bytes, bytes]],
+                 headers: Mapping[str, str], openings: Sequence[bytes] = (),
+                 channels: Sequence[tuple[int, bytes]] = (), hub: Hub | None = None) -> None:
         super().__init__(streams, headers, queue_size=MAX_QUEUED_FRAMES + 4 * len(follows))
         self.follows = {follow.index: follow for follow in follows}
         self.gone = gone
+        self.openings = openings
+        self.channels = channels
+        self.hub = hub
         self.taps: dict[int, Tap] = {}
+        self.forwarding: list[tuple[Subscription, asyncio.Future[None]]] = []
 
     def _join(self, outbox: Outbox) -> None:
         for index, follow in self.follows.items():
             tap = self.taps[index] = Tap(outbox, index)
             self.streams.join(follow.head, follow.view_name, follow.view, follow.guard, tap)
+        for channel, frame in self.channels:
+            assert self.hub is not None, "channels need the hub"
+            subscription = self.hub.subscribe(channel)
+            self.forwarding.append((subscription, asyncio.ensure_future(forward(subscription, outbox, frame))))
 
     def _leave(self, outbox: Outbox) -> None:
+        for subscription, forwarding in self.forwarding:
+            forwarding.cancel()
+            self.hub.unsubscribe(subscription)  # type: ignore[union-attr]
         for index, tap in self.taps.items():
             follow = self.follows[index]
             self.streams.leave(follow.head, follow.view_name, tap)
 
     async def _stop_following(self, send: Send, outbox: Outbox, index: int, data: bytes) -> None:
-        if index not in self.follows:
+        follow = self.follows.pop(index, None)
+        if follow is None:
             return  # stopped already: the catch-up found it private while its channel's END was queued
-        await self._send(send, outbox, wrapped("gone", index, data))
-        follow, tap = self.follows.pop(index, None), self.taps.pop(index, None)
-        if follow is not None and tap is not None:
+        await self._send(send, outbox, wrapped("gone", follow.label, data))
+        tap = self.taps.pop(index, None)
+        if tap is not None:
             self.streams.leave(follow.head, follow.view_name, tap)
 
     async def _pump(self, send: Send, outbox: Outbox) -> bool:
-        for index, data in self.gone:
-            await self._send(send, outbox, wrapped("gone", index, data))
+        for label, data in self.gone:
+            await self._send(send, outbox, wrapped("gone", label, data))
+        for frame in self.openings:
+            await self._send(send, outbox, frame)
         for follow in self.follows.values():
             if follow.opening is not None:
-                await self._send(send, outbox, wrapped("case", follow.index, follow.opening))
+                await self._send(send, outbox, wrapped("case", follow.label, follow.opening))
                 follow.opening = None
         # Joined before these reads, so the log and the queue overlap rather than leave a gap.
         for follow in list(self.follows.values()):
@@ -161,7 +158,7 @@ class MultiplexStream(LiveResponse):
                     await self._stop_following(send, outbox, follow.index, NO_LONGER_SHARED)
                     break
                 for _, seq, _, data in frames:
-                    await self._send(send, outbox, wrapped("change", follow.index, data))
+                    await self._send(send, outbox, wrapped("change", follow.label, data))
                     follow.last = seq
                 if len(frames) < READ_LIMIT:
                     break
@@ -172,9 +169,15 @@ class MultiplexStream(LiveResponse):
             if outbox.dropped or (index == STREAM and seq == CLOSE):
                 return True
             if index == STREAM:
-                await self._send(send, outbox, frame)  # a ping
+                await self._send(send, outbox, frame)  # a ping, or a channel's frame
             elif seq == CLOSE:
                 await self._stop_following(send, outbox, index, NO_LONGER_SHARED)
             elif (following := self.follows.get(index)) is not None and seq != PING and seq > following.last:
-                await self._send(send, outbox, wrapped("change", index, data))
+                await self._send(send, outbox, wrapped("change", following.label, data))
                 following.last = seq
+
+
+async def forward(subscription: Subscription, outbox: Outbox, frame: bytes) -> None:
+    while True:
+        await subscription.queue.get()
+        outbox.put((STREAM, PING, frame, b""))  # sent as it is, as pings are

@@ -8,9 +8,7 @@ arrives). Each entry opens its case through a case link signed when the list is 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,16 +20,15 @@ from tracker.errors import BadRequest, NotFound
 from tracker.notifier import LINKS, mail_offered
 from tracker.policy import policy_of
 from tracker.public import customer_event_view
-from tracker.pubsub.base import Hub, Subscription
+from tracker.pubsub.base import Hub
 from tracker.signing import case_url
 from tracker.storage.base import Appended, Store, StoredCase, Tenant
 from tracker.web.admin_api import NO_STORE, api_tenant, expires_days_value, json_body
 from tracker.web.case_data import LiveCase, customer_case
 from tracker.web.cors import cors_headers
-from tracker.web.live import Follow, MultiplexStream
+from tracker.web.live import Follow, Group, MultiplexStream
 from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
-from tracker.web.stream import PING, STREAM, Outbox
 from tracker.web.subscriptions import ADDRESS, MAX_ADDRESS_CHARS, client_of, email_of, fields_of
 
 MAX_CASES = 500
@@ -73,9 +70,9 @@ async def requester_links(request: Request) -> Response:
                         status_code=201, headers=NO_STORE)
 
 
-async def open_list(request: Request) -> tuple[Tenant, str, datetime | None, list[StoredCase]]:
+async def open_list(request: Request, token: str) -> tuple[Tenant, str, datetime | None, list[StoredCase]]:
     state = state_of(request)
-    tenant_slug, email, expires_at = state.signer.read_requester(request.path_params["token"])
+    tenant_slug, email, expires_at = state.signer.read_requester(token)
     tenant = await state.store.get_tenant(tenant_slug)
     if tenant is None:
         raise NotFound("No such list of cases.")
@@ -83,29 +80,42 @@ async def open_list(request: Request) -> tuple[Tenant, str, datetime | None, lis
 
 
 async def entries(request: Request, tenant: Tenant, expires_at: datetime | None,
-                  cases: list[StoredCase]) -> list[dict[str, Any]]:
+                  cases: list[StoredCase]) -> list[tuple[dict[str, Any], StoredCase]]:
     """Each case as its customer sees it, in short, with a freshly signed link to its page;
     open ones first (the customer's move first of all), then the latest change first."""
     base_url, signer = state_of(request).settings.base_url, state_of(request).signer
     listed = []
     for stored in cases:
         view = await customer_case(request, stored, tenant, with_estimate=False)
-        listed.append({**{name: view[name] for name in SUMMARY}, "url": case_url(base_url, signer, stored, expires_at)})
-    listed.sort(key=lambda e: e["updated_at"] or "", reverse=True)
-    listed.sort(key=lambda e: (e["stage"] not in OPEN_STAGES, e["waiting_on"] != "customer"))
+        entry = {**{name: view[name] for name in SUMMARY}, "url": case_url(base_url, signer, stored, expires_at)}
+        listed.append((entry, stored))
+    listed.sort(key=lambda pair: pair[0]["updated_at"] or "", reverse=True)
+    listed.sort(key=lambda pair: (pair[0]["stage"] not in OPEN_STAGES, pair[0]["waiting_on"] != "customer"))
     return listed
 
 
+async def requester_group(request: Request, token: str) -> Group:
+    """The list as `/live?r=TOKEN` follows it: its entries, each case from what they show, and
+    the requester's channel of new cases."""
+    state = state_of(request)
+    tenant, email, expires_at, cases = await open_list(request, token)
+    listed = await entries(request, tenant, expires_at, cases)
+    view = customer_event_view(policy_of(tenant.options), state.clock)
+    members = [(place, LiveCase(stored, tenant, "customer", view, no_opening))
+               for place, (_, stored) in enumerate(listed)]
+    return Group(tenant, [entry for entry, _ in listed], members, requester_channel(tenant.slug, email))
+
+
 async def my_cases_json(request: Request) -> Response:
-    tenant, _, expires_at, cases = await open_list(request)
+    tenant, _, expires_at, cases = await open_list(request, request.path_params["token"])
     headers = {"Cache-Control": "private, no-cache", **cors_headers(request, tenant)}
-    return JSONResponse({"tenant": tenant.name, "cases": await entries(request, tenant, expires_at, cases)},
-                        headers=headers)
+    listed = [entry for entry, _ in await entries(request, tenant, expires_at, cases)]
+    return JSONResponse({"tenant": tenant.name, "cases": listed}, headers=headers)
 
 
 async def my_cases_page(request: Request) -> Response:
-    tenant, _, expires_at, cases = await open_list(request)
-    listed = await entries(request, tenant, expires_at, cases)
+    tenant, _, expires_at, cases = await open_list(request, request.path_params["token"])
+    listed = [entry for entry, _ in await entries(request, tenant, expires_at, cases)]
     html = state_of(request).templates.render(
         tenant.theme, "my_cases.html", reader_language(request, tenant), tenant_name=tenant.name,
         events=f"/r/{request.path_params['token']}/events",
@@ -117,13 +127,13 @@ async def my_cases_page(request: Request) -> Response:
 
 
 async def my_cases_events(request: Request) -> Response:
+    """The page's stream: its cases' changes from what the page shows, `added` for a new one."""
     state = state_of(request)
-    tenant, email, _, cases = await open_list(request)
-    view = customer_event_view(policy_of(tenant.options), state.clock)
-    follows = [await Follow.of(index, LiveCase(stored, tenant, "customer", view, no_opening), stored.seq)
-               for index, stored in enumerate(cases)]  # the list is on the page already: changes from here on
-    return RequesterStream(state.streams, follows, cors_headers(request, tenant), state.hub,
-                           requester_channel(tenant.slug, email))
+    group = await requester_group(request, request.path_params["token"])
+    follows = [await Follow.of(place, member, member.stored.seq) for place, member in group.members]
+    assert group.channel is not None
+    return MultiplexStream(state.streams, follows, [], cors_headers(request, group.tenant),
+                           channels=[(group.channel, ADDED)], hub=state.hub)
 
 
 async def no_opening() -> dict[str, Any]:
@@ -149,32 +159,3 @@ async def email_me_links(request: Request) -> Response:
         return JSONResponse({"ok": True, "message": LINKS_SENT}, status_code=202)
     html = state.templates.render(tenant.theme, "subscription.html", language, state="links", case=None)
     return HTMLResponse(html, status_code=202)
-
-
-class RequesterStream(MultiplexStream):
-    """The changes of a requester's cases, and `added` when a new one arrives."""
-
-    def __init__(self, streams: Any, follows: list[Follow], headers: Mapping[str, str], hub: Hub, channel: int) -> None:
-        super().__init__(streams, follows, [], headers)
-        self.hub = hub
-        self.channel = channel
-        self.subscription: Subscription | None = None
-        self.forwarding: asyncio.Future[None] | None = None
-
-    def _join(self, outbox: Outbox) -> None:
-        super()._join(outbox)
-        self.subscription = subscription = self.hub.subscribe(self.channel)
-
-        async def forward() -> None:
-            while True:
-                await subscription.queue.get()
-                outbox.put((STREAM, PING, ADDED, b""))  # sent as it is, as pings are
-
-        self.forwarding = asyncio.ensure_future(forward())
-
-    def _leave(self, outbox: Outbox) -> None:
-        if self.forwarding is not None:
-            self.forwarding.cancel()
-        if self.subscription is not None:
-            self.hub.unsubscribe(self.subscription)
-        super()._leave(outbox)

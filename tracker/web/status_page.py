@@ -20,7 +20,7 @@ from tracker.notifier import mail_offered
 from tracker.storage.base import ProblemNotes, StoredCase, StoredEvent, Tenant
 from tracker.web.case_data import LiveCase
 from tracker.web.follow import NOT_XML
-from tracker.web.live import Follow, MultiplexStream
+from tracker.web.live import Follow, Group, MultiplexStream
 from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
 
@@ -54,9 +54,7 @@ def public_key(request: Request, notes: ProblemNotes) -> str:
 
 
 async def listed_problems(request: Request, tenant: Tenant) -> list[dict[str, Any]]:
-    return [{**problem_item(notes, problem.case if problem else None, public_key(request, notes)),
-             "open_cases": await open_cases(request, notes)}
-            for notes, problem in await listed(request, tenant)]
+    return (await status_group(request, tenant.slug)).items
 
 
 async def open_cases(request: Request, notes: ProblemNotes) -> int:
@@ -72,8 +70,8 @@ async def open_cases(request: Request, notes: ProblemNotes) -> int:
     return cached[1]
 
 
-async def tenant_named(request: Request) -> Tenant:
-    tenant = await state_of(request).store.get_tenant(request.path_params["tenant"])
+async def tenant_named(request: Request, slug: str | None = None) -> Tenant:
+    tenant = await state_of(request).store.get_tenant(slug or request.path_params["tenant"])
     if tenant is None:
         raise NotFound("There is no status page at this address.")
     return tenant
@@ -124,12 +122,24 @@ def live_problem(tenant: Tenant, notes: ProblemNotes, problem: StoredCase, key: 
     return LiveCase(problem, tenant, f"status:{notes.ref}:{stamp}", view, snapshot)
 
 
+async def status_group(request: Request, tenant_slug: str) -> Group:
+    """The status page as `/live?s=TENANT` follows it: problems.json's items, and each listed
+    problem received so far from what they show."""
+    tenant = await tenant_named(request, tenant_slug)
+    items, members = [], []
+    for place, (notes, problem) in enumerate(await listed(request, tenant)):
+        key = public_key(request, notes)
+        items.append({**problem_item(notes, problem.case if problem else None, key),
+                      "open_cases": await open_cases(request, notes)})
+        if problem is not None:  # a problem not received yet has nothing to stream
+            members.append((place, live_problem(tenant, notes, problem, key)))
+    return Group(tenant, items, members, None)
+
+
 async def status_events(request: Request) -> Response:
     """The listed problems live, framed as `/live` frames cases: `case` (as each is now), then
     `change`, each `{"s": index in problems.json, "e": {"seq": ..., "case": <the problem>}}`."""
     state = state_of(request)
-    tenant = await tenant_named(request)
-    follows = [await Follow.of(index, live_problem(tenant, notes, problem, public_key(request, notes)), None)
-               for index, (notes, problem) in enumerate(await listed(request, tenant))
-               if problem is not None]  # a problem not received yet has nothing to stream
+    group = await status_group(request, request.path_params["tenant"])
+    follows = [await Follow.of(place, member, None) for place, member in group.members]
     return MultiplexStream(state.streams, follows, [], OPEN_TO_ALL)
