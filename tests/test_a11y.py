@@ -161,12 +161,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             gone = link(slug, "4713")
             live.call(store.bump_link_version(live.call(store.get_case(slug, "generic", "4713")).key))
             case, private = link(slug, "4711"), link(slug, "4712")
-            embed = snippet(live.url, [case, private], tenant=slug).replace(
-                "data-tenant=", f'data-theme="{theme}" data-tenant=')
+            cases = f"{live.url}/r/{app.state.signer.sign_requester(slug, 'ann@example.com')}"
+            embed = snippet(live.url, [case, private], tenant=slug).replace(  # and Ann's cases, the known problems
+                "<script", f'<a class="tracker-cases" href="{cases}">My cases</a>\n'
+                           f'<div class="tracker-problems" data-tenant="{slug}"></div>\n<script').replace(
+                "data-tenant=", f'data-theme="{theme}" data-tenant=').replace(
+                'class="tracker-cases"', f'class="tracker-cases" data-theme="{theme}"')
             built.tenants[theme] = Pages(
                 case=case, private=private, solved=link(slug, "4714"), public=f"{live.url}/p/pub-{theme}", gone=gone,
                 widget=host.page(f"/{theme}", embed), live=link(slug, "5001"),
-                cases=f"{live.url}/r/{app.state.signer.sign_requester(slug, 'ann@example.com')}",
+                cases=cases,
                 status=f"{live.url}/s/{slug}")
             if theme == "default":  # the same, right to left
                 rtl = embed.replace('<a class="tracker-case"', f'<a class="tracker-case" data-lang="{RTL}"', 1)
@@ -186,8 +190,10 @@ def new_context(browser: Browser, variant: str = "", **options: Any) -> BrowserC
 
 WIDGETS_READY = """() =>
   !document.querySelector("a.tracker-case:not([data-tracker=fallback])")
-  && [...document.querySelectorAll("tracker-case")].every(card => !card.hidden)
+  && [...document.querySelectorAll("tracker-case")].every(card => !card.hidden
+                                                         && card.shadowRoot.querySelector("[part=title],[part=cases]"))
   && [...document.querySelectorAll(".tracker-lookup")].every(d => d.shadowRoot?.querySelector("form:not([hidden])"))
+  && [...document.querySelectorAll(".tracker-problems")].every(d => d.shadowRoot?.querySelector("[part=problems]"))
 """
 
 
@@ -195,7 +201,7 @@ def open_page(page: Page, url: str) -> None:
     """Go to a page and wait until it is complete: the widget's cards and form shown, or the
     case page's live stream connected."""
     page.goto(url)
-    if page.locator(".tracker-case, .tracker-lookup").count():
+    if page.locator(".tracker-case, .tracker-lookup, .tracker-problems").count():
         page.wait_for_function(WIDGETS_READY)
     elif page.locator("[data-live-status]").count():
         expect(page.locator("[data-live-status]")).to_be_visible()

@@ -23,7 +23,7 @@ def source_messages() -> set[str]:
                   ("themes/**.atom", "jinja2"), ("themes/**.txt", "jinja2"), ("themes/**.subject", "jinja2")]
     options = {"themes/**.html": {"extensions": "jinja2.ext.i18n"}}
     found = extract_from_dir(str(ROOT), method_map, options, keywords={"_": None, "gettext": None, "N_": None,
-                                                                         "ngettext": (1, 2)})
+                                                                         "ngettext": (1, 2), "Plural": (1, 2)})
     messages: set[str] = set()
     for _, _, message, _, _ in found:
         messages.add(message if isinstance(message, str) else message[0])

@@ -72,6 +72,26 @@ def test_tokens_keep_to_their_purpose(client: TestClient, clock: Clock):
     assert client.get(expiring).status_code == 410 and client.get(expiring + "/cases.json").status_code == 410
 
 
+def test_revoking_withdraws_every_list_link_issued_so_far(client: TestClient):
+    post(client, generic_payload("1", requester_email="ann@example.com"))
+    first, second, bobs = list_link(client), list_link(client, expires_days=5), list_link(client, "bob@example.com")
+    key = make_key(client, name="revoker")
+    answer = client.post("/api/v1/requesters/revoke", json={"email": " ANN@example.com"}, headers=bearer(key))
+    assert answer.status_code == 200 and answer.json() == {"links_version": 1}
+    for withdrawn in (first, second):
+        gone = client.get(withdrawn + "/cases.json")
+        assert gone.status_code == 410 and "withdrawn" in gone.json()["error"]
+        assert client.get(withdrawn).status_code == 410
+    with client.stream("GET", f"/live?r={first.removeprefix('/r/')}") as stream:
+        [gone_frame] = frames(stream.iter_lines(), 1)
+    assert gone_frame == ("gone", {"s": 0, "e": {"status": 410, "error": gone.json()["error"]}})
+    assert client.get(bobs + "/cases.json").status_code == 200  # another requester's links stay
+    assert client.get(list_link(client) + "/cases.json").status_code == 200  # a new one works
+    for body in ({}, {"email": "not an address"}, {"email": "ann@example.com", "extra": 1}, [], "x"):
+        refused = client.post("/api/v1/requesters/revoke", json=body, headers=bearer(key))
+        assert refused.status_code == 400 and "email" in refused.json()["error"], body
+
+
 @pytest.mark.parametrize(("body", "named"), [
     ({"email": "not an address"}, "email"),
     ({"email": "ann@example.com\r\nBcc: x@y.z"}, "email"),

@@ -48,9 +48,17 @@ from tracker.web.case_data import case_events, case_json, public_events, public_
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
+from tracker.web.forms import wants_json
 from tracker.web.lookup import Lookup, RateLimiter, lookup_case
 from tracker.web.metrics_page import metrics
-from tracker.web.my_cases import email_me_links, my_cases_events, my_cases_json, my_cases_page, requester_links
+from tracker.web.my_cases import (
+    email_me_links,
+    my_cases_events,
+    my_cases_json,
+    my_cases_page,
+    requester_links,
+    revoke_requester_links,
+)
 from tracker.web.page_stream import live
 from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
@@ -178,6 +186,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/v1/problems/{source}/{case_id:path}", problem_notes, methods=["GET", "PATCH"],
               name="api_problem"),
         Route("/api/v1/requesters/links", requester_links, methods=["POST"], name="api_requester_links"),
+        Route("/api/v1/requesters/revoke", revoke_requester_links, methods=["POST"], name="api_requester_revoke"),
         Route("/api/v1/received", received, name="api_received"),
         *theme_mounts(settings.themes_dir),
     ]
@@ -213,12 +222,6 @@ def theme_mounts(themes_dir: str) -> list[Mount]:
         if folder is not None and (folder / "static").is_dir():
             mounts.append(Mount(f"/themes/{name}", StaticFiles(directory=folder / "static"), name=f"theme-{name}"))
     return mounts
-
-
-def wants_json(request: Request) -> bool:
-    path = request.url.path
-    return (path.startswith(("/hooks/", "/api/", "/oembed")) or path == "/live" or path.endswith((".json", "/events"))
-            or request.headers.get("content-type", "").startswith("application/json"))
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:

@@ -30,6 +30,7 @@ from tracker.outbound import Later
 from tracker.policy import policy_of
 from tracker.public import case_view, public_case_view, public_update, update_view
 from tracker.push import PushSubscription, SubscriptionGone, Vapid
+from tracker.requester_links import sign_list_link
 from tracker.signing import Signer, case_url
 from tracker.storage.base import Delivery, Store, StoredCase, Subscriber, Tenant
 from tracker.tenant_options import option_value
@@ -92,7 +93,7 @@ class Notifier:
         if tenant is None or not await self.store.requester_cases(tenant_slug, address, 1):
             return
         expires_at = self.clock.now() + timedelta(days=LINKS_DAYS)
-        token = self.signer.sign_requester(tenant_slug, address, expires_at)
+        token = await sign_list_link(self.signer, self.store, tenant_slug, address, expires_at)
         context = {"tenant_name": tenant.name, "list_url": f"{self.settings.base_url}/r/{token}", "days": LINKS_DAYS}
         await self._mail(address, language, tenant, "links", context, {})
 

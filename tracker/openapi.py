@@ -188,6 +188,18 @@ SCHEMAS: dict[str, Any] = {
                                "description": "the requester's live list of cases, BASE_URL/r/{token}"},
                        "expires_at": TIME},
     },
+    "RequesterRevokeRequest": {
+        "type": "object",
+        "required": ["email"],
+        "additionalProperties": False,
+        "properties": {"email": {"type": "string", "format": "email"}},
+    },
+    "RequesterLinksVersion": {
+        "type": "object",
+        "required": ["links_version"],
+        "properties": {"links_version": {"type": "integer",
+                                         "description": "list links carry this version from now on"}},
+    },
     "Received": {
         "type": "object",
         "required": ["received", "limit"],
@@ -313,6 +325,19 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": ref("RequesterLinkRequest")}}},
             "responses": {"201": answer("the link", "RequesterLink"), "400": error("BadRequest"),
+                          "401": error("Unauthorized")},
+        },
+    },
+    "/api/v1/requesters/revoke": {
+        "post": {
+            "operationId": "revokeRequesterLinks",
+            "summary": "Withdraw every list link issued so far for a requester",
+            "description": "Each opens a 410 from now on (an open list ends at its next connection); links "
+                           "minted afterwards work. The case links in a list are revoked with their cases.",
+            "security": AUTHENTICATED,
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": ref("RequesterRevokeRequest")}}},
+            "responses": {"200": answer("the new version", "RequesterLinksVersion"), "400": error("BadRequest"),
                           "401": error("Unauthorized")},
         },
     },

@@ -90,21 +90,24 @@ class Signer:
         return CaseLink(str(tenant), str(source), str(case_id), int(version), signed_at, expires_at)
 
 
-    def sign_requester(self, tenant: str, email: str, expires_at: datetime | None = None) -> str:
-        """The token of a requester's list of cases (/r/{token}), by their address in lower case."""
+    def sign_requester(self, tenant: str, email: str, expires_at: datetime | None = None, version: int = 0) -> str:
+        """The token of a requester's list of cases (/r/{token}), by their address in lower case,
+        with the version of their links (requester_links.py)."""
         expires = 0 if expires_at is None else int(expires_at.timestamp())
-        return str(self._serializer(REQUESTER).dumps([tenant, email.strip().lower(), expires]))
+        return str(self._serializer(REQUESTER).dumps([tenant, email.strip().lower(), expires, version]))
 
-    def read_requester(self, token: str) -> tuple[str, str, datetime | None]:
-        """(tenant, address, expiry) of a requester link; NotFound when tampered, Gone when expired."""
+    def read_requester(self, token: str) -> tuple[str, str, datetime | None, int]:
+        """(tenant, address, expiry, version) of a requester link; NotFound when tampered, Gone
+        when expired."""
         try:
-            tenant, email, expires = self._serializer(REQUESTER).loads(token)
+            tenant, email, expires, *rest = self._serializer(REQUESTER).loads(token)
             expires_at = datetime.fromtimestamp(int(expires), UTC) if expires else None
+            version = int(rest[0]) if rest else 0  # issued before links could be revoked
         except (BadSignature, ValueError, TypeError, OverflowError):
             raise NotFound("No such list of cases.") from None
         if expires_at is not None and self._clock.now() >= expires_at:
             raise Gone("This link to your cases has expired. Ask the support team for a new one.")
-        return str(tenant), str(email), expires_at
+        return str(tenant), str(email), expires_at, version
 
     def sign_action(self, case_key: int, link_version: int, action: str) -> str:
         return str(self._serializer(CUSTOMER_ACTION).dumps([case_key, link_version, action]))

@@ -1,42 +1,13 @@
-// tracker widget: case links become live cards, lookup placeholders a form. A guest on others'
-// pages: textContent only, no storage, never throws; on failure the plain link stays.
+// tracker widget: case links become live cards, "My cases" links live lists, placeholders a
+// lookup form or the known problems. A guest on others' pages: textContent only, no storage,
+// never throws; on failure the plain link stays. Its words come from tracker (text.json).
 (function () {
 "use strict";
 
-var TEXT = {
-  stages: { received: "Received", in_progress: "In progress", resolved: "Resolved", closed: "Closed" },
-  owners: { customer: "You", company: "Support team", third_party: "Third party" },
-  you: "Waiting on you",
-  youDetail: "The team needs something from you to go on.",
-  company: "The support team is working on it",
-  thirdParty: "Waiting on a third party",
-  done: "This case is ",
-  stepper: "Progress of the case",
-  status: "Status: ",
-  progress: "Progress",
-  expected: "Expected by ",
-  sources: { sla: " (the team's service target)", estimate: " (an estimate)" },
-  next: "Next step",
-  latest: "Latest update",
-  updated: "Last update: ",
-  quiet: "No public update for a while.",
-  reminded: " We have reminded the team.",
-  open: "Open the case page",
-  subscribe: "Keep me updated",
-  caseNo: "Case ",
-  announce: "Case updated: ",
-  caseField: "Case number",
-  emailField: "E-mail address",
-  submit: "Look up the case",
-  looking: "Looking up the case\u2026",
-  found: "Case found.",
-  noMatch: "No case matches this number and e-mail address.",
-  tooMany: "Too many attempts. Try again ",
-  aMinute: "in a minute",
-  unavailable: "The case lookup is not available right now."
-};
+var TEXT = null;
+var LINKS = false;
 var STAGES = ["received", "in_progress", "resolved", "closed"];
-var CASE_PATH = /^(.*)\/([cp])\/([^\/]+)\/?$/;
+var CASE_PATH = /^(.*)\/([cpr])\/([^\/]+)\/?$/;
 var PER_CONNECTION = 60;
 var LANG = "en";
 var DIR = "ltr";
@@ -124,33 +95,31 @@ function tick() {
   });
 }
 
-function merge(into, from) {
-  for (var key in into) {
-    var value = from[key];
-    if (typeof into[key] === "object") { if (value && typeof value === "object") merge(into[key], value); }
-    else if (typeof value === "string") into[key] = value;
-  }
-}
-
 function words() {
   if (!asked) {
     var query = new URLSearchParams();
-    var first = document.querySelector("a.tracker-case[data-lang],div.tracker-lookup[data-lang]");
-    var lookup = document.querySelector("div.tracker-lookup[data-tenant]");
+    var first = document.querySelector("[data-lang].tracker-case,[data-lang].tracker-cases,[data-lang].tracker-lookup");
+    var holder = document.querySelector(".tracker-lookup[data-tenant],.tracker-problems[data-tenant]");
     if (first) query.set("lang", first.getAttribute("data-lang"));
-    if (lookup) query.set("tenant", lookup.getAttribute("data-tenant"));
+    if (holder) query.set("tenant", holder.getAttribute("data-tenant"));
     asked = Promise.race([
       fetch(BASE + "/widget/text.json?" + query, { credentials: "omit" }).then(json),
       new Promise(function (resolve, reject) { setTimeout(reject, 3000, new Error("no answer")); })
     ]).then(function (data) {
-      if (!data || !data.text || typeof data.lang !== "string") throw new Error("unexpected answer");
+      if (!data || !data.text || !data.text.stages || typeof data.lang !== "string") throw new Error("unexpected answer");
       relative = new Intl.RelativeTimeFormat(data.lang, { numeric: "auto" });
       LANG = data.lang;
       DIR = data.dir === "rtl" ? "rtl" : "ltr";
-      merge(TEXT, data.text);
-    }).catch(function (error) { warn("keeping the English words", String(error)); });
+      LINKS = data.links === true;
+      TEXT = data.text;
+    });
   }
   return asked;
+}
+
+// Plural forms by the reader's language rules: {one: "%(num)d closed case", other: ...}.
+function count(forms, n) {
+  return String(forms[new Intl.PluralRules(LANG).select(n)] || forms.other).replace("%(num)d", n);
 }
 
 function local(node) {
@@ -172,15 +141,27 @@ function styles(root, theme, ready, brand) {
   setTimeout(function () { pending = 1; done(); }, 3000);
 }
 
+function isOpen(c) {
+  return c.stage !== "resolved" && c.stage !== "closed";
+}
+
 function turnOf(c) {
-  if (c.stage === "resolved" || c.stage === "closed") return ["done", TEXT.done + TEXT.stages[c.stage].toLowerCase() + "."];
+  if (!isOpen(c)) return ["done", TEXT.done + TEXT.stages[c.stage].toLowerCase() + "."];
   if (c.waiting_on === "customer") return ["you", TEXT.you];
   if (c.waiting_on === "third_party") return ["third", TEXT.thirdParty];
   return ["company", TEXT.company];
 }
 
+function list(value) {
+  return Array.isArray(value) ? value : [];
+}
+
+function percentOf(value) {
+  var percent = Number(value);
+  return value != null && isFinite(percent) ? Math.max(0, Math.min(100, Math.round(percent))) : null;
+}
+
 function render(body, c, tenant) {
-  var list = function (value) { return Array.isArray(value) ? value : []; };
   var head = el("p", "number", TEXT.caseNo + c.case_id, body);
   if (tenant && tenant.name) head.textContent += " \u00b7 " + tenant.name;
   el("p", "title", c.title || TEXT.caseNo + c.case_id, body).dir = "auto";
@@ -200,9 +181,8 @@ function render(body, c, tenant) {
   if (c.status_label) el("p", "status", TEXT.status + c.status_label, body);
   if (c.quiet) el("p", "quiet", TEXT.quiet + (c.quiet.reminded ? TEXT.reminded : ""), body);
 
-  var percent = Number(c.progress);
-  if (c.progress != null && isFinite(percent)) {
-    percent = Math.max(0, Math.min(100, Math.round(percent)));
+  var percent = percentOf(c.progress);
+  if (percent != null) {
     var progress = el("p", "progress", null, body);
     el("progress", null, percent + "%", progress, { max: 100, value: percent, "aria-label": TEXT.progress });
     el("span", null, " " + percent + "%", progress);
@@ -223,6 +203,8 @@ function render(body, c, tenant) {
     el("span", null, step.text, next).dir = "auto";
   }
 
+  if (c.problem) problem(el("div", "problem", null, body), c.problem, c.awaiting_verdict);
+
   var update = list(c.updates)[0];
   if (update) {
     var box = el("div", "update", null, body);
@@ -237,21 +219,87 @@ function render(body, c, tenant) {
   if (changed) time(changed, el("p", "updated", TEXT.updated, body));
 }
 
+// The known problem a case waits on, as the company describes it to customers.
+function problem(box, p, asking) {
+  el("p", null, p.title ? TEXT.problem + " " + p.title : TEXT.aProblem, box, { class: "label", dir: "auto" });
+  if (p.summary) el("p", null, p.summary, box, { dir: "auto" });
+  if (p.fix_out) el("strong", null, TEXT.fixOut + (asking ? " " + TEXT.solved : ""), el("p", null, null, box));
+  else if (TEXT.stages[p.stage]) el("p", null, TEXT.problemIs.replace("%(stage)s", TEXT.stages[p.stage].toLowerCase()), box);
+  var percent = percentOf(p.progress);
+  if (percent != null) el("p", null, TEXT.progress + ": " + percent + "%", box);
+  var fix = toDate(p.expected_by);
+  if (fix && !p.fix_out) el("p", null, TEXT.fixBy + " " + clock(fix), box);
+  if (p.others_affected > 0) el("p", null, count(TEXT.affected, p.others_affected), box);
+  var steps = el("ol", null, null, box);
+  list(p.next_steps).forEach(function (s) { if (s && !s.done) el("li", null, s.text, steps, { dir: "auto" }); });
+  if (!steps.firstChild) steps.remove();
+}
+
+// A customer's cases: open ones first (theirs to move first), then the latest change first.
+function renderCases(body, items) {
+  items.sort(function (a, b) {
+    return rank(a) - rank(b) || String(b.updated_at).localeCompare(String(a.updated_at));
+  });
+  var open = items.filter(isOpen);
+  var closed = items.filter(function (c) { return !isOpen(c); });
+  if (!open.length) el("p", null, TEXT.noCases, body);
+  entries(el("ul", "cases", null, body), open);
+  if (closed.length) {
+    var more = el("details", "closed", null, body);
+    el("summary", null, count(TEXT.closedCases, closed.length), more);
+    entries(el("ul", null, null, more), closed);
+  }
+}
+
+function rank(c) {
+  return (isOpen(c) ? 0 : 2) + (c.waiting_on === "customer" ? 0 : 1);
+}
+
+function entries(ul, items) {
+  items.forEach(function (c) {
+    var li = el("li", null, null, ul);
+    var url = webUrl(c.url);
+    el("a", null, c.title || TEXT.caseNo + c.case_id, li, url ? { href: url.href, dir: "auto" } : {});
+    li.append(" \u00b7 " + (TEXT.stages[c.stage] || ""));
+    if (isOpen(c) && c.waiting_on === "customer") el("strong", null, " \u00b7 " + TEXT.you, li, { class: "you" });
+    var expected = toDate(c.expected_by);
+    if (expected && isOpen(c)) li.append(" \u00b7 " + TEXT.expected + clock(expected));
+    var changed = toDate(c.updated_at);
+    if (changed) time(changed, el("span", null, " \u00b7 ", li, { class: "meta" }));
+  });
+}
+
+// The company's known problems (its status page), each as it describes it to customers.
+function renderProblems(body, items) {
+  if (!items.length) el("p", null, TEXT.noProblems, body);
+  var ul = el("ul", "problems", null, body);
+  items.forEach(function (p) {
+    var li = el("li", null, null, ul);
+    el("strong", null, p.title, li, { dir: "auto" });
+    if (p.summary) el("p", null, p.summary, li, { dir: "auto" });
+    el("p", null, TEXT.stages[p.stage] || "", li, { class: "label" });
+    var fix = toDate(p.expected_by);
+    if (fix && isOpen(p)) el("p", null, TEXT.fixBy + " " + clock(fix), li);
+    if (p.open_cases > 0) el("p", null, count(TEXT.linked, p.open_cases), li);
+  });
+}
+
 function summary(c) {
   var turn = turnOf(c);
   var stage = TEXT.stages[c.stage] || "";
   return TEXT.announce + (turn[0] === "done" ? stage : stage + ", " + turn[1].charAt(0).toLowerCase() + turn[1].slice(1));
 }
 
-function caseOf(link) {
+function caseOf(link, kinds) {
   var url = webUrl(link.getAttribute("href"), location.href);
   var match = url && CASE_PATH.exec(url.pathname);
-  if (!match) return null;
+  if (!match || kinds.indexOf(match[2]) < 0) return null;
   var root = url.origin + match[1];
   return { base: root + "/" + match[2] + "/" + match[3], root: root, kind: match[2], id: decodeURIComponent(match[3]) };
 }
 
-// A browser allows six connections a site: cards share one per tracker, reopened with revisions.
+// A browser allows six connections a site: cards and lists share one per tracker, reopened
+// with revisions.
 function follow(state) {
   var line = lines[state.at.root] || (lines[state.at.root] = { root: state.at.root, cards: new Set(), sources: [], wait: 1000 });
   line.cards.add(state);
@@ -286,12 +334,13 @@ function listen(line, states) {
     var state = states[data.s];
     if (!state || !line.cards.has(state)) return;
     line.wait = 1000;
-    if (message.type === "gone") {
+    if (message.type === "added") reopen(line, 50);  // a new case of a list: it comes with the list
+    else if (message.type === "gone" && data.k == null) {
       line.cards.delete(state);
       warn("live updates stopped for " + state.at.base, data.e && data.e.error);
-    } else if (data.e && data.e.case) state.show(data.e.case, true);
+    } else state.got(message.type, data.e || {}, data.k);
   });
-  ["case", "change", "gone"].forEach(function (type) { source.addEventListener(type, onEvent); });
+  ["case", "change", "gone", "list", "added"].forEach(function (type) { source.addEventListener(type, onEvent); });
   source.addEventListener("error", function () {
     // Reopened by us with fresh revisions, after a growing, jittered pause.
     if (line.sources.indexOf(source) < 0) return;
@@ -305,33 +354,46 @@ function listen(line, states) {
 function upgradeLink(link) {
   if (link.hasAttribute("data-tracker")) return;
   link.setAttribute("data-tracker", "pending");
-  var at = caseOf(link);
-  var fallback = function (message, detail) {
-    link.setAttribute("data-tracker", "fallback");
-    warn(message + "; keeping the link " + link.href, detail);
-  };
-  if (!at) return fallback("not a /c/ or /p/ link");
+  var at = caseOf(link, "cp");
+  if (!at) return fallback(link, "not a /c/ or /p/ link");
   Promise.all([fetch(at.base + "/case.json", { credentials: "omit" }).then(json), words()])
     .then(function (answers) {
       var data = answers[0];
       if (!data || !data.case_id) throw new Error("unexpected answer");
-      if (link.isConnected) mount(link, at, data);
+      if (link.isConnected) mountCard(link, at, data);
     })
-    .catch(function (error) { fallback("could not load the case", String(error)); });
+    .catch(function (error) { fallback(link, "could not load the case", String(error)); });
 }
 
-function mount(link, at, data) {
-  var tenant = data.tenant || {};
-  var host = document.createElement("tracker-case");
+function fallback(link, message, detail) {
+  link.setAttribute("data-tracker", "fallback");
+  warn(message + "; keeping " + (link.href || "the placeholder"), detail);
+}
+
+// A shadow root for a card: on an element of its own put `before` the link, or in a
+// placeholder itself; shown once its styles are in.
+function shell(holder, theme, brand, before) {
+  var host = before ? document.createElement("tracker-case") : holder;
   host.hidden = true;
   var root = host.attachShadow({ mode: "open" });
   var card = local(el("section", "card", null, root, { class: "card" }));
+  styles(root, theme, function () { host.hidden = false; }, brand);
+  if (before) holder.parentNode.insertBefore(host, holder);
+  return { host: host, root: root, card: card };
+}
+
+function mountCard(link, at, data) {
+  var tenant = data.tenant || {};
+  var state = shell(link, link.getAttribute("data-theme") || tenant.theme, webUrl(tenant.brand_css), true);
+  var card = state.card;
   var body = el("div", null, null, card);
   var foot = el("p", null, null, card, { class: "link" });
   var live = el("p", null, null, card, { class: "announce", "aria-live": "polite" });
 
-  var state = { root: root, host: host, at: at, key: "", revision: -1 };
-  var show = state.show = function (c, announce) {
+  state.at = at;
+  state.key = "";
+  state.revision = -1;
+  var show = function (c, announce) {
     var key = JSON.stringify(c, function (k, v) { return k === "revision" ? undefined : v; });
     if (Number(c.revision) <= state.revision || key === state.key) {
       state.revision = Math.max(state.revision, Number(c.revision) || 0);
@@ -346,20 +408,43 @@ function mount(link, at, data) {
     card.setAttribute("aria-label", c.title || TEXT.caseNo + c.case_id);
     if (announce) live.textContent = summary(c);
   };
+  state.got = function (type, e) { if (e.case) show(e.case, true); };
   show(data, false);
 
-  styles(root, link.getAttribute("data-theme") || tenant.theme, function () {
-    host.hidden = false;
-  }, webUrl(tenant.brand_css));
-  link.parentNode.insertBefore(host, link);
   set(link, { "data-tracker": "card", part: "link" }).textContent = TEXT.open;
   foot.appendChild(link);
   var updates = webUrl(data.keep_me_updated);
   if (updates) {
-    foot.appendChild(document.createTextNode(" \u00b7 "));
+    foot.append(" \u00b7 ");
     el("a", "subscribe", TEXT.subscribe, foot).href = updates.href;
   }
+  track(state);
+}
 
+// A list that its stream sends whole on each connection (a customer's cases, known
+// problems): drawn from each `list`, then again at each change. A "My cases" link (`heading`)
+// becomes its heading; a placeholder holds it.
+function mountList(holder, at, heading, draw, theme) {
+  var state = shell(holder, theme, null, heading);
+  var items = [];
+  if (heading) el("p", "number", null, state.card).appendChild(set(holder, { "data-tracker": "list", part: "link" }));
+  var body = el("div", null, null, state.card);
+  var redraw = function () {
+    var fresh = document.createElement("div");
+    draw(fresh, items.filter(Boolean));
+    body.replaceWith(fresh);
+    body = fresh;
+  };
+  state.at = at;
+  state.got = function (type, e, k) {
+    if (type === "list") items = list(e.items);
+    else if (items[k]) items[k] = type === "gone" ? null : Object.assign({}, items[k], e.case);
+    redraw();
+  };
+  track(state);
+}
+
+function track(state) {
   cards.add(state);
   if (!timer) timer = setInterval(guard(tick), 60000);
   follow(state);
@@ -371,12 +456,28 @@ function close(state) {
   if (!cards.size && timer) timer = clearInterval(timer) || 0;
 }
 
-function upgradeLookup(holder) {
+function upgradeList(link) {
+  if (link.hasAttribute("data-tracker")) return;
+  link.setAttribute("data-tracker", "pending");
+  var at = caseOf(link, "r");
+  if (!at) return fallback(link, "not a /r/ link");
+  words().then(guard(function () {
+    if (!link.isConnected) return;
+    link.textContent = TEXT.myCases;
+    mountList(link, at, true, renderCases, link.getAttribute("data-theme"));
+  }), function (error) { fallback(link, "could not load the words", String(error)); });
+}
+
+function upgradePlaceholder(holder) {
   if (holder.hasAttribute("data-tracker")) return;
-  holder.setAttribute("data-tracker", "lookup");
   var tenant = holder.getAttribute("data-tenant");
-  if (!tenant) return warn("a tracker-lookup needs data-tenant=\"YOUR-TENANT\"");
-  words().then(guard(function () { lookupForm(holder, tenant); }));
+  var lookup = holder.matches(".tracker-lookup");
+  holder.setAttribute("data-tracker", lookup ? "lookup" : "problems");
+  words().then(guard(function () {
+    if (lookup) return lookupForm(holder, tenant);
+    mountList(holder, { root: BASE, base: BASE + "/s/" + tenant, kind: "s", id: tenant }, false, renderProblems,
+      holder.getAttribute("data-theme"));
+  }), function (error) { fallback(holder, "could not load the words", String(error)); });
 }
 
 function lookupForm(holder, tenant) {
@@ -392,25 +493,41 @@ function lookupForm(holder, tenant) {
   var number = field(TEXT.caseField, "case", "text", "off");
   var email = field(TEXT.emailField, "email", "email", "email");
   var button = el("button", "button", TEXT.submit, form, { type: "submit" });
+  var links = LINKS && el("button", "button", TEXT.mailLinks, form, { type: "button" });
   var message = el("p", "message", null, form, { role: "status", "aria-live": "polite" });
   var result = el("div", null, null, root);
-
-  form.addEventListener("submit", guard(function (event) {
-    event.preventDefault();
-    if (button.disabled) return;
+  var say = function (text) { message.textContent = text; button.disabled = false; };
+  var ask = function (path, body, answer) {
     button.disabled = true;
     message.textContent = TEXT.looking;
-    var say = function (text) { message.textContent = text; button.disabled = false; };
-    fetch(BASE + "/api/lookup/" + encodeURIComponent(tenant), {
+    fetch(BASE + path, {
       method: "POST",
       credentials: "omit",
-      body: new URLSearchParams({ case: number.value.trim(), email: email.value.trim() })
+      headers: { Accept: "application/json" },
+      body: new URLSearchParams(body)
     }).then(function (response) {
-      if (response.status === 404) return say(TEXT.noMatch);
       if (response.status === 429) {
         var wait = parseInt(response.headers.get("Retry-After"), 10);
         return say(TEXT.tooMany + (wait > 90 ? relative.format(Math.ceil(wait / 60), "minute") : TEXT.aMinute) + ".");
       }
+      return answer(response);
+    }).catch(function (error) {
+      warn("case lookup failed", String(error));
+      say(TEXT.unavailable);
+    });
+  };
+  var place = encodeURIComponent(tenant);
+
+  if (links) links.addEventListener("click", guard(function () {
+    if (!button.disabled && email.reportValidity()) ask("/s/" + place + "/my-cases", { email: email.value.trim() }, function (response) {
+      if (response.status !== 202) throw new Error("HTTP " + response.status);
+      say(TEXT.linksSent);
+    });
+  }));
+  form.addEventListener("submit", guard(function (event) {
+    event.preventDefault();
+    if (!button.disabled) ask("/api/lookup/" + place, { case: number.value.trim(), email: email.value.trim() }, function (response) {
+      if (response.status === 404) return say(TEXT.noMatch);
       return json(response).then(function (data) {
         var url = data && data.ok && webUrl(data.url);
         if (!url) throw new Error("unexpected answer");
@@ -420,19 +537,21 @@ function lookupForm(holder, tenant) {
         say(TEXT.found);
         upgradeLink(link);
       });
-    }).catch(function (error) {
-      warn("case lookup failed", String(error));
-      say(TEXT.unavailable);
     });
   }));
 }
 
+var UPGRADES = [
+  ["a.tracker-case", upgradeLink],
+  ["a.tracker-cases", upgradeList],
+  [".tracker-lookup[data-tenant],.tracker-problems[data-tenant]", upgradePlaceholder]
+];
+
 function scan(node) {
   if (node.nodeType !== 1) return;
-  var found = node.querySelectorAll("a.tracker-case, div.tracker-lookup[data-tenant]");
-  [node].concat(Array.from(found)).forEach(function (each) {
-    if (each.matches("a.tracker-case")) upgradeLink(each);
-    else if (each.matches("div.tracker-lookup[data-tenant]")) upgradeLookup(each);
+  UPGRADES.forEach(function (upgrade) {
+    if (node.matches(upgrade[0])) upgrade[1](node);
+    node.querySelectorAll(upgrade[0]).forEach(upgrade[1]);
   });
 }
 

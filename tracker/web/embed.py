@@ -8,6 +8,8 @@ import hashlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from calmjs.parse import es5
+from calmjs.parse.unparsers.es5 import minify_print
 from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,17 +34,16 @@ def widget_path(name: str = "widget.js") -> Path:
     return (_PACKAGED if _PACKAGED.is_dir() else _SOURCE) / name
 
 
-def compact(source: str) -> bytes:
-    """The widget as served: without its comment lines and indentation, a seventh less to send
-    once gzipped. Safe for widget.js, which has no template literals or multi-line strings
-    (a test holds it to that)."""
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//")).encode()
+def minified(source: str) -> bytes:
+    """A script as served: its local names shortened, comments and spaces gone (calmjs.parse,
+    which reads ES5: the syntax the widget keeps to), a fifth less to send once gzipped."""
+    return str(minify_print(es5(source), obfuscate=True, obfuscate_globals=False)).encode()
 
 
 @functools.lru_cache(maxsize=2)
 def served_widget(path: Path, modified_ns: int) -> tuple[bytes, str]:
-    body = compact(path.read_text(encoding="utf-8"))
+    """Minified once per version of the file (its modification time)."""
+    body = minified(path.read_text(encoding="utf-8"))
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 

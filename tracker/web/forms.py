@@ -1,4 +1,5 @@
-"""Small urlencoded forms: the customer's share and verdict forms, and the widget's lookup.
+"""Small urlencoded forms: the customer's share and verdict forms, and the widget's lookup;
+and whether a request wants its answer as JSON.
 
 Read by hand rather than through Starlette's form parser, which needs python-multipart even
 for urlencoded bodies; these have a handful of fields and a size cap.
@@ -28,3 +29,12 @@ async def read_form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("The form could not be read.") from None
     return {name: values[0] for name, values in fields.items()}
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the answer (an error's too) is JSON: for the API, the streams, and a page's
+    scripts and the widget, which send JSON or ask for it."""
+    path = request.url.path
+    return (path.startswith(("/hooks/", "/api/", "/oembed")) or path == "/live" or path.endswith((".json", "/events"))
+            or request.headers.get("content-type", "").startswith("application/json")
+            or request.headers.get("accept", "").startswith("application/json"))

@@ -17,15 +17,18 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from tracker.cases import OPEN_STAGES
 from tracker.errors import BadRequest, NotFound
+from tracker.i18n import N_
 from tracker.notifier import LINKS, mail_offered
 from tracker.policy import policy_of
 from tracker.public import customer_event_view
 from tracker.pubsub.base import Hub
+from tracker.requester_links import read_list_link, revoke_list_links, sign_list_link
 from tracker.signing import case_url
 from tracker.storage.base import Appended, Store, StoredCase, Tenant
 from tracker.web.admin_api import NO_STORE, api_tenant, expires_days_value, json_body
 from tracker.web.case_data import LiveCase, customer_case
 from tracker.web.cors import cors_headers
+from tracker.web.forms import wants_json
 from tracker.web.live import Follow, Group, MultiplexStream
 from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
@@ -59,20 +62,36 @@ async def requester_links(request: Request) -> Response:
     data = json_body(await request.body())
     if not isinstance(data, dict) or set(data) - {"email", "expires_days"}:
         raise BadRequest('The body must be {"email": "ann@example.com", "expires_days": 30} (expires_days optional).')
-    email = data.get("email")
-    if not isinstance(email, str) or len(email.strip()) > MAX_ADDRESS_CHARS or not ADDRESS.match(email.strip()):
-        raise BadRequest("email: give the requester's e-mail address, as the helpdesk reports it.")
+    email = requester_address(data.get("email"))
     days = expires_days_value(data.get("expires_days"))
     expires_at = None if days is None else state.clock.now() + timedelta(days=days)
-    token = state.signer.sign_requester(tenant, email, expires_at)
+    token = await sign_list_link(state.signer, state.store, tenant, email, expires_at)
     return JSONResponse({"url": f"{state.settings.base_url}/r/{token}",
                          "expires_at": expires_at.isoformat() if expires_at else None},
                         status_code=201, headers=NO_STORE)
 
 
+async def revoke_requester_links(request: Request) -> Response:
+    """POST /api/v1/requesters/revoke {"email": ...}: every list link issued so far for this
+    requester stops working (open lists end at their next connection)."""
+    state = state_of(request)
+    tenant = await api_tenant(request)
+    data = json_body(await request.body())
+    if not isinstance(data, dict) or set(data) != {"email"}:
+        raise BadRequest('The body must be {"email": "ann@example.com"}.')
+    version = await revoke_list_links(state.store, tenant, requester_address(data["email"]))
+    return JSONResponse({"links_version": version}, headers=NO_STORE)
+
+
+def requester_address(email: Any) -> str:
+    if not isinstance(email, str) or len(email.strip()) > MAX_ADDRESS_CHARS or not ADDRESS.match(email.strip()):
+        raise BadRequest("email: give the requester's e-mail address, as the helpdesk reports it.")
+    return email
+
+
 async def open_list(request: Request, token: str) -> tuple[Tenant, str, datetime | None, list[StoredCase]]:
     state = state_of(request)
-    tenant_slug, email, expires_at = state.signer.read_requester(token)
+    tenant_slug, email, expires_at = await read_list_link(state.signer, state.store, token)
     tenant = await state.store.get_tenant(tenant_slug)
     if tenant is None:
         raise NotFound("No such list of cases.")
@@ -140,7 +159,7 @@ async def no_opening() -> dict[str, Any]:
     return {}  # never asked for: each case is followed from the revision the list showed
 
 
-LINKS_SENT = "If we have cases for this address, a mail with the link to them is on its way."
+LINKS_SENT = N_("If we have cases for this address, a mail with the link to them is on its way.")
 
 
 async def email_me_links(request: Request) -> Response:
@@ -155,7 +174,7 @@ async def email_me_links(request: Request) -> Response:
     language = reader_language(request, tenant)
     await state.store.add_delivery(tenant.slug, "mail", LINKS, None, {"requester": address, "language": language})
     state.deliverer.wake()
-    if request.headers.get("content-type", "").startswith("application/json"):
-        return JSONResponse({"ok": True, "message": LINKS_SENT}, status_code=202)
+    if wants_json(request):  # the lookup widget's offer, from the company's site
+        return JSONResponse({"ok": True, "message": LINKS_SENT}, status_code=202, headers=cors_headers(request, tenant))
     html = state.templates.render(tenant.theme, "subscription.html", language, state="links", case=None)
     return HTMLResponse(html, status_code=202)
