@@ -102,6 +102,30 @@ def test_a_fix_out_asks_the_customer_and_takes_their_word(client: TestClient):
     assert client.get(link + "/case.json").json()["verdict"]["value"] == "solved"
 
 
+@pytest.mark.parametrize("resolves", [True, False])
+def test_a_tenant_may_have_a_fix_resolve_its_linked_cases_for_their_customers(client: TestClient, resolves: bool):
+    if resolves:
+        client.portal.call(add_tenant, app_of(client).state.store, "acme", None, None,
+                           {"problem_fix_resolves": "yes"})
+    post(client, problem_payload(stage="in_progress"))
+    link = linked_case(client)
+    post(client, generic_payload("4712", title="Other", stage="in_progress",
+                                 problem={"source": "generic", "id": "P-1"}))
+    deliver_now(client)
+    assert client.get(link + "/case.json").json()["stage"] == "in_progress"
+    post(client, problem_payload(stage="resolved"))
+    deliver_now(client)
+    view = client.get(link + "/case.json").json()
+    assert (view["stage"], view["helpdesk_stage"], view["awaiting_verdict"]) == (
+        "resolved" if resolves else "in_progress", "in_progress", True)
+    page = client.get(link).text
+    token = page.split('name="token" value="')[1].split('"')[0]
+    client.post(link + "/verdict", data={"token": token, "verdict": "solved"}, follow_redirects=False)
+    assert client.get(link + "/case.json").json()["stage"] == ("closed" if resolves else "in_progress")
+    other = client.get(link_for(client, "4712") + "/case.json").json()
+    assert other["stage"] == ("resolved" if resolves else "in_progress")  # their own word is still to come
+
+
 def test_problem_updates_public_shows_the_problems_own_words(client: TestClient):
     client.portal.call(add_tenant, app_of(client).state.store, "acme", None, None, {"problem_updates": "public"})
     post(client, problem_payload(stage="in_progress"))

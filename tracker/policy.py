@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tracker.cases import OPEN_STAGES, Case
+from tracker.problems import linked_problem
 from tracker.tenant_options import option_value
 
 
@@ -18,6 +19,7 @@ class Policy:
     show_activity: bool  # "3 internal actions today", from timestamps only
     confirm_days: float  # a resolved case closes for the customer after this, unless they answer first
     reminds: bool  # the company has a webhook, so a quiet case reminds the team
+    fix_resolves: bool = False  # a linked problem's fix out: its open cases show as resolved
 
 
 def policy_of(options: Mapping[str, str] | None) -> Policy:
@@ -28,6 +30,7 @@ def policy_of(options: Mapping[str, str] | None) -> Policy:
         show_activity=option_value(options, "show_activity"),
         confirm_days=option_value(options, "confirm_days"),
         reminds=bool(options.get("webhook_url")),
+        fix_resolves=option_value(options, "problem_fix_resolves"),
     )
 
 
@@ -38,7 +41,11 @@ DEFAULT = policy_of(None)
 
 def stage_for_customer(case: Case, policy: Policy, now: datetime) -> str:
     """A resolved case is closed for the customer once they confirm it, or after the tenant's
-    timeout; until then they are asked."""
+    timeout; until then they are asked. Where the tenant says so, an open case whose linked
+    problem's fix is out is resolved for its customer too, and closed by their word (the
+    helpdesk's own stage is untouched: "Not solved yet" leaves the case where it was)."""
+    if policy.fix_resolves and case.stage in OPEN_STAGES and (problem := linked_problem(case)) and problem["fix_out"]:
+        return "closed" if case.customer_verdict == "solved" else "resolved"
     if case.stage != "resolved":
         return case.stage
     if case.customer_verdict == "solved":

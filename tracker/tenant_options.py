@@ -65,6 +65,9 @@ TENANT_OPTIONS = {option.name: option for option in (
            "what customers see of the problem their case is linked to: `private` (the default: the title and "
            "summary the company wrote for them, its stage, expected time and progress) or `public` (also the "
            "problem's own title, next steps and latest updates)"),
+    Option("problem_fix_resolves", "no", options.yes_no,
+           "yes or no: when the fix of a case's linked problem is out, the open case shows as resolved to its "
+           "customer, who is asked whether it is solved (default no: it shows the fix and asks, at its own stage)"),
     Option("public_indexing", "yes", options.yes_no,
            "yes or no: may search engines index the pages of cases their customers made public "
            "(default yes: the customer chose to publish); private pages never are"),
