@@ -9,10 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tracker.clock import Clock
+from tracker.signing import Signer
+
+KEY = "cli-key-0123456789abcdef"
+
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-               "TRACKER_SECRET_KEYS": "cli-key-0123456789abcdef", **env}
+               "TRACKER_SECRET_KEYS": KEY, **env}
     return subprocess.run([sys.executable, "-m", "tracker", *args], env=environ, capture_output=True,
                           text=True, timeout=60)
 
@@ -27,6 +32,21 @@ def test_setup_link_revoke_and_cases(tmp_path: Path):
     missing = run(tmp_path, "link", "acme", "4711")
     assert missing.returncode == 1 and "No case '4711'" in missing.stderr
     assert run(tmp_path, "cases", "acme").stdout == ""
+
+
+def test_a_customers_cases_link_is_minted_and_withdrawn(tmp_path: Path):
+    assert run(tmp_path, "tenant", "add", "acme").returncode == 0
+    first = run(tmp_path, "cases-link", "acme", "Ann@Example.com", "--expires-days", "3")
+    assert first.returncode == 0 and first.stdout.startswith("http://127.0.0.1:8000/r/")
+    revoked = run(tmp_path, "cases-link", "acme", "ann@example.com", "--revoke")
+    assert "issued before now stops working (version 1)" in revoked.stdout
+    second = run(tmp_path, "cases-link", "acme", "ann@example.com").stdout.strip()
+    signer = Signer((KEY,), Clock())
+    assert signer.read_requester(first.stdout.strip().rsplit("/", 1)[1])[3] == 0
+    assert signer.read_requester(second.rsplit("/", 1)[1])[1:] == ("ann@example.com", None, 1)
+    for args, reason in ((("nobody", "a@b.c"), "Unknown tenant"), (("acme", "not-an-address"), "not an e-mail")):
+        refused = run(tmp_path, "cases-link", *args)
+        assert refused.returncode == 1 and reason in refused.stderr
 
 
 def test_tenant_options_are_kept_when_the_tenant_is_updated(tmp_path: Path):

@@ -1,4 +1,4 @@
-"""The command line: serve, demo, tenant add, source add, link, revoke, cases, migrate, deliveries,
+"""The command line: serve, demo, tenant add, source add, link, revoke, cases-link, cases, migrate, deliveries,
 notifications, received, forget, backup, restore, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
@@ -24,6 +24,7 @@ from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
 from tracker.outbound import redeliver
 from tracker.received import latest_received
+from tracker.requester_links import revoke_list_links, sign_list_link
 from tracker.sealing import Sealer
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("tenant")
     revoke.add_argument("case_id", metavar="CASE_ID")
     revoke.set_defaults(run=with_store(revoke_command))
+
+    cases_link = commands.add_parser("cases-link", help="a link to one customer's own cases (My cases), or --revoke")
+    cases_link.add_argument("tenant")
+    cases_link.add_argument("email", metavar="EMAIL", help="the requester's address, as the helpdesks report it")
+    cases_link.add_argument("--expires-days", type=positive_int, help="the link stops working after N days")
+    cases_link.add_argument("--revoke", action="store_true", help="withdraw every such link issued so far")
+    cases_link.set_defaults(run=with_store(cases_link_command))
 
     cases = commands.add_parser("cases", help="list a tenant's cases, newest first")
     cases.add_argument("tenant")
@@ -241,6 +249,20 @@ async def link_command(settings: Settings, store: Store, args: argparse.Namespac
     if args.expires_days:
         expires_at = settings.clock().now() + timedelta(days=args.expires_days)
     print(case_url(settings.base_url, signer, stored, expires_at))
+
+
+async def cases_link_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    if "@" not in args.email or any(c.isspace() for c in args.email.strip()):
+        raise ConfigError(f"{args.email!r} is not an e-mail address.")
+    if args.revoke:
+        version = await revoke_list_links(store, args.tenant, args.email)
+        print(f"Every link to the cases of {args.email.strip().lower()} issued before now stops working "
+              f"(version {version}). Issue a new one with: tracker cases-link {args.tenant} {args.email.strip()}")
+        return
+    signer = Signer(await load_keys(settings.secret_keys, store), settings.clock())
+    expires_at = settings.clock().now() + timedelta(days=args.expires_days) if args.expires_days else None
+    print(f"{settings.base_url}/r/{await sign_list_link(signer, store, args.tenant, args.email, expires_at)}")
 
 
 async def revoke_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
