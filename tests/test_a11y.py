@@ -192,7 +192,7 @@ WIDGETS_READY = """() =>
   !document.querySelector("a.tracker-case:not([data-tracker=fallback])")
   && [...document.querySelectorAll("tracker-case")].every(card => !card.hidden
                                                          && card.shadowRoot.querySelector("[part=title],[part=cases]"))
-  && [...document.querySelectorAll(".tracker-lookup")].every(d => d.shadowRoot?.querySelector("form:not([hidden])"))
+  && [...document.querySelectorAll(".tracker-lookup")].every(d => !d.hidden && d.shadowRoot?.querySelector("form"))
   && [...document.querySelectorAll(".tracker-problems")].every(d => d.shadowRoot?.querySelector("[part=problems]"))
 """
 
