@@ -116,13 +116,16 @@ async def entries(request: Request, tenant: Tenant, expires_at: datetime | None,
 async def requester_group(request: Request, token: str) -> Group:
     """The list as `/live?r=TOKEN` follows it: its entries, each case from what they show, and
     the requester's channel of new cases."""
-    state = state_of(request)
     tenant, email, expires_at, cases = await open_list(request, token)
     listed = await entries(request, tenant, expires_at, cases)
-    view = customer_event_view(policy_of(tenant.options), state.clock)
-    members = [(place, LiveCase(stored, tenant, "customer", view, no_opening))
-               for place, (_, stored) in enumerate(listed)]
+    members = list(enumerate(followed(request, tenant, [stored for _, stored in listed])))
     return Group(tenant, [entry for entry, _ in listed], members, requester_channel(tenant.slug, email))
+
+
+def followed(request: Request, tenant: Tenant, cases: list[StoredCase]) -> list[LiveCase]:
+    """The cases as a list's stream follows them: from the revision the list showed."""
+    view = customer_event_view(policy_of(tenant.options), state_of(request).clock)
+    return [LiveCase(stored, tenant, "customer", view, no_opening) for stored in cases]
 
 
 async def my_cases_json(request: Request) -> Response:
@@ -148,11 +151,11 @@ async def my_cases_page(request: Request) -> Response:
 async def my_cases_events(request: Request) -> Response:
     """The page's stream: its cases' changes from what the page shows, `added` for a new one."""
     state = state_of(request)
-    group = await requester_group(request, request.path_params["token"])
-    follows = [await Follow.of(place, member, member.stored.seq) for place, member in group.members]
-    assert group.channel is not None
-    return MultiplexStream(state.streams, follows, [], cors_headers(request, group.tenant),
-                           channels=[(group.channel, ADDED)], hub=state.hub)
+    tenant, email, _, cases = await open_list(request, request.path_params["token"])
+    follows = [await Follow.of(index, case, case.stored.seq)
+               for index, case in enumerate(followed(request, tenant, cases))]
+    return MultiplexStream(state.streams, follows, [], cors_headers(request, tenant),
+                           channels=[(requester_channel(tenant.slug, email), ADDED)], hub=state.hub)
 
 
 async def no_opening() -> dict[str, Any]:

@@ -9,6 +9,7 @@ me links to all my cases" (it mails them).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,11 @@ CACHE_SECONDS = 3600
 PLURAL_SAMPLES = 200  # Arabic's "many" begins at 11 and "other" comes back at 100
 
 
+@functools.lru_cache(maxsize=32)  # the languages tracker speaks: each table is made once
+def words_in(language: str) -> dict[str, Any]:
+    return dict(translated(TEXT, language))
+
+
 def translated(text: Any, language: str) -> Any:
     if isinstance(text, dict):
         return {key: translated(value, language) for key, value in text.items()}
@@ -101,7 +107,7 @@ async def widget_text(request: Request) -> Response:
     tenant = await store.get_tenant(slug) if slug else None
     language = choose_language(request.query_params.get("lang"), request.headers.get("accept-language"),
                                tenant.options.get("language") if tenant else None)
-    body = {"lang": language, "dir": direction(language), "text": translated(TEXT, language),
+    body = {"lang": language, "dir": direction(language), "text": words_in(language),
             "links": tenant is not None and mail_offered(state_of(request).settings, tenant)}
     return JSONResponse(body, headers={"Cache-Control": f"public, max-age={CACHE_SECONDS}",
                                        "Vary": "Accept-Language", "Access-Control-Allow-Origin": "*"})
