@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tracker.admin import add_tenant
 from tracker.cases import Case, Event, apply_all, new_case
-from tracker.estimate import MIN_CASES, collect, estimate_for, percentile
+from tracker.clock import Clock
+from tracker.estimate import MIN_CASES, Estimator, collect, estimate_for, percentile
+from tracker.storage.base import Store
 
 T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
@@ -69,3 +74,30 @@ def test_an_overdue_case_is_said_to_take_longer_than_usual():
 def test_percentile_is_nearest_rank():
     assert percentile([5, 1, 4, 2, 3], 0.8) == 4
     assert percentile([1.0], 0.8) == 1.0
+
+
+async def test_streams_opening_together_share_one_scan_of_the_history(store: Store, clock: Clock):
+    """A page of cards or a reconnect storm asks for many estimates at once: one scan serves them."""
+    await add_tenant(store, "acme", "ACME", "default")
+    start = clock.now() - timedelta(days=30)
+    events = [Event(str(n), f"{n}-{stage}", start + timedelta(hours=hours), {"stage": stage})
+              for n in range(MIN_CASES + 2) for stage, hours in (("in_progress", 0), ("resolved", 5 + n))]
+    events.append(Event("open", "open-1", clock.now() - timedelta(hours=1), {"stage": "in_progress"}))
+    await store.ingest("acme", "generic", events)
+    scans = 0
+    list_cases = store.list_cases
+
+    async def counted(tenant: str) -> Any:
+        nonlocal scans
+        scans += 1
+        return await list_cases(tenant)
+
+    store.list_cases = counted  # type: ignore[method-assign]
+    open_case = await store.get_case("acme", "generic", "open")
+    assert open_case is not None
+    estimator = Estimator(store)
+    answers = await asyncio.gather(*(estimator.estimate(open_case, clock.now()) for _ in range(50)))
+    assert scans == 1
+    assert answers[0] is not None and answers[0]["cases"] == MIN_CASES + 2 and all(a == answers[0] for a in answers)
+    await estimator.estimate(open_case, clock.now())
+    assert scans == 1  # and it is kept

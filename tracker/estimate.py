@@ -8,6 +8,7 @@ of cases behind it; with fewer than MIN_CASES behind it there is no estimate at 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import statistics
 import time
@@ -66,9 +67,13 @@ def estimate_for(case: Case, samples: Samples, now: datetime) -> dict[str, Any] 
 
 
 class Estimator:
+    """Estimates from each tenant's and source's samples, scanned at most once per CACHE_SECONDS:
+    streams opening together (a page of cards, a reconnect storm) share one scan in flight."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: dict[tuple[str, str], tuple[float, Samples]] = {}
+        self._scans: dict[tuple[str, str], asyncio.Future[Samples]] = {}
 
     async def estimate(self, stored: StoredCase, now: datetime) -> dict[str, Any] | None:
         if stored.case.expected_by is not None or stored.case.stage not in OPEN_STAGES:
@@ -76,9 +81,17 @@ class Estimator:
         return estimate_for(stored.case, await self._samples(stored.tenant, stored.source), now)
 
     async def _samples(self, tenant: str, source: str) -> Samples:
-        cached = self._cache.get((tenant, source))
+        key = (tenant, source)
+        cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
+        scan = self._scans.get(key)
+        if scan is None:
+            scan = self._scans[key] = asyncio.ensure_future(self._scan(tenant, source))
+            scan.add_done_callback(lambda _: self._scans.pop(key, None))
+        return await asyncio.shield(scan)  # one caller going away does not cancel the others' scan
+
+    async def _scan(self, tenant: str, source: str) -> Samples:
         cases = [c.case for c in await self.store.list_cases(tenant) if c.source == source]
         samples = collect(cases)
         self._cache[(tenant, source)] = (time.monotonic(), samples)
