@@ -13,10 +13,13 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.conftest import from_now, generic_payload, link_for, post
+from tests.mailbox import Mailbox, text_of
 from tests.test_admin_api import bearer, make_key
+from tests.test_keep_me_updated import mailbox, mailing, manage_link
 from tracker.admin import add_tenant
 from tracker.storage.base import ProblemNotes
 
+__all__ = ["mailbox", "mailing"]  # fixtures, shared with Keep me updated
 CANARY = "CANARY-7f3a"  # in every field of the problem that is its own text
 
 
@@ -339,3 +342,53 @@ def test_an_open_status_page_follows_its_problems(live: Any, browser: Any):
 def test_a_case_cannot_be_its_own_problem(client: TestClient):
     answer = post(client, generic_payload(problem={"source": "generic", "id": "4711"}))
     assert answer.status_code == 400 and "own problem" in answer.json()["error"]
+
+
+def test_a_visitor_follows_a_listed_problem_by_mail_and_hears_only_of_its_moves(
+        mailing: TestClient, mailbox: tuple[str, Mailbox]):
+    """From the status page, without a case of their own: the company's words, never the problem's."""
+    _, box = mailbox
+    post(mailing, problem_payload(stage="in_progress"))
+    set_notes(mailing, public_title="Exports fail for large invoices", summary="A fix is being tested.", listed=True)
+    page = mailing.get("/s/acme").text
+    key = page.split('name="problem" value="')[1].split('"')[0]
+    assert "Follow this problem" in page
+    for fields, status, named in ((({"problem": "nope", "email": "ann@example.com"}), 404, "problem"),
+                                  ({"problem": key, "email": "not an address"}, 400, "email")):
+        refused = mailing.post("/s/acme/follow", json=fields)
+        assert refused.status_code == status and named in refused.json()["error"]
+    answer = mailing.post("/s/acme/follow", data={"problem": key, "email": "ann@example.com"})
+    assert answer.status_code == 202 and "a mail to confirm is on its way" in answer.text
+    deliver_now(mailing)
+    [confirm] = box.wait_for(1)
+    assert confirm["Subject"] == "Confirm: updates about the known problem “Exports fail for large invoices”"
+    manage = manage_link(text_of(confirm))
+    shown = mailing.get(manage).text
+    assert "Exports fail for large invoices" in shown and CANARY not in shown and "P-1" not in shown
+    mailing.post(manage, data={"action": "confirm"})
+
+    post(mailing, {**problem_payload(stage="in_progress"), "message": {"id": "pm-2", "body": f"{CANARY} more logs",
+                                                                        "public": True, "author": "Dev"}})
+    deliver_now(mailing)
+    assert len(box.messages) == 1  # its own comments are not what a follower follows
+    post(mailing, problem_payload(stage="resolved"))
+    deliver_now(mailing)
+    news = box.wait_for(2)[1]
+    assert news["Subject"] == "ACME Support: Exports fail for large invoices · Resolved"
+    text = text_of(news)
+    assert "A fix is being tested." in text and "/s/acme#problem-" + key in text and "List-Unsubscribe" in news
+    for mail in box.messages:
+        assert CANARY not in mail.as_string() and "P-1" not in mail.as_string()
+
+    set_notes(mailing, public_title="Exports fail for large invoices", listed=False)
+    post(mailing, problem_payload(stage="closed"))
+    deliver_now(mailing)
+    assert len(box.messages) == 2  # no longer listed: no longer told
+
+
+def test_without_mail_a_problem_is_not_offered_to_follow(client: TestClient):
+    post(client, problem_payload(stage="in_progress"))
+    set_notes(client, public_title="Exports fail", listed=True)
+    assert "Follow this problem" not in client.get("/s/acme").text
+    refused = client.post("/s/acme/follow", json={"problem": "x", "email": "ann@example.com"})
+    assert refused.status_code == 404

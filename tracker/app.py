@@ -64,7 +64,7 @@ from tracker.web.pages import PageCache, case_page, public_page
 from tracker.web.robots import NoIndex
 from tracker.web.share import make_private, make_public
 from tracker.web.state import AppState, state_of
-from tracker.web.status_page import status_events, status_feed, status_json, status_page
+from tracker.web.status_page import follow_problem, status_events, status_feed, status_json, status_page
 from tracker.web.stream import Streams
 from tracker.web.subscriptions import SubscriptionLimits, subscribe_by_link, subscribe_publicly, subscription_page
 from tracker.web.templates import Templates
@@ -171,6 +171,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/s/{tenant}/feed.atom", status_feed, name="status_feed"),
         Route("/s/{tenant}/events", status_events, name="status_events"),
         Route("/s/{tenant}/my-cases", email_me_links, methods=["POST"], name="email_me_links"),
+        Route("/s/{tenant}/follow", follow_problem, methods=["POST"], name="follow_problem"),
         Route("/widget.js", widget_js, name="widget"),
         Route("/push-worker.js", push_worker_js, name="push_worker"),
         Route("/oembed", oembed, name="oembed"),

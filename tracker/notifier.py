@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ from tracker.config import Settings
 from tracker.errors import DeliveryError
 from tracker.outbound import Later
 from tracker.policy import policy_of
+from tracker.problem_followers import PROBLEM, follower_view, moved
 from tracker.public import case_view, public_case_view, public_update, update_view
 from tracker.push import PushSubscription, SubscriptionGone, Vapid
 from tracker.requester_links import sign_list_link
@@ -139,7 +140,9 @@ class Notifier:
         tenant = await self.store.get_tenant(stored.tenant) if stored else None
         if subscriber is None or stored is None or tenant is None:
             return  # unsubscribed (or the case is gone) meanwhile: nothing to tell
-        if event_type == CONFIRM:
+        if subscriber.audience == PROBLEM:
+            await self._tell_follower(subscriber, stored, tenant, event_type)
+        elif event_type == CONFIRM:
             await self._confirmation(subscriber, stored, tenant)
         elif subscriber.confirmed_at is None:
             return
@@ -156,12 +159,44 @@ class Notifier:
         context = self._context(subscriber, stored, tenant, self._view(subscriber, stored, tenant))
         await self._send(subscriber, tenant, "confirm", context)
 
-    async def _news(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> None:
+    async def _tell_follower(self, subscriber: Subscriber, problem: StoredCase, tenant: Tenant,
+                             event_type: str) -> None:
+        """A status page follower: the confirmation, then the problem's moves (problem_followers)."""
+        view = await follower_view(self.store, self.signer, problem)
+        if view is None:
+            return  # no longer listed: nothing to tell
+        base = self.settings.base_url
+        context = {"case": view, "tenant_name": tenant.name,
+                   "page_url": f"{base}/s/{tenant.slug}#problem-{view['key']}",
+                   "manage_url": f"{base}/n/{self.signer.sign_subscriber(subscriber.id)}"}
+        if event_type == CONFIRM:
+            if subscriber.confirmed_at is None:
+                await self._send(subscriber, tenant, "problem_confirm", context)
+            return
+        if subscriber.confirmed_at is None or problem.seq <= subscriber.told_seq:
+            return
+        told = await self.store.events_after(problem.key, subscriber.told_seq - 1, 1)
+        before = told[0].case_after if told and told[0].seq == subscriber.told_seq else None
         now = self.clock.now()
+        if not moved(before, problem.case):
+            return  # only its own comments since: nothing they follow (the next move is told against `before`)
+        if (wait := self._digest_wait(subscriber, tenant, now)) is not None:
+            raise Later(wait, "waiting for the digest interval")
+        await self._send(subscriber, tenant, "problem_news", context)
+        await self.store.mark_told(subscriber.id, problem.seq, now)
+
+    def _digest_wait(self, subscriber: Subscriber, tenant: Tenant, now: datetime) -> datetime | None:
+        """When the digest interval since the subscriber's last mail ends, if it has not yet."""
         digest = timedelta(minutes=float(option_value(tenant.options, "notify_digest_minutes")))
         if subscriber.told_at is not None and now < subscriber.told_at + digest:
-            if not await self._became_customers_move(subscriber, stored):
-                raise Later(subscriber.told_at + digest, "waiting for the digest interval")
+            return subscriber.told_at + digest
+        return None
+
+    async def _news(self, subscriber: Subscriber, stored: StoredCase, tenant: Tenant) -> None:
+        now = self.clock.now()
+        wait = self._digest_wait(subscriber, tenant, now)
+        if wait is not None and not await self._became_customers_move(subscriber, stored):
+            raise Later(wait, "waiting for the digest interval")
         view = self._view(subscriber, stored, tenant)
         updates = await self._updates(subscriber, stored)
         context = {**self._context(subscriber, stored, tenant, view), "updates": updates}

@@ -17,12 +17,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from tracker.cases import Case
 from tracker.errors import NotFound
 from tracker.notifier import mail_offered
+from tracker.problem_followers import PROBLEM, problem_key
 from tracker.storage.base import ProblemNotes, StoredCase, StoredEvent, Tenant
 from tracker.web.case_data import LiveCase
 from tracker.web.follow import NOT_XML
 from tracker.web.live import Follow, Group, MultiplexStream
 from tracker.web.pages import page_policy, reader_language
 from tracker.web.state import state_of
+from tracker.web.subscriptions import fields_of, subscribe_by_mail
 
 MAX_LISTED = 100  # as many as one live connection follows (live.MAX_CASES)
 COUNT_SECONDS = 10.0
@@ -50,7 +52,7 @@ async def listed(request: Request, tenant: Tenant) -> list[tuple[ProblemNotes, S
 
 
 def public_key(request: Request, notes: ProblemNotes) -> str:
-    return state_of(request).signer.opaque_name(f"problem/{notes.tenant}/{notes.ref}")[:16]
+    return problem_key(state_of(request).signer, notes.tenant, notes.ref)
 
 
 async def listed_problems(request: Request, tenant: Tenant) -> list[dict[str, Any]]:
@@ -95,6 +97,22 @@ async def status_page(request: Request) -> Response:
                                   offer_links=mail_offered(state.settings, tenant))
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language",
                                        "Content-Security-Policy": page_policy(tenant, "*")})
+
+
+async def follow_problem(request: Request) -> Response:
+    """POST /s/{tenant}/follow (form or JSON): `problem`, the key the page names it by, and
+    `email`. Mails about a listed problem for someone without a case of their own
+    (problem_followers), after they confirm; the same 202 whatever the address."""
+    state = state_of(request)
+    tenant = await tenant_named(request)
+    if not mail_offered(state.settings, tenant):
+        raise NotFound("Following a problem by e-mail is not offered here.")
+    fields = await fields_of(request)
+    chosen = [problem for notes, problem in await listed(request, tenant)
+              if problem is not None and public_key(request, notes) == fields.get("problem")]
+    if not chosen:
+        raise NotFound("problem: no such problem on this status page.")
+    return await subscribe_by_mail(request, tenant, chosen[0].key, PROBLEM, fields)
 
 
 async def status_feed(request: Request) -> Response:

@@ -21,12 +21,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from tracker.errors import BadRequest, NotFound, TooManyRequests
 from tracker.notifier import CONFIRM, mail_offered, push_offered
 from tracker.policy import policy_of
+from tracker.problem_followers import PROBLEM, follower_view
 from tracker.public import case_view, public_case_view
 from tracker.push import PushSubscription
 from tracker.storage.base import StoredCase, Subscriber, Tenant
 from tracker.web.case_data import open_public_case, tenant_of
 from tracker.web.case_link import open_case_link
-from tracker.web.forms import MAX_FORM_BYTES, read_form
+from tracker.web.cors import cors_headers
+from tracker.web.forms import MAX_FORM_BYTES, read_form, wants_json
 from tracker.web.lookup import RateLimiter
 from tracker.web.pages import reader_language
 from tracker.web.state import state_of
@@ -71,15 +73,23 @@ async def subscribe(request: Request, stored: StoredCase, audience: str) -> Resp
         return await subscribe_device(request, stored, audience, tenant, fields["push"])
     if tenant is None or not mail_offered(state.settings, tenant):
         raise NotFound("E-mail updates are not offered for this case.")
+    return await subscribe_by_mail(request, tenant, stored.key, audience, fields)
+
+
+async def subscribe_by_mail(request: Request, tenant: Tenant, case_key: int, audience: str,
+                            fields: dict[str, Any]) -> Response:
+    """An address asks for mails about a case (or, for a status page's follower, a problem):
+    a confirmation mail goes, and the answer is the same whatever the address."""
+    state = state_of(request)
     address = email_of(fields)
     state.subscription_limits.check(client_of(request), address)
-    subscriber = await state.store.add_subscriber(tenant.slug, stored.key, audience, address,
+    subscriber = await state.store.add_subscriber(tenant.slug, case_key, audience, address,
                                                   reader_language(request, tenant))
     if subscriber.confirmed_at is None:
-        await state.store.add_delivery(tenant.slug, "mail", CONFIRM, stored.key, {"subscriber": subscriber.id})
+        await state.store.add_delivery(tenant.slug, "mail", CONFIRM, case_key, {"subscriber": subscriber.id})
         state.deliverer.wake()
-    if request.headers.get("content-type", "").startswith("application/json"):
-        return JSONResponse({"ok": True, "message": SENT}, status_code=202)
+    if wants_json(request):
+        return JSONResponse({"ok": True, "message": SENT}, status_code=202, headers=cors_headers(request, tenant))
     html = state.templates.render(tenant.theme, "subscription.html", reader_language(request, tenant),
                                   state="sent", case=None)
     return HTMLResponse(html, status_code=202)
@@ -157,7 +167,10 @@ async def render_subscription(request: Request, subscriber: Subscriber | None, d
         html = state.templates.render("default", "subscription.html", reader_language(request, None),
                                       state="ended", case=None, device=device)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
-    view = case_title_view(request, stored, subscriber.audience, tenant)
+    if subscriber.audience == PROBLEM:  # a status page's follower: the problem as the page shows it
+        view = {"case_id": None, **(await follower_view(state.store, state.signer, stored) or {"title": ""})}
+    else:
+        view = case_title_view(request, stored, subscriber.audience, tenant)
     html = state.templates.render(tenant.theme if tenant else "default", "subscription.html", subscriber.language,
                                   state="pending" if subscriber.confirmed_at is None else "confirmed", case=view,
                                   device=device)
