@@ -4,7 +4,9 @@ Last-Event-ID (header or query), heartbeat, HEAD, slow subscribers dropped."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+from typing import Any
 
 import httpx
 import pytest
@@ -159,3 +161,58 @@ async def test_a_catch_up_whose_read_fails_is_tried_again(store: Store, clock: C
     _, seq, _, data = await asyncio.wait_for(outbox.queue.get(), 5)
     assert seq == 2 and b'"title":"two"' in data
     await streams.stop()
+
+
+def test_streams_opening_together_share_one_reading_of_the_case_and_each_sees_what_follows(live: LiveServer):
+    """A reconnect storm: twenty streams of one case read and view it once, open with its latest
+    revision, and every one of them gets the change after it."""
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        assert post(http, generic_payload(title="Invoice export fails", stage="received")).status_code == 202
+    url = live_link(live) + "/events"
+    store = live.app.state.store
+    reads = 0
+    get_case = store.get_case
+
+    async def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await get_case(*args)
+
+    store.get_case = counted
+
+    async def storm() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        opened = asyncio.Semaphore(0)
+        async with httpx.AsyncClient(timeout=10) as client:
+            async def one() -> tuple[dict[str, Any], dict[str, Any]]:
+                async with client.stream("GET", url) as stream:
+                    lines = stream.aiter_lines()
+                    opening = await next_event(lines)
+                    opened.release()
+                    return opening, await next_event(lines)
+
+            tasks = [asyncio.create_task(one()) for _ in range(20)]
+            for _ in tasks:
+                await opened.acquire()
+            assert reads == 1
+            with httpx.Client(base_url=live.url, timeout=10) as http:
+                answer = await asyncio.to_thread(post, http, generic_payload(stage="in_progress"))
+            assert answer.status_code == 202
+            return await asyncio.gather(*tasks)
+
+    seen = asyncio.run(storm())
+    for opening, change in seen:
+        assert opening["event"] == "case" and opening["data"]["case"]["stage"] == "received"
+        assert change["event"] == "change" and change["data"]["case"]["stage"] == "in_progress"
+
+
+async def next_event(lines: Any) -> dict[str, Any]:
+    """The next SSE event of an async line iterator, pings skipped: {"event", "data"}."""
+    event: dict[str, Any] = {}
+    async for line in lines:
+        if line.startswith("event:"):
+            event["event"] = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            event["data"] = json.loads(line.removeprefix("data:"))
+        elif line == "" and "data" in event:
+            return event
+    raise AssertionError("the stream ended")

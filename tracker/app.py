@@ -212,6 +212,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.metrics = Metrics()
     app.state.receipts_limit = RateLimiter(1, window_seconds=1.0)
     app.state.problem_counts = {}
+    app.state.openings = {}
     return app
 
 

@@ -5,6 +5,7 @@ The page's data and nothing more, readable from other sites (the widget) as `cor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +17,8 @@ from tracker.errors import NotFound
 from tracker.notifier import mail_offered, push_offered
 from tracker.policy import policy_of
 from tracker.public import View, case_view, customer_event_view, public_case_view, public_event_view
-from tracker.storage.base import StoredCase, Tenant
-from tracker.web.case_link import open_case_link
+from tracker.storage.base import CaseHead, StoredCase, Tenant
+from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
 from tracker.web.state import state_of
@@ -105,23 +106,55 @@ async def public_events(request: Request) -> Response:
 
 @dataclass
 class LiveCase:
-    """What a live stream of one case needs: its channel (case and view), how it views each
-    event, the case as the stream opens (`snapshot`), and the `guard` that may end it."""
+    """What a live stream of one case needs: its channel (the case's head and a view), how it
+    views each event, the case as the stream opens (`snapshot`), and the `guard` that may end it."""
 
-    stored: StoredCase
+    head: CaseHead
     tenant: Tenant | None
     view_name: str
     view: View
     snapshot: Callable[[], Awaitable[dict[str, Any]]]
     guard: Guard | None = None
 
+    @classmethod
+    def of(cls, stored: StoredCase, tenant: Tenant | None, view_name: str, view: View,
+           snapshot: Callable[[], Awaitable[dict[str, Any]]], guard: Guard | None = None) -> LiveCase:
+        head = CaseHead(stored.key, stored.seq, stored.link_version, stored.public_id)
+        return cls(head, tenant, view_name, view, snapshot, guard)
+
+
+MAX_OPENINGS = 10_000
+
 
 async def live_customer_case(request: Request, token: str | None = None) -> LiveCase:
-    stored, _ = await open_case_link(request, token)
-    tenant = await tenant_of(request, stored)
+    """From the case's head alone: streams opening together (a reconnect storm, a page of
+    cards) share one read and one rendering of the case per revision, tenant look and minute
+    (relative times and the customer's stage age by the minute, as on the page)."""
+    state = state_of(request)
+    head, link = await open_case_head(request, token)
+    tenant = await state.store.get_tenant(link.tenant)
     policy = policy_of(tenant.options if tenant else None)
-    return LiveCase(stored, tenant, "customer", customer_event_view(policy, state_of(request).clock),
-                lambda: customer_case(request, stored, tenant))
+    key = ("customer", head.key, head.seq, int(state.clock.timestamp() // 60),
+           tuple(sorted(tenant.options.items())) if tenant else ())
+
+    async def read_and_view() -> dict[str, Any]:
+        stored, _ = await open_case_link(request, token)
+        return await customer_case(request, stored, tenant)
+
+    async def snapshot() -> dict[str, Any]:
+        opening = state.openings.get(key)
+        if opening is None:  # the first of them; the others await the same
+            if len(state.openings) >= MAX_OPENINGS:
+                state.openings.clear()
+            opening = state.openings[key] = asyncio.ensure_future(read_and_view())
+            opening.add_done_callback(forget_failed)
+        return await asyncio.shield(opening)  # one stream going away does not cancel the others' reading
+
+    def forget_failed(done: asyncio.Future[dict[str, Any]]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            state.openings.pop(key, None)  # the next stream tries again
+
+    return LiveCase(head, tenant, "customer", customer_event_view(policy, state.clock), snapshot)
 
 
 async def live_public_case(request: Request, public_id: str | None = None) -> LiveCase:
@@ -133,16 +166,16 @@ async def live_public_case(request: Request, public_id: str | None = None) -> Li
     async def still_public() -> bool:
         return await store.get_public_case(str(stored.public_id)) is not None
 
-    return LiveCase(stored, tenant, f"public:{stored.public_id}",
-                public_event_view(stored.public_title, policy, state_of(request).clock),
-                lambda: public_case(request, stored, tenant), still_public)
+    return LiveCase.of(stored, tenant, f"public:{stored.public_id}",
+                       public_event_view(stored.public_title, policy, state_of(request).clock),
+                       lambda: public_case(request, stored, tenant), still_public)
 
 
 async def single_stream(request: Request, case: LiveCase, headers: dict[str, str]) -> Response:
     streams = state_of(request).streams
-    seq = case.stored.seq
+    seq = case.head.seq
     return streams.response(
-        case.stored, last_event_id(request), case.view_name, case.view,
+        case.head, last_event_id(request), case.view_name, case.view,
         case_frame=encode("case", seq, {"seq": seq, "case": await case.snapshot()}), headers=headers,
         guard=case.guard,
     )

@@ -32,10 +32,10 @@ async def open_case_link(request: Request, token: str | None = None) -> tuple[St
     return stored, link
 
 
-async def open_case_head(request: Request) -> tuple[CaseHead, CaseLink]:
-    """The cheap form, for answering 304 before any case data is read."""
+async def open_case_head(request: Request, token: str | None = None) -> tuple[CaseHead, CaseLink]:
+    """The cheap form, for answering 304 (or opening a stream) before any case data is read."""
     store = state_of(request).store
-    link = read_link(request)
+    link = read_link(request, token)
     head = await store.get_case_head(link.tenant, link.source, link.case_id)
     check_version(link, head)
     assert head is not None

@@ -63,13 +63,12 @@ class Follow:
     @classmethod
     async def of(cls, index: int, case: LiveCase, revision: int | None, label: bytes | None = None) -> Follow:
         """`index` is unique on the stream; `label` is what its frames say (the index by default)."""
-        stored = case.stored
-        head = CaseHead(stored.key, stored.seq, stored.link_version)
-        follow = cls(index, label or labelled(index), head, case.view_name, case.view, case.guard, stored.seq, None)
-        if revision is not None and revision <= stored.seq:
+        head = case.head
+        follow = cls(index, label or labelled(index), head, case.view_name, case.view, case.guard, head.seq, None)
+        if revision is not None and revision <= head.seq:
             follow.last = revision
         else:
-            follow.opening = compact_json({"seq": stored.seq, "case": await case.snapshot()})
+            follow.opening = compact_json({"seq": head.seq, "case": await case.snapshot()})
         return follow
 
 
@@ -152,7 +151,7 @@ class MultiplexStream(LiveResponse):
                 follow.opening = None
         # Joined before these reads, so the log and the queue overlap rather than leave a gap.
         for follow in list(self.follows.values()):
-            while True:
+            while not self.streams.caught_up(follow.head.key, follow.view_name, follow.last):
                 frames = await self.streams.frames_after(follow.head.key, follow.last, follow.view)
                 if frames and follow.guard is not None and not await follow.guard():
                     await self._stop_following(send, outbox, follow.index, NO_LONGER_SHARED)

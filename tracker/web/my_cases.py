@@ -125,7 +125,7 @@ async def requester_group(request: Request, token: str) -> Group:
 def followed(request: Request, tenant: Tenant, cases: list[StoredCase]) -> list[LiveCase]:
     """The cases as a list's stream follows them: from the revision the list showed."""
     view = customer_event_view(policy_of(tenant.options), state_of(request).clock)
-    return [LiveCase(stored, tenant, "customer", view, no_opening) for stored in cases]
+    return [LiveCase.of(stored, tenant, "customer", view, no_opening) for stored in cases]
 
 
 async def my_cases_json(request: Request) -> Response:
@@ -152,7 +152,7 @@ async def my_cases_events(request: Request) -> Response:
     """The page's stream: its cases' changes from what the page shows, `added` for a new one."""
     state = state_of(request)
     tenant, email, _, cases = await open_list(request, request.path_params["token"])
-    follows = [await Follow.of(index, case, case.stored.seq)
+    follows = [await Follow.of(index, case, case.head.seq)
                for index, case in enumerate(followed(request, tenant, cases))]
     return MultiplexStream(state.streams, follows, [], cors_headers(request, tenant),
                            channels=[(requester_channel(tenant.slug, email), ADDED)], hub=state.hub)

@@ -74,7 +74,7 @@ async def live(request: Request) -> Response:
             continue
         openings.append(wrapped("list", label, compact_json({"items": group.items})))
         for place, member in group.members:  # followed from what the list shows
-            follows.append(await Follow.of(next(member_indices), member, member.stored.seq, labelled(index, place)))
+            follows.append(await Follow.of(next(member_indices), member, member.head.seq, labelled(index, place)))
         if group.channel is not None:
             channels.append((group.channel, wrapped("added", label, b"{}")))
     # Readable from any site: each entry above was checked against its company's allowed sites.

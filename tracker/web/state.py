@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import asyncio
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -37,6 +38,7 @@ class AppState(State):
     metrics: Metrics
     receipts_limit: RateLimiter  # receipts of webhooks that stored nothing (webhooks.py)
     problem_counts: dict[tuple[str, str], tuple[float, int]]  # the status page's counts (status_page.py)
+    openings: dict[tuple[object, ...], asyncio.Future[dict[str, Any]]]  # streams' opening case data (case_data.py)
     store: Store
     hub: Hub
     signer: Signer

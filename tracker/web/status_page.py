@@ -137,7 +137,7 @@ def live_problem(tenant: Tenant, notes: ProblemNotes, problem: StoredCase, key: 
         return problem_item(notes, problem.case, key)
 
     stamp = notes.updated_at.isoformat() if notes.updated_at else ""
-    return LiveCase(problem, tenant, f"status:{notes.ref}:{stamp}", view, snapshot)
+    return LiveCase.of(problem, tenant, f"status:{notes.ref}:{stamp}", view, snapshot)
 
 
 async def status_group(request: Request, tenant_slug: str) -> Group:

@@ -34,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from tracker.public import View
 from tracker.pubsub.base import Hub
-from tracker.storage.base import CaseHead, Store, StoredCase
+from tracker.storage.base import CaseHead, Store
 
 log = logging.getLogger("tracker.stream")
 
@@ -243,12 +243,19 @@ class Streams:
             del self._channels[key]
             channel.close()
 
+    def caught_up(self, case_key: int, view_name: str, seq: int) -> bool:
+        """Whether this process's channel of the case has put nothing after `seq` into its
+        streams yet: a stream that joined it at `seq` then needs no read of the log to close
+        the gap between its own read and its joining (what comes next reaches its queue)."""
+        channel = self._channels.get((case_key, view_name))
+        return channel is not None and channel.last_seq <= seq
+
     async def frames_after(self, case_key: int, seq: int, view: View) -> list[Frame]:
         events = await self.store.events_after(case_key, seq, READ_LIMIT)
         return [frame_of("change", e.seq, view(e)) for e in events]
 
     def response(
-        self, stored: StoredCase, last_event_id: int | None, view_name: str, view: View,
+        self, stored: CaseHead, last_event_id: int | None, view_name: str, view: View,
         case_frame: bytes, headers: Mapping[str, str] | None = None, guard: Guard | None = None,
     ) -> EventStream:
         return EventStream(self, stored, last_event_id, view_name, view, case_frame, headers or {}, guard)
@@ -332,13 +339,13 @@ class EventStream(LiveResponse):
     """The SSE stream of one case; `case_frame` is the `event: case` frame for a fresh connection."""
 
     def __init__(
-        self, streams: Streams, stored: StoredCase, last_event_id: int | None,
+        self, streams: Streams, stored: CaseHead, last_event_id: int | None,
         view_name: str, view: View, case_frame: bytes, headers: Mapping[str, str], guard: Guard | None,
     ) -> None:
         super().__init__(streams, headers)
         self.guard = guard
         # Only the case's key and revision: a stream lives long, and the whole case is not needed.
-        self.stored = CaseHead(stored.key, stored.seq, stored.link_version)
+        self.stored = stored
         self.last_event_id = last_event_id
         self.view_name = view_name
         self.view = view
@@ -359,7 +366,7 @@ class EventStream(LiveResponse):
             last = self.stored.seq
         self.case_frame = b""  # sent (or not needed): not kept for the stream's life
         # Joined before this read, so the log and the queue overlap rather than leave a gap.
-        while True:
+        while not self.streams.caught_up(self.stored.key, self.view_name, last):
             frames = await self.streams.frames_after(self.stored.key, last, self.view)
             if frames and self.guard is not None and not await self.guard():
                 return True  # made private since the stream opened
