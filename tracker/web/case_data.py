@@ -123,7 +123,7 @@ class LiveCase:
         return cls(head, tenant, view_name, view, snapshot, guard)
 
 
-MAX_OPENINGS = 10_000
+MAX_OPENINGS = 2_000  # views of a few KB: a storm needs its hot cases of this minute only
 
 
 async def live_customer_case(request: Request, token: str | None = None) -> LiveCase:
