@@ -21,6 +21,7 @@ to many channels, each through a `Tap` that marks the frames with the card's ind
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import json
@@ -70,22 +71,50 @@ def frame_of(event: str, seq: int, data: dict[str, Any], listener: int = STREAM)
     return (listener, seq, sse, text.encode())
 
 
+class FrameQueue:
+    """The part of asyncio.Queue a stream uses, for its one reader, in a third of the memory: an
+    asyncio.Queue holds three deques (about 760 B each), and every open stream holds a queue."""
+
+    __slots__ = ("_frames", "_size", "_waiter")
+
+    def __init__(self, size: int) -> None:
+        self._frames: collections.deque[Frame] = collections.deque()
+        self._size = size
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, frame: Frame) -> bool:
+        """False when full (the frame is not taken)."""
+        if len(self._frames) >= self._size:
+            return False
+        self._frames.append(frame)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        return True
+
+    async def get(self) -> Frame:
+        while not self._frames:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._frames.popleft()
+
+
 class Outbox:
     """One stream's bounded queue of frames, and when its current send started (0: idle)."""
 
     __slots__ = ("queue", "dropped", "task", "sending_since", "stalled")
 
     def __init__(self, size: int = MAX_QUEUED_FRAMES) -> None:
-        self.queue: asyncio.Queue[Frame] = asyncio.Queue(size)
+        self.queue = FrameQueue(size)
         self.dropped = False
         self.task = asyncio.current_task()
         self.sending_since = 0.0
         self.stalled = False
 
     def put(self, frame: Frame) -> None:
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if not self.queue.put_nowait(frame):
             self.dropped = True  # a stream that is not reading; it sees this on its next get
 
 
