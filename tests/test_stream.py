@@ -216,3 +216,17 @@ async def next_event(lines: Any) -> dict[str, Any]:
         elif line == "" and "data" in event:
             return event
     raise AssertionError("the stream ended")
+
+
+def test_a_stream_that_cannot_open_is_answered_as_every_other_route_answers(live: LiveServer):
+    """Streams are routed beneath tracker's middleware but above Starlette's: the same JSON
+    errors, robots header and request id as any route, and the router's 405."""
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        for path, status in (("/c/forged/events", 404), ("/p/nobody/events", 404), ("/live", 400),
+                             ("/r/forged/events", 404), ("/s/nobody/events", 404)):
+            answer = http.get(path)
+            assert answer.status_code == status, path
+            assert answer.json()["error"] and answer.headers["x-request-id"], path
+        assert http.get("/c/forged/events").headers["x-robots-tag"] == "noindex, nofollow"
+        refused = http.post("/c/forged/events")
+        assert refused.status_code == 405 and "GET" in refused.headers["allow"]
