@@ -101,6 +101,9 @@ def listed_problem(live: LiveServer) -> None:
         for case_id, email in (("4711", "ann@example.com"), ("4712", "bob@example.com")):
             post(http, generic_payload(case_id, title="Invoice export fails", stage="in_progress",
                                        requester_email=email, problem={"source": "generic", "id": "P-1"}))
+        # A case linked anew gets the count of its moment; the problem's next move tells every one the count.
+        post(http, problem_payload(stage="in_progress", progress=10,
+                                   expected_by=live.app.state.clock.now().isoformat()))
 
 
 @pytest.mark.browser
