@@ -151,7 +151,7 @@ class MultiplexStream(LiveResponse):
                 follow.opening = None
         # Joined before these reads, so the log and the queue overlap rather than leave a gap.
         for follow in list(self.follows.values()):
-            while not self.streams.caught_up(follow.head.key, follow.view_name, follow.last):
+            while True:
                 frames = await self.streams.frames_after(follow.head.key, follow.last, follow.view)
                 if frames and follow.guard is not None and not await follow.guard():
                     await self._stop_following(send, outbox, follow.index, NO_LONGER_SHARED)

@@ -272,13 +272,6 @@ class Streams:
             del self._channels[key]
             channel.close()
 
-    def caught_up(self, case_key: int, view_name: str, seq: int) -> bool:
-        """Whether this process's channel of the case has put nothing after `seq` into its
-        streams yet: a stream that joined it at `seq` then needs no read of the log to close
-        the gap between its own read and its joining (what comes next reaches its queue)."""
-        channel = self._channels.get((case_key, view_name))
-        return channel is not None and channel.last_seq <= seq
-
     async def frames_after(self, case_key: int, seq: int, view: View) -> list[Frame]:
         events = await self.store.events_after(case_key, seq, READ_LIMIT)
         return [frame_of("change", e.seq, view(e)) for e in events]
@@ -395,7 +388,7 @@ class EventStream(LiveResponse):
             last = self.stored.seq
         self.case_frame = b""  # sent (or not needed): not kept for the stream's life
         # Joined before this read, so the log and the queue overlap rather than leave a gap.
-        while not self.streams.caught_up(self.stored.key, self.view_name, last):
+        while True:
             frames = await self.streams.frames_after(self.stored.key, last, self.view)
             if frames and self.guard is not None and not await self.guard():
                 return True  # made private since the stream opened
