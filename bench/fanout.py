@@ -25,13 +25,15 @@ BARE_FRAME_DATA = b'{"seq":1,"case":{' + b'"x":"' + b"y" * 1500 + b'"}}'  # abou
 
 
 class Stream(asyncio.Protocol):
-    """One SSE client: `ready` once its first frame is in, then the arrival time of each change frame."""
+    """One SSE client: `ready` once its first frame is in, then the arrival time of each
+    `counted` frame (change frames unless told otherwise), and how many change frames came."""
 
-    def __init__(self, request: bytes, ready_marker: bytes) -> None:
-        self.request, self.ready_marker = request, ready_marker
+    def __init__(self, request: bytes, ready_marker: bytes, counted: bytes = CHANGE) -> None:
+        self.request, self.ready_marker, self.counted = request, ready_marker, counted
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.buffer = b""  # everything up to the first frame, then only a tail to catch split markers
         self.times: list[float] = []
+        self.changes = 0
         self.change_bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -47,8 +49,9 @@ class Stream(asyncio.Protocol):
                 self.buffer = b""
             return
         text = self.buffer + data
-        self.times.extend([now] * text.count(CHANGE))
-        self.buffer = text[-(len(CHANGE) - 1):]
+        self.times.extend([now] * text.count(self.counted))
+        self.changes += text.count(CHANGE)
+        self.buffer = text[-(max(len(CHANGE), len(self.counted)) - 1):]
         self.change_bytes += len(data)
 
     def connection_lost(self, exc: Exception | None) -> None:

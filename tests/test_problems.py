@@ -78,18 +78,27 @@ def test_a_linked_case_shows_its_problem_as_the_company_tells_it_and_nothing_of_
 
 
 def test_the_problem_moving_reaches_the_linked_cases_stream(client: TestClient):
+    """First as one `problem` frame rendered for all its linked cases, then as the case's own
+    change once the snapshot is written into it (the two may cross)."""
     post(client, problem_payload(stage="in_progress"))
     link = linked_case(client)
     deliver_now(client)
+    seen: dict[str, dict[str, Any]] = {}
     with client.stream("GET", link + "/events") as stream:
         lines = stream.iter_lines()
         assert next(line for line in lines if line.startswith("event:")) == "event: case"
         post(client, problem_payload(stage="resolved"))
         deliver_now(client)
-        data = next(line for line in lines if line.startswith("data:") and '"fix_out":true' in line)
-    change = json.loads(data.removeprefix("data:"))
-    assert change["case"]["problem"]["fix_out"] and change["case"]["awaiting_verdict"]
-    assert CANARY not in data
+        while len(seen) < 2:
+            event = next(line for line in lines if line.startswith("event:")).removeprefix("event: ")
+            data = next(lines).removeprefix("data:")
+            assert CANARY not in data
+            if '"fix_out":true' in data:
+                seen[event] = json.loads(data)
+    assert set(seen) == {"problem", "change"}
+    assert seen["problem"]["problem"]["stage"] == "resolved" and seen["problem"]["resolves"] is False
+    assert seen["problem"]["problem"]["key"] == seen["change"]["case"]["problem"]["key"]
+    assert seen["change"]["case"]["awaiting_verdict"]
 
 
 def test_a_fix_out_asks_the_customer_and_takes_their_word(client: TestClient):

@@ -18,6 +18,7 @@ from tests.conftest import LiveServer, _setup_acme, generic_payload, live_link, 
 from tests.mailbox import Mailbox, smtp_server, text_of
 from tests.test_problems import CANARY, problem_payload
 from tests.test_widget import Tab, host, send, snippet, strict_policy, tab
+from tracker.admin import add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
@@ -129,6 +130,41 @@ def test_a_linked_cases_card_and_the_known_problems_follow_the_problem(live: Liv
     expect(known.locator(".label")).to_have_text("Resolved", timeout=5000)
     for shown in (problem, tab.page.locator(".tracker-problems [part=problems]")):
         assert CANARY not in shown.inner_text()
+    tab.assert_polite()
+
+
+@pytest.mark.browser
+def test_a_card_and_a_page_show_the_problems_move_before_the_snapshot_reaches_the_case(
+        live: LiveServer, host: HostSite, tab: Tab):
+    """The stream's `problem` frame alone: with the delivery worker stopped, no snapshot is
+    written into the linked case, and the card and the open page still show the move."""
+    live.call(add_tenant(live.app.state.store, "acme", None, None, {"problem_fix_resolves": "yes"}))
+    listed_problem(live)
+    link = live_link(live)
+    tab.page.goto(host.page("/status", f'<a class="tracker-case" href="{link}">Case 4711</a>\n'
+                            + SCRIPT.format(live.url), strict_policy(live.url)))
+    problem = in_shadow(tab, "[part=problem]")
+    expect(problem).to_contain_text("Progress: 10%", timeout=5000)
+    live.call(live.app.state.deliverer.stop())
+    before = live.call(live.app.state.store.get_case("acme", "generic", "4711"))
+
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, problem_payload(stage="resolved", progress=100))
+    expect(problem).to_contain_text("A fix is out. Is it solved for you?", timeout=5000)
+    expect(problem).to_contain_text("Progress: 100%")
+    expect(in_shadow(tab, "[part=stage] [aria-current=step]")).to_have_text("Resolved")  # problem_fix_resolves
+    assert CANARY not in problem.inner_text()
+
+    tab.page.goto(link)
+    expect(tab.page.locator("section.problem")).to_contain_text("A fix is out.")
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        post(http, problem_payload(stage="closed", progress=100))
+        post(http, problem_payload(stage="in_progress", progress=20))  # reopened: a newer move than the page's
+    expect(tab.page.locator("section.problem")).to_contain_text("Progress: 20%", timeout=5000)
+    expect(tab.page.locator("section.problem")).to_contain_text("The problem is in progress.")
+    after = live.call(live.app.state.store.get_case("acme", "generic", "4711"))
+    assert after.seq == before.seq  # nothing was written into the case: the frames alone moved it
+    assert CANARY not in tab.page.content()
     tab.assert_polite()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,7 +45,7 @@ from tracker.web.admin_api import (
 )
 from tracker.web.badge import badge_json, badge_svg
 from tracker.web.brand import brand_css
-from tracker.web.case_data import case_events, case_json, public_events, public_json
+from tracker.web.case_data import case_events, case_json, problem_frame, public_events, public_json
 from tracker.web.cors import Preflight
 from tracker.web.embed import oembed, push_worker_js, widget_js
 from tracker.web.follow import case_calendar, case_feed, public_calendar, public_feed
@@ -112,7 +113,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         app.state.sealer = sealer = Sealer(keys)
         subject = vapid_subject(settings.mail_from, settings.base_url)
         app.state.vapid = vapid = await load_vapid(settings.vapid_private_key, store, subject)
-        app.state.streams = streams = Streams(store, hub, settings.ping_seconds)
+        app.state.streams = streams = Streams(store, hub, settings.ping_seconds,
+                                              problem_data=functools.partial(problem_frame, store))
         app.state.metrics.count_streams(lambda: streams.open_count)
         notifier = Notifier(settings, store, signer, app.state.templates.render, clock, vapid)
         app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(sealer),

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from tracker.cases import OPEN_STAGES, Case, Event
@@ -41,18 +42,22 @@ def split_ref(ref: str) -> tuple[str, str]:
     return source, case_id
 
 
-def snapshot(ref: str, problem: Case | None, notes: ProblemNotes | None, affected: int,
+def snapshot(ref: str, problem: StoredCase | None, notes: ProblemNotes | None, affected: int,
              options: Mapping[str, str]) -> dict[str, Any]:
-    """What a linked case's customer may see of its problem, as JSON."""
+    """What a linked case's customer may see of its problem, as JSON. `key` names the problem
+    on the status page already; `revision` orders snapshots (the live `problem` frames of
+    streams run ahead of the snapshots written into the cases)."""
     public = option_value(options, "problem_updates") == "public"
-    shown = problem if public else None
+    shown = problem.case if problem and public else None
     return {
         "ref": ref,
+        "key": problem.key if problem else None,
+        "revision": problem.seq if problem else 0,
         "title": (notes.public_title if notes else "") or (shown.title if shown else ""),
         "summary": notes.summary if notes else "",
-        "stage": problem.stage if problem else None,
-        "expected_by": problem.expected_by.isoformat() if problem and problem.expected_by else None,
-        "progress": problem.progress if problem else None,
+        "stage": problem.case.stage if problem else None,
+        "expected_by": problem.case.expected_by.isoformat() if problem and problem.case.expected_by else None,
+        "progress": problem.case.progress if problem else None,
         "affected": affected,
         "next_steps": [{"text": s.text, "owner": s.owner, "done": s.done} for s in shown.next_steps] if shown else [],
         "updates": [{"id": u.id, "at": u.at.isoformat(), "body": u.body, "author_display": u.author_display}
@@ -66,10 +71,38 @@ def linked_problem(case: Case) -> dict[str, Any] | None:
     state = case.problem_state
     if case.problem is None or state is None or state.get("ref") != case.problem:
         return None
+    return problem_view(state, case.stage in OPEN_STAGES)
+
+
+def problem_view(state: Mapping[str, Any], case_open: bool) -> dict[str, Any]:
     view = {name: value for name, value in state.items() if name not in ("ref", "affected")}
-    view["others_affected"] = max(0, int(state.get("affected", 0)) - (1 if case.stage in OPEN_STAGES else 0))
+    view["others_affected"] = max(0, int(state.get("affected", 0)) - (1 if case_open else 0))
     view["fix_out"] = state.get("stage") in FIXED_STAGES
     return view
+
+
+async def snapshot_of(store: Store, tenant_slug: str, ref: str, problem: StoredCase | None) -> dict[str, Any]:
+    tenant = await store.get_tenant(tenant_slug)
+    notes = await store.get_problem_notes(tenant_slug, *split_ref(ref))
+    affected = await store.count_linked(tenant_slug, ref)
+    return snapshot(ref, problem, notes, affected, tenant.options if tenant else {})
+
+
+async def with_current_problem(store: Store, stored: StoredCase) -> StoredCase:
+    """The case with its problem as it is now. The snapshot in the case follows a move of the
+    problem by a moment (the delivery worker writes it); a page opened in that moment, or
+    refreshed by the stream's `problem` frame, shows the move already."""
+    case = stored.case
+    if case.problem is None:
+        return stored
+    head = await store.get_case_head(stored.tenant, *split_ref(case.problem))  # the cheap read first
+    state = case.problem_state
+    if head is None or state is not None and state.get("ref") == case.problem \
+            and int(state.get("revision", 0)) >= head.seq:
+        return stored
+    problem = await store.get_case(stored.tenant, *split_ref(case.problem))
+    fresh = await snapshot_of(store, stored.tenant, case.problem, problem)
+    return replace(stored, case=replace(case, problem_state=fresh))
 
 
 class Problems:
@@ -92,7 +125,7 @@ class Problems:
         if problem is None:
             return 0
         ref = problem_ref(problem.source, problem.case.case_id)
-        state = await self._snapshot(problem.tenant, ref, problem)
+        state = await snapshot_of(self.store, problem.tenant, ref, problem)
         after, told = 0, 0
         while linked := await self.store.linked_cases(problem.tenant, ref, after, CHUNK):
             told += await self._tell(problem.tenant, linked, state, f"p{problem.seq}")
@@ -106,14 +139,8 @@ class Problems:
             return
         source, case_id = split_ref(stored.case.problem)
         problem = await self.store.get_case(stored.tenant, source, case_id)
-        state = await self._snapshot(stored.tenant, stored.case.problem, problem)
+        state = await snapshot_of(self.store, stored.tenant, stored.case.problem, problem)
         await self._tell(stored.tenant, [(stored.key, stored.source, stored.case.case_id)], state, f"c{stored.seq}")
-
-    async def _snapshot(self, tenant_slug: str, ref: str, problem: StoredCase | None) -> dict[str, Any]:
-        tenant = await self.store.get_tenant(tenant_slug)
-        notes = await self.store.get_problem_notes(tenant_slug, *split_ref(ref))
-        affected = await self.store.count_linked(tenant_slug, ref)
-        return snapshot(ref, problem.case if problem else None, notes, affected, tenant.options if tenant else {})
 
     async def _tell(self, tenant: str, linked: list[tuple[int, str, str]], state: dict[str, Any], cause: str) -> int:
         now = self.clock.now()

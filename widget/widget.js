@@ -214,6 +214,20 @@ function problem(box, p, asking) {
   }
 }
 
+// A `problem` frame: the problem the case is linked to moved, ahead of the case's own revision
+// that carries it. Applied to the case as the server would (public.py): the others it affects,
+// the question "is it solved?", and a fix that resolves the case.
+function withProblem(c, e) {
+  var p = c.problem;
+  if (!p || p.key !== e.problem.key || p.revision >= e.problem.revision) return c;
+  var open = c.helpdesk_stage === "received" || c.helpdesk_stage === "in_progress";
+  var moved = Object.assign({}, c, { problem: Object.assign({}, e.problem) });
+  if (!open) moved.problem.others_affected += 1;
+  if (open) moved.awaiting_verdict = e.asks && e.problem.fix_out && !c.verdict;
+  if (open && e.resolves && e.problem.fix_out) moved.stage = "resolved";
+  return moved;
+}
+
 function fixBy(p, open, parent) {
   var fix = toDate(p.expected_by);
   if (fix && open) el("p", null, TEXT.fixBy + " " + clock(fix), parent);
@@ -312,7 +326,7 @@ function listen(line, states) {
       warn("live updates stopped for " + state.at.base, data.e.error);
     } else state.got(message.type, data.e, data.k);
   });
-  ["case", "change", "gone", "list", "added"].forEach(function (type) { source.addEventListener(type, onEvent); });
+  ["case", "change", "gone", "list", "added", "problem"].forEach(function (type) { source.addEventListener(type, onEvent); });
   source.addEventListener("error", function () {
     // Reopened by us with fresh revisions, after a growing, jittered pause.
     if (line.sources.indexOf(source) < 0) return;
@@ -370,8 +384,10 @@ function mountCard(link, at, data) {
   state.at = at;
   state.revision = -1;
   var show = function (c, announce) {
+    state.c = c;
+    if (state.moved) c = withProblem(c, state.moved);
     var key = JSON.stringify(c, function (k, v) { return k === "revision" ? undefined : v; });
-    if (Number(c.revision) <= state.revision || key === state.key) {
+    if (Number(c.revision) < state.revision || key === state.key) {
       state.revision = Math.max(state.revision, Number(c.revision) || 0);
       return;
     }
@@ -386,7 +402,11 @@ function mountCard(link, at, data) {
     var stage = TEXT.stages[c.stage] || "";
     if (announce) live.textContent = TEXT.announce + (isOpen(c) ? stage + ", " + turn[0].toLowerCase() + turn.slice(1) : stage);
   };
-  state.got = function (type, e) { if (e.case) show(e.case, true); };
+  state.got = function (type, e) {
+    if (type === "problem") state.moved = e;
+    var c = type === "problem" ? state.c : e.case;
+    if (c) show(c, true);
+  };
   show(data, false);
 
   set(link, { "data-tracker": "card", part: "link" }).textContent = TEXT.open;

@@ -47,6 +47,7 @@ class CaseHead:
     seq: int
     link_version: int
     public_id: str | None = None  # the page offers sharing, or shows the public snippets
+    problem: str | None = None  # the problem it is linked to ("SOURCE:ID"): its moves change the page
 
 
 @dataclass(frozen=True, slots=True)

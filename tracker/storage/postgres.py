@@ -648,7 +648,8 @@ class PostgresStore:
 
     async def get_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
         row = await self._pool.fetchrow(
-            "SELECT id, seq, link_version, public_id FROM cases WHERE tenant = $1 AND source = $2 AND case_id = $3",
+            "SELECT id, seq, link_version, public_id, problem FROM cases "
+            "WHERE tenant = $1 AND source = $2 AND case_id = $3",
             tenant, source, case_id,
         )
         return None if row is None else CaseHead(*row)

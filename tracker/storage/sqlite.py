@@ -737,7 +737,8 @@ class SQLiteStore:
 
     def _read_case_head(self, tenant: str, source: str, case_id: str) -> CaseHead | None:
         row = self._lookup.execute(
-            "SELECT id, seq, link_version, public_id FROM cases WHERE tenant = ? AND source = ? AND case_id = ?",
+            "SELECT id, seq, link_version, public_id, problem FROM cases "
+            "WHERE tenant = ? AND source = ? AND case_id = ?",
             (tenant, source, case_id),
         ).fetchone()
         return None if row is None else CaseHead(*row)

@@ -16,13 +16,14 @@ from starlette.responses import JSONResponse, Response
 from tracker.errors import NotFound
 from tracker.notifier import mail_offered, push_offered
 from tracker.policy import policy_of
-from tracker.public import View, case_view, customer_event_view, public_case_view, public_event_view
-from tracker.storage.base import CaseHead, StoredCase, Tenant
+from tracker.problems import problem_ref, problem_view, snapshot_of, split_ref, with_current_problem
+from tracker.public import PUBLIC_FIELDS, View, case_view, customer_event_view, public_case_view, public_event_view
+from tracker.storage.base import CaseHead, Store, StoredCase, Tenant
 from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import cors_headers
 from tracker.web.numbers import whole_number
 from tracker.web.state import state_of
-from tracker.web.stream import Guard, encode
+from tracker.web.stream import Guard, ProblemFollow, encode
 
 
 async def open_public_case(request: Request, public_id: str | None = None) -> StoredCase:
@@ -46,6 +47,7 @@ async def customer_case(request: Request, stored: StoredCase, tenant: Tenant | N
     estimator = state_of(request).estimator
     now = state_of(request).clock.now()
     estimate = await estimator.estimate(stored, now) if with_estimate else None
+    stored = await with_current_problem(state_of(request).store, stored)
     return case_view(stored.case, stored.seq, policy_of(tenant.options if tenant else None), now, estimate)
 
 
@@ -54,6 +56,7 @@ async def public_case(request: Request, stored: StoredCase, tenant: Tenant | Non
     estimator = state_of(request).estimator
     now = state_of(request).clock.now()
     estimate = await estimator.estimate(stored, now) if with_estimate else None
+    stored = await with_current_problem(state_of(request).store, stored)
     return public_case_view(stored.case, stored.seq, stored.public_title, policy_of(tenant.options if tenant else None),
                             now, estimate)
 
@@ -107,7 +110,8 @@ async def public_events(request: Request) -> Response:
 @dataclass
 class LiveCase:
     """What a live stream of one case needs: its channel (the case's head and a view), how it
-    views each event, the case as the stream opens (`snapshot`), and the `guard` that may end it."""
+    views each event, the case as the stream opens (`snapshot`), the `guard` that may end it,
+    and the problem it is linked to, whose moves come as `problem` frames."""
 
     head: CaseHead
     tenant: Tenant | None
@@ -115,12 +119,39 @@ class LiveCase:
     view: View
     snapshot: Callable[[], Awaitable[dict[str, Any]]]
     guard: Guard | None = None
+    problem: ProblemFollow | None = None
 
     @classmethod
     def of(cls, stored: StoredCase, tenant: Tenant | None, view_name: str, view: View,
-           snapshot: Callable[[], Awaitable[dict[str, Any]]], guard: Guard | None = None) -> LiveCase:
-        head = CaseHead(stored.key, stored.seq, stored.link_version, stored.public_id)
-        return cls(head, tenant, view_name, view, snapshot, guard)
+           snapshot: Callable[[], Awaitable[dict[str, Any]]], guard: Guard | None = None,
+           problem: ProblemFollow | None = None) -> LiveCase:
+        head = CaseHead(stored.key, stored.seq, stored.link_version, stored.public_id, stored.case.problem)
+        return cls(head, tenant, view_name, view, snapshot, guard, problem)
+
+
+async def problem_follow(store: Store, tenant: str, problem: str | None, audience: str) -> ProblemFollow | None:
+    """The channel of a case's problem, for an audience (None when the case has none)."""
+    if problem is None:
+        return None
+    head = await store.get_case_head(tenant, *split_ref(problem))
+    return None if head is None else (head.key, audience)
+
+
+async def problem_frame(store: Store, problem_key: int, audience: str) -> dict[str, Any] | None:
+    """The data of a `problem` frame: the problem as an open linked case shows it (the widget
+    counts one more other affected customer for a closed case), whether its fix resolves the
+    cases (problem_fix_resolves) and whether the reader is asked for their word on it. Masked
+    for the public as the public page masks it."""
+    problem = await store.get_case_by_key(problem_key)
+    if problem is None:
+        return None
+    state = await snapshot_of(store, problem.tenant, problem_ref(problem.source, problem.case.case_id), problem)
+    view = problem_view(state, case_open=True)
+    tenant = await store.get_tenant(problem.tenant)
+    public = audience == "public"
+    return {"problem": PUBLIC_FIELDS["problem"](view) if public else view,
+            "resolves": policy_of(tenant.options if tenant else None).fix_resolves,
+            "asks": not public}  # only the customer is asked whether the fix solved it
 
 
 MAX_OPENINGS = 2_000  # views of a few KB: a storm needs its hot cases of this minute only
@@ -154,7 +185,8 @@ async def live_customer_case(request: Request, token: str | None = None) -> Live
         if done.cancelled() or done.exception() is not None:
             state.openings.pop(key, None)  # the next stream tries again
 
-    return LiveCase(head, tenant, "customer", customer_event_view(policy, state.clock), snapshot)
+    problem = await problem_follow(state.store, link.tenant, head.problem, "customer")
+    return LiveCase(head, tenant, "customer", customer_event_view(policy, state.clock), snapshot, problem=problem)
 
 
 async def live_public_case(request: Request, public_id: str | None = None) -> LiveCase:
@@ -168,7 +200,8 @@ async def live_public_case(request: Request, public_id: str | None = None) -> Li
 
     return LiveCase.of(stored, tenant, f"public:{stored.public_id}",
                        public_event_view(stored.public_title, policy, state_of(request).clock),
-                       lambda: public_case(request, stored, tenant), still_public)
+                       lambda: public_case(request, stored, tenant), still_public,
+                       await problem_follow(store, stored.tenant, stored.case.problem, "public"))
 
 
 async def single_stream(request: Request, case: LiveCase, headers: dict[str, str]) -> Response:
@@ -177,7 +210,7 @@ async def single_stream(request: Request, case: LiveCase, headers: dict[str, str
     return streams.response(
         case.head, last_event_id(request), case.view_name, case.view,
         case_frame=encode("case", seq, {"seq": seq, "case": await case.snapshot()}), headers=headers,
-        guard=case.guard,
+        guard=case.guard, problem=case.problem,
     )
 
 

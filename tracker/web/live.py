@@ -10,6 +10,10 @@ its place in the list's `list` frame) and the event the single-case stream would
     event: change  data: {"s":2,"k":5,"e":{"seq":3,"case":{...}}}
     event: added   data: {"s":2,"e":{}}
     event: gone    data: {"s":1,"e":{"status":410,"error":"This case link has expired."}}
+    event: problem data: {"s":0,"e":{"problem":{...},"resolves":false}}
+
+A `problem` frame says that the problem a case is linked to moved, ahead of the case's own
+change that carries it (see `ProblemChannel`).
 
 A case that cannot be followed (a bad or expired link, a case made private, a site the
 company does not allow) is `gone`, and the others go on. Frames carry no `id`: the widget
@@ -36,9 +40,11 @@ from tracker.web.stream import (
     PING,
     READ_LIMIT,
     STREAM,
+    Frame,
     Guard,
     LiveResponse,
     Outbox,
+    ProblemFollow,
     Streams,
     Tap,
 )
@@ -59,12 +65,14 @@ class Follow:
     guard: Guard | None
     last: int
     opening: bytes | None
+    problem: ProblemFollow | None = None
 
     @classmethod
     async def of(cls, index: int, case: LiveCase, revision: int | None, label: bytes | None = None) -> Follow:
         """`index` is unique on the stream; `label` is what its frames say (the index by default)."""
         head = case.head
-        follow = cls(index, label or labelled(index), head, case.view_name, case.view, case.guard, head.seq, None)
+        follow = cls(index, label or labelled(index), head, case.view_name, case.view, case.guard, head.seq, None,
+                     case.problem)
         if revision is not None and revision <= head.seq:
             follow.last = revision
         else:
@@ -97,6 +105,19 @@ def compact_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class ProblemTap:
+    """How a problem channel reaches a multiplexed stream: its frame labelled with the card's place."""
+
+    __slots__ = ("outbox", "label")
+
+    def __init__(self, outbox: Outbox, label: bytes) -> None:
+        self.outbox = outbox
+        self.label = label
+
+    def put(self, frame: Frame) -> None:
+        self.outbox.put((STREAM, PING, wrapped("problem", self.label, frame[3]), b""))
+
+
 class MultiplexStream(LiveResponse):
     """The live changes of many cases on one connection, each frame labelled with where its
     case stands in the request. `openings` go first (a list's `list` frame); a message on one
@@ -112,12 +133,16 @@ class MultiplexStream(LiveResponse):
         self.channels = channels
         self.hub = hub
         self.taps: dict[int, Tap] = {}
+        self.problem_taps: dict[int, ProblemTap] = {}
         self.forwarding: list[tuple[Subscription, asyncio.Future[None]]] = []
 
     def _join(self, outbox: Outbox) -> None:
         for index, follow in self.follows.items():
             tap = self.taps[index] = Tap(outbox, index)
             self.streams.join(follow.head, follow.view_name, follow.view, follow.guard, tap)
+            if follow.problem is not None:
+                problem_tap = self.problem_taps[index] = ProblemTap(outbox, follow.label)
+                self.streams.join_problem(*follow.problem, problem_tap)
         for channel, frame in self.channels:
             assert self.hub is not None, "channels need the hub"
             subscription = self.hub.subscribe(channel)
@@ -130,6 +155,12 @@ class MultiplexStream(LiveResponse):
         for index, tap in self.taps.items():
             follow = self.follows[index]
             self.streams.leave(follow.head, follow.view_name, tap)
+            self._leave_problem(follow)
+
+    def _leave_problem(self, follow: Follow) -> None:
+        problem_tap = self.problem_taps.pop(follow.index, None)
+        if problem_tap is not None and follow.problem is not None:
+            self.streams.leave_problem(*follow.problem, problem_tap)
 
     async def _stop_following(self, send: Send, outbox: Outbox, index: int, data: bytes) -> None:
         follow = self.follows.pop(index, None)
@@ -139,6 +170,7 @@ class MultiplexStream(LiveResponse):
         tap = self.taps.pop(index, None)
         if tap is not None:
             self.streams.leave(follow.head, follow.view_name, tap)
+        self._leave_problem(follow)
 
     async def _pump(self, send: Send, outbox: Outbox) -> bool:
         for label, data in self.gone:

@@ -12,7 +12,8 @@ from starlette.responses import HTMLResponse, Response
 
 from tracker.i18n import choose_language
 from tracker.notifier import mail_offered, push_offered
-from tracker.storage.base import StoredCase, Tenant
+from tracker.problems import split_ref
+from tracker.storage.base import Store, StoredCase, Tenant
 from tracker.web.case_data import customer_case, open_public_case, public_case, tenant_of
 from tracker.web.case_link import open_case_head, open_case_link
 from tracker.web.cors import frame_ancestors, origin_of
@@ -60,6 +61,12 @@ class PageCache:
         self._pages[key] = html
 
 
+async def problem_revision(store: Store, tenant: str, problem: str | None) -> int:
+    """The revision of the problem a case is linked to (0: none): the page shows its moves."""
+    head = await store.get_case_head(tenant, *split_ref(problem)) if problem else None
+    return head.seq if head else 0
+
+
 async def case_page(request: Request) -> Response:
     cache = state_of(request).page_cache
     store = state_of(request).store
@@ -68,13 +75,14 @@ async def case_page(request: Request) -> Response:
     language = reader_language(request, tenant)
     minute = int(state_of(request).clock.timestamp() // 60)
     look = tenant_look(tenant)
-    etag = f'"{head.key}.{head.seq}.{head.link_version}.{head.public_id}.{language}.{look:x}.{minute}"'
+    problem = await problem_revision(store, link.tenant, head.problem)
+    etag = f'"{head.key}.{head.seq}.{problem}.{head.link_version}.{head.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
                "Content-Security-Policy": page_policy(tenant, "'none'"), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     # The page holds the link's own path and form tokens: one link's page is never another's.
-    key = ("c", head.key, head.seq, head.public_id, language, look, minute, request.path_params["token"])
+    key = ("c", head.key, head.seq, problem, head.public_id, language, look, minute, request.path_params["token"])
     html = cache.get(key)
     if html is None:
         stored, _ = await open_case_link(request)
@@ -92,12 +100,13 @@ async def public_page(request: Request) -> Response:
     language = reader_language(request, tenant)
     minute = int(state_of(request).clock.timestamp() // 60)
     look = tenant_look(tenant)
-    etag = f'"p.{stored.key}.{stored.seq}.{stored.public_id}.{language}.{look:x}.{minute}"'
+    problem = await problem_revision(state_of(request).store, stored.tenant, stored.case.problem)
+    etag = f'"p.{stored.key}.{stored.seq}.{problem}.{stored.public_id}.{language}.{look:x}.{minute}"'
     headers = {"ETag": etag, "Cache-Control": "public, no-cache", "Referrer-Policy": "no-referrer",
                "Content-Security-Policy": page_policy(tenant, frame_ancestors(tenant)), "Vary": "Accept-Language"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    key = ("p", stored.key, stored.seq, stored.public_id, language, look, minute)
+    key = ("p", stored.key, stored.seq, problem, stored.public_id, language, look, minute)
     html = cache.get(key)
     if html is None:
         view = await public_case(request, stored, tenant)

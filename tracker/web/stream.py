@@ -27,7 +27,7 @@ import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sse_starlette import ServerSentEvent
 from starlette.responses import Response
@@ -59,6 +59,10 @@ PING_FRAME: Frame = (STREAM, PING, b": ping\r\n\r\n", b"")
 END: Frame = (STREAM, CLOSE, b"", b"")
 # Asked on every notification: False ends the channel's streams (a case made private again).
 Guard = Callable[[], Awaitable[bool]]
+# What the streams of a problem's linked cases are sent when it moves: the data of a `problem`
+# frame for an audience ("customer", "public"), from the problem's key; None: nothing to show.
+ProblemData = Callable[[int, str], Awaitable[dict[str, Any] | None]]
+ProblemFollow = tuple[int, str]  # the linked problem's key, and the audience its frames are for
 
 
 def encode(event: str, seq: int, data: dict[str, Any]) -> bytes:
@@ -131,7 +135,10 @@ class Tap:
         self.outbox.put((self.index, *frame[1:]))
 
 
-Listener = Outbox | Tap
+class Listener(Protocol):
+    """An outbox, or a multiplexed stream's way into one."""
+
+    def put(self, frame: Frame) -> None: ...
 
 
 class Channel:
@@ -203,15 +210,69 @@ class Channel:
                 return
 
 
+class ProblemChannel:
+    """The streams in this process of the cases linked to one problem, for one audience: each
+    move of the problem is one `problem` frame, rendered once for all of them. Writing the
+    problem's snapshot into each linked case (`problems.Problems`) takes a write and a read per
+    case; the frame reaches thousands of linked cases as fast as one case's change reaches its
+    streams, and the snapshots follow as the cases' own changes."""
+
+    def __init__(self, streams: Streams, problem_key: int, audience: str) -> None:
+        self.streams = streams
+        self.problem_key = problem_key
+        self.audience = audience
+        self.listeners: set[Listener] = set()
+        self.closed = False
+        self.subscription = streams.hub.subscribe(problem_key)
+        self.task = asyncio.create_task(self._feed(), name=f"tracker-problem-{problem_key}")
+
+    def close(self) -> None:
+        self.closed = True
+        self.subscription.offer(CLOSE)
+
+    async def _feed(self) -> None:
+        hub = self.streams.hub
+        sent = b""
+        try:
+            while not self.closed:
+                await self.subscription.queue.get()
+                if self.closed:
+                    break
+                if self.subscription.dropped:  # missed notifications: the frame below is current anyway
+                    hub.unsubscribe(self.subscription)
+                    self.subscription = hub.subscribe(self.problem_key)
+                try:
+                    data = await self.streams.problem_data(self.problem_key, self.audience)
+                except Exception:
+                    log.exception("could not read problem %s for its linked cases' streams", self.problem_key)
+                    continue
+                text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+                if data is None or text == sent:
+                    continue  # a move its customers do not see (an internal note on the problem, say)
+                sent = text
+                frame: Frame = (STREAM, PING, b"event: problem\r\ndata: %s\r\n\r\n" % text, text)
+                for listener in self.listeners:
+                    listener.put(frame)
+        finally:
+            hub.unsubscribe(self.subscription)
+
+
+async def _no_problems(problem_key: int, audience: str) -> None:
+    return None
+
+
 class Streams:
     """This process's open streams: their channels and one heartbeat for all."""
 
-    def __init__(self, store: Store, hub: Hub, ping_seconds: float, send_timeout_seconds: float = 10.0) -> None:
+    def __init__(self, store: Store, hub: Hub, ping_seconds: float, send_timeout_seconds: float = 10.0,
+                 problem_data: ProblemData = _no_problems) -> None:
         self.store = store
         self.hub = hub
         self.ping_seconds = ping_seconds
         self.send_timeout_seconds = send_timeout_seconds
+        self.problem_data = problem_data
         self._channels: dict[tuple[int, str], Channel] = {}
+        self._problem_channels: dict[tuple[int, str], ProblemChannel] = {}
         self._outboxes: set[Outbox] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -225,9 +286,12 @@ class Streams:
                 await self._heartbeat
         for outbox in self._outboxes:
             outbox.put(END)
-        for channel in list(self._channels.values()):
+        for channel in self._channels.values():
             channel.close()
+        for problem_channel in self._problem_channels.values():
+            problem_channel.close()
         self._channels.clear()
+        self._problem_channels.clear()
 
     @property
     def open_count(self) -> int:
@@ -272,6 +336,23 @@ class Streams:
             del self._channels[key]
             channel.close()
 
+    def join_problem(self, problem_key: int, audience: str, listener: Listener) -> None:
+        key = (problem_key, audience)
+        channel = self._problem_channels.get(key)
+        if channel is None:
+            channel = self._problem_channels[key] = ProblemChannel(self, problem_key, audience)
+        channel.listeners.add(listener)
+
+    def leave_problem(self, problem_key: int, audience: str, listener: Listener) -> None:
+        key = (problem_key, audience)
+        channel = self._problem_channels.get(key)
+        if channel is None:
+            return
+        channel.listeners.discard(listener)
+        if not channel.listeners:
+            del self._problem_channels[key]
+            channel.close()
+
     async def frames_after(self, case_key: int, seq: int, view: View) -> list[Frame]:
         events = await self.store.events_after(case_key, seq, READ_LIMIT)
         return [frame_of("change", e.seq, view(e)) for e in events]
@@ -279,8 +360,9 @@ class Streams:
     def response(
         self, stored: CaseHead, last_event_id: int | None, view_name: str, view: View,
         case_frame: bytes, headers: Mapping[str, str] | None = None, guard: Guard | None = None,
+        problem: ProblemFollow | None = None,
     ) -> EventStream:
-        return EventStream(self, stored, last_event_id, view_name, view, case_frame, headers or {}, guard)
+        return EventStream(self, stored, last_event_id, view_name, view, case_frame, headers or {}, guard, problem)
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -363,9 +445,11 @@ class EventStream(LiveResponse):
     def __init__(
         self, streams: Streams, stored: CaseHead, last_event_id: int | None,
         view_name: str, view: View, case_frame: bytes, headers: Mapping[str, str], guard: Guard | None,
+        problem: ProblemFollow | None = None,
     ) -> None:
         super().__init__(streams, headers)
         self.guard = guard
+        self.problem = problem
         # Only the case's key and revision: a stream lives long, and the whole case is not needed.
         self.stored = stored
         self.last_event_id = last_event_id
@@ -375,9 +459,13 @@ class EventStream(LiveResponse):
 
     def _join(self, outbox: Outbox) -> None:
         self.streams.join(self.stored, self.view_name, self.view, self.guard, outbox)
+        if self.problem is not None:
+            self.streams.join_problem(*self.problem, outbox)
 
     def _leave(self, outbox: Outbox) -> None:
         self.streams.leave(self.stored, self.view_name, outbox)
+        if self.problem is not None:
+            self.streams.leave_problem(*self.problem, outbox)
 
     async def _pump(self, send: Send, outbox: Outbox) -> bool:
         resume = self.last_event_id

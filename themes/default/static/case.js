@@ -39,10 +39,15 @@
 
   var refreshing = false;
   var wanted = 0;
+  var again = false;  // the linked problem moved while the page was being fetched
 
   function refresh() {
-    if (refreshing) return;
+    if (refreshing) {
+      again = true;
+      return;
+    }
     refreshing = true;
+    again = false;
     fetch(location.href, { cache: "no-store", credentials: "omit" })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
@@ -69,7 +74,7 @@
       .catch(function (error) { console.warn("[tracker] could not refresh the case:", error); })
       .then(function () {
         refreshing = false;
-        if (wanted > Number(current().dataset.revision)) refresh();
+        if (again || wanted > Number(current().dataset.revision)) refresh();
       });
   }
 
@@ -91,6 +96,8 @@
   var source = new EventSource(location.pathname.replace(/\/$/, "") + "/events");
   source.addEventListener("case", onChange);
   source.addEventListener("change", onChange);
+  // The problem the case is linked to moved: the page shows it before the case's own revision does.
+  source.addEventListener("problem", refresh);
   source.onopen = function () { if (badge) badge.hidden = false; };
   source.onerror = function () { if (badge) badge.hidden = true; };
 })();
