@@ -551,3 +551,15 @@ def test_helpdesks_whose_comments_are_public_get_no_notes():
     with_notes = {name for name, writer in writeback.WRITERS.items() if writer.note_request is not None}
     assert with_notes == {*NOTES, "zohodesk"}
     assert {"github", "gitlab", "linear"}.isdisjoint(with_notes)
+
+
+def test_each_helpdesk_page_says_where_nudges_go():
+    root = Path(__file__).resolve().parent.parent
+    for name, writer in writeback.WRITERS.items():
+        page = (root / "docs" / "sources" / f"{name}.md").read_text()
+        section = page.partition("## Nudges for the team")[2].partition("\n## ")[0]
+        assert "`case.nudge`" in section, name
+        if writer.note_request is None:
+            assert "(`case.nudge`) only" in section, name
+        else:
+            assert "With write-back on" in section and f"writeback:{name}" in section, name
