@@ -13,8 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, from_now, generic_payload, link_for, post
 from tests.receiver import Receiver, receiver
 from tracker.admin import add_tenant
 from tracker.cases import Event, Update
@@ -251,3 +253,45 @@ def test_tracker_nudges_lists_them(database_url: str, clock: Clock):
     done = subprocess.run([sys.executable, "-m", "tracker", "nudges", "nobody"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode != 0 and "nobody" in done.stderr
+
+
+CANARY = "CANARY-nudge-41c9"  # in every internal note of the case
+
+
+def test_nudges_and_internal_notes_never_reach_a_customer_surface(client: TestClient):
+    """A case whose internal notes carry a canary calls for nudges (silent work, the expected time
+    passing); the team gets them, and no customer surface shows the canary or a nudge's words."""
+    app = client.app
+    assert isinstance(app, Starlette)
+    store = app.state.store
+    with receiver() as hook:
+        client.portal.call(add_tenant, store, "acme", None, None, {"webhook_url": hook.url})
+        post(client, {**generic_payload("4711", title="Invoice export fails", stage="in_progress",
+                                        expected_by=from_now(hours=1)),
+                      "occurred_at": from_now(hours=-13),
+                      "message": {"id": "m-1", "body": "We are looking into it.", "public": True, "author": "Dana"}})
+        for n in (3, 2, 1):
+            post(client, {**generic_payload("4711"), "occurred_at": from_now(hours=-n),
+                          "message": {"id": f"n-{n}", "body": f"{CANARY} internal note {n}", "public": False,
+                                      "author": f"{CANARY} Eve"}})
+        client.portal.call(app.state.quiet_watch.check)
+        client.portal.call(app.state.deliverer.run_once)
+        told = nudges_of(hook)
+    assert sorted(n["kind"] for n in told) == ["expected_passing", "silent_work"]
+    silent = next(n for n in told if n["kind"] == "silent_work")
+    # Judged on ingest: the first internal note after 12 hours of silence calls for it.
+    assert silent["text"].startswith("1 internal note since the customer last heard from you, 13 hours ago")
+    assert CANARY not in json.dumps(told)  # the note counts internal notes; it never quotes them
+    stored = client.portal.call(store.get_case, "acme", "generic", "4711")
+    client.portal.call(store.set_public, stored.key, "pub-nudge", None)
+    link = link_for(client)
+    surfaces = {path: client.get(path).text for path in (
+        link, link + "/case.json", link + "/feed.atom", link + "/case.ics", "/p/pub-nudge", "/p/pub-nudge/case.json",
+        "/p/pub-nudge/badge.svg", "/p/pub-nudge/badge.json", "/p/pub-nudge/feed.atom", "/p/pub-nudge/case.ics")}
+    for path in (link + "/events", "/p/pub-nudge/events"):
+        with client.stream("GET", path) as stream:
+            surfaces[path] = next(line for line in stream.iter_lines() if line.startswith("data:"))
+    assert "We are looking into it." in surfaces[link]  # the page is there, with its public update
+    words = [CANARY, "internal note", "last heard from you", "Added by tracker", "customer does not see"]
+    leaks = {path: word for path, text in surfaces.items() for word in words if word in text}
+    assert leaks == {}
