@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -131,12 +133,14 @@ async def test_not_solved_yet_nudges_on_ingest(store: Store, clock: Clock):
     with receiver() as hook:
         await acme(store, hook)
         nudger = Nudger(store, Signer(["k" * 32], clock), BASE_URL, clock)
+        config = await store.get_source("acme", "generic")
+        assert config is not None
         appended = await store.ingest("acme", "generic", [replied(clock, "4711", 2, stage="resolved")])
-        assert await nudger.after_ingest("acme", "generic", [a.case_key for a in appended]) == 0
+        assert await nudger.after_ingest(config, [a.case_key for a in appended]) == 0
         verdict = Event("4711", "customer:1", clock.now(), {"customer_verdict": "not_solved", "customer_rating": 2})
         appended = await store.ingest("acme", "generic", [verdict])
-        assert await nudger.after_ingest("acme", "generic", [a.case_key for a in appended]) == 1
-        assert await nudger.after_ingest("acme", "generic", [a.case_key for a in appended]) == 0  # once
+        assert await nudger.after_ingest(config, [a.case_key for a in appended]) == 1
+        assert await nudger.after_ingest(config, [a.case_key for a in appended]) == 0  # once
         deliverer = Deliverer(store, clock, allow_private_hosts=True)
         try:
             await deliverer.run_once()
@@ -295,3 +299,26 @@ def test_nudges_and_internal_notes_never_reach_a_customer_surface(client: TestCl
     words = [CANARY, "internal note", "last heard from you", "Added by tracker", "customer does not see"]
     leaks = {path: word for path, text in surfaces.items() for word in words if word in text}
     assert leaks == {}
+
+
+def test_not_solved_yet_on_the_page_nudges_the_team(client: TestClient):
+    app = client.app
+    assert isinstance(app, Starlette)
+    with receiver() as hook:
+        client.portal.call(add_tenant, app.state.store, "acme", None, None, {"webhook_url": hook.url})
+        post(client, {**generic_payload("4711", title="Invoice export fails", stage="resolved"),
+                      "message": {"id": "m-1", "body": "Fixed, please check.", "public": True, "author": "Dana"}})
+        link = link_for(client)
+        token = re.search(r'/verdict">\s*<input type="hidden" name="token" value="([^"]+)"', client.get(link).text)
+        assert token, "no verdict form on a resolved case"
+        answer = client.post(link + "/verdict", data={"token": token.group(1), "verdict": "not_solved", "rating": "2"},
+                             follow_redirects=False)
+        assert answer.status_code == 303
+        deadline = time.monotonic() + 5
+        while not nudges_of(hook):  # the deliverer was woken
+            assert time.monotonic() < deadline, [d.event_type for d in client.portal.call(
+                app.state.store.list_deliveries, "acme")]
+            time.sleep(0.01)
+        [nudge] = nudges_of(hook)
+    assert nudge["kind"] == "not_solved" and nudge["case"]["case_id"] == "4711"
+    assert nudge["text"].startswith('The customer answered "Not solved yet" 0 minutes ago (rating 2/5)')

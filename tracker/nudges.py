@@ -185,18 +185,17 @@ class Nudger:
         self.base_url = base_url
         self.clock = clock
 
-    async def after_ingest(self, tenant_slug: str, source: str, case_keys: Iterable[int], payload: Any = None) -> int:
-        """Judge the cases an ingest changed; returns how many nudges were queued. The events are
-        stored already: a failure here is logged, never turned into an error answer."""
+    async def after_ingest(self, config: SourceConfig, case_keys: Iterable[int], payload: Any = None) -> int:
+        """Judge the cases an ingest of this source changed; returns how many nudges were queued.
+        The events are stored already: a failure here is logged, never turned into an error answer."""
         keys = list(dict.fromkeys(case_keys))
         if not keys:
             return 0
         try:
-            tenant = await self.store.get_tenant(tenant_slug)
-            if tenant is None or not await self.reachable(tenant, source):
+            tenant = await self.store.get_tenant(config.tenant)
+            if tenant is None or not self.reachable(tenant, config):
                 return 0
             settings, now = settings_of(tenant.options), self.clock.now()
-            config = await self.store.get_source(tenant_slug, source)
             told = 0
             for key in keys:
                 stored = await self.store.get_case_by_key(key)
@@ -204,7 +203,7 @@ class Nudger:
                     told += await self.tell(tenant, config, stored, due(stored.case, settings, now), payload)
             return told
         except Exception:
-            log.exception("judging the nudges of tenant %s (source %s) failed", tenant_slug, source)
+            log.exception("judging the nudges of tenant %s (source %s) failed", config.tenant, config.source)
             return 0
 
     async def before_problem_move(self, tenant_slug: str, linked: list[tuple[int, str, str]]) -> dict[int, StoredCase]:
@@ -212,8 +211,10 @@ class Nudger:
         tenant = await self.store.get_tenant(tenant_slug)
         if tenant is None:
             return {}
-        sources = {source for _, source, _ in linked}
-        reached = {source for source in sources if await self.reachable(tenant, source)}
+        reached = set()
+        for source in {source for _, source, _ in linked}:
+            if self.reachable(tenant, await self.store.get_source(tenant_slug, source)):
+                reached.add(source)
         found = {}
         for key, source, _ in linked:
             if source in reached and (stored := await self.store.get_case_by_key(key)) is not None:
@@ -237,15 +238,15 @@ class Nudger:
             told += await self.tell(tenant, configs[stored.source], now, [nudge])
         return told
 
-    async def reachable(self, tenant: Tenant, source: str) -> bool:
-        """Whether a nudge of this tenant's source would reach the team at all."""
+    def reachable(self, tenant: Tenant, config: SourceConfig | None) -> bool:
+        """Whether a nudge of a case of this source would reach the team at all."""
         channels = settings_of(tenant.options).channels
         if "webhook" in channels and tenant.options.get("webhook_url"):
             return True
-        if "note" not in channels or WRITERS.get(source) is None or WRITERS[source].note_request is None:
+        writer = WRITERS.get(config.source) if config is not None else None
+        if "note" not in channels or config is None or writer is None or writer.note_request is None:
             return False
-        config = await self.store.get_source(tenant.slug, source)
-        return config is not None and enabled(source, config.options)
+        return enabled(config.source, config.options)
 
     async def tell(self, tenant: Tenant, config: SourceConfig | None, stored: StoredCase, nudges: list[Nudge],
                    payload: Any = None) -> int:

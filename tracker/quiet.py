@@ -62,8 +62,9 @@ class QuietWatch(Periodic):
             return {}
         found: dict[str, SourceConfig | None] = {}
         for source in await self.store.list_sources(tenant.slug):
-            if await self.nudger.reachable(tenant, source):
-                found[source] = await self.store.get_source(tenant.slug, source)
+            config = await self.store.get_source(tenant.slug, source)
+            if self.nudger.reachable(tenant, config):
+                found[source] = config
         return found
 
     async def _remind(self, tenant: Tenant, policy: Policy, stored: StoredCase, now: datetime) -> bool:
