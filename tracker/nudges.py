@@ -207,35 +207,44 @@ class Nudger:
             return 0
 
     async def before_problem_move(self, tenant_slug: str, linked: list[tuple[int, str, str]]) -> dict[int, StoredCase]:
-        """The linked cases as they are before their problem's new snapshot, where a nudge would reach the team."""
-        tenant = await self.store.get_tenant(tenant_slug)
-        if tenant is None:
+        """The linked cases as they are before their problem's new snapshot, where a nudge would reach
+        the team. A failure is logged: the snapshot matters more than the nudge."""
+        try:
+            tenant = await self.store.get_tenant(tenant_slug)
+            if tenant is None:
+                return {}
+            reached = set()
+            for source in {source for _, source, _ in linked}:
+                if self.reachable(tenant, await self.store.get_source(tenant_slug, source)):
+                    reached.add(source)
+            found = {}
+            for key, source, _ in linked:
+                if source in reached and (stored := await self.store.get_case_by_key(key)) is not None:
+                    found[key] = stored
+            return found
+        except Exception:
+            log.exception("reading the cases linked to a problem for their nudges failed (tenant %s)", tenant_slug)
             return {}
-        reached = set()
-        for source in {source for _, source, _ in linked}:
-            if self.reachable(tenant, await self.store.get_source(tenant_slug, source)):
-                reached.add(source)
-        found = {}
-        for key, source, _ in linked:
-            if source in reached and (stored := await self.store.get_case_by_key(key)) is not None:
-                found[key] = stored
-        return found
 
     async def after_problem_move(self, tenant_slug: str, before: Mapping[int, StoredCase], state: Mapping[str, Any],
                                  cause: str) -> int:
-        """Nudge the team of each linked case whose problem changed stage with this snapshot."""
-        tenant = await self.store.get_tenant(tenant_slug)
-        if tenant is None:
-            return 0
+        """Nudge the team of each linked case whose problem changed stage with this snapshot (a
+        failure is logged: the snapshots are stored already)."""
         told = 0
-        configs: dict[str, SourceConfig | None] = {}
-        for key, stored in before.items():
-            nudge = problem_moved(stored.case.problem_state, state, cause)
-            if nudge is None or (now := await self.store.get_case_by_key(key)) is None:
-                continue
-            if stored.source not in configs:
-                configs[stored.source] = await self.store.get_source(tenant_slug, stored.source)
-            told += await self.tell(tenant, configs[stored.source], now, [nudge])
+        try:
+            tenant = await self.store.get_tenant(tenant_slug)
+            if tenant is None:
+                return 0
+            configs: dict[str, SourceConfig | None] = {}
+            for key, stored in before.items():
+                nudge = problem_moved(stored.case.problem_state, state, cause)
+                if nudge is None or (current := await self.store.get_case_by_key(key)) is None:
+                    continue
+                if stored.source not in configs:
+                    configs[stored.source] = await self.store.get_source(tenant_slug, stored.source)
+                told += await self.tell(tenant, configs[stored.source], current, [nudge])
+        except Exception:
+            log.exception("nudging the cases linked to a problem that moved failed (tenant %s)", tenant_slug)
         return told
 
     def reachable(self, tenant: Tenant, config: SourceConfig | None) -> bool:

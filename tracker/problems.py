@@ -128,7 +128,7 @@ class Problems:
             digest = hashlib.sha256(f"{key}\n{cause}\n{text}".encode()).hexdigest()[:32]
             by_source[source].append(Event(case_id=case_id, delivery_id=f"problem-{digest}", occurred_at=now,
                                            changes={"problem_state": state}))
-        before = await self.nudger.before_problem_move(tenant, linked) if self.nudger else {}
+        before = await self.nudger.before_problem_move(tenant, linked) if self.nudger else {}  # never raises
         told = 0
         for source, events in by_source.items():
             for appended in await self.store.ingest(tenant, source, events):

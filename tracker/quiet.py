@@ -44,26 +44,26 @@ class QuietWatch(Periodic):
         now = self.clock.now()
         queued = nudged = 0
         for tenant in await self.store.list_tenants():
-            policy = policy_of(tenant.options)
+            policy, settings = policy_of(tenant.options), settings_of(tenant.options)
             nudging = await self._nudging(tenant)
             for stored in await self.store.list_cases(tenant.slug):
                 if await self._remind(tenant, policy, stored, now):
                     queued += 1
                 if self.nudger is not None and stored.source in nudging:
                     nudged += await self.nudger.tell(tenant, nudging[stored.source], stored,
-                                                     due(stored.case, settings_of(tenant.options), now))
+                                                     due(stored.case, settings, now))
         if queued or nudged:
             self.deliverer.wake()
         return queued
 
-    async def _nudging(self, tenant: Tenant) -> dict[str, SourceConfig | None]:
+    async def _nudging(self, tenant: Tenant) -> dict[str, SourceConfig]:
         """The tenant's sources whose nudges reach the team, with their settings."""
         if self.nudger is None:
             return {}
-        found: dict[str, SourceConfig | None] = {}
+        found: dict[str, SourceConfig] = {}
         for source in await self.store.list_sources(tenant.slug):
             config = await self.store.get_source(tenant.slug, source)
-            if self.nudger.reachable(tenant, config):
+            if config is not None and self.nudger.reachable(tenant, config):
                 found[source] = config
         return found
 
