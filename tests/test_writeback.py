@@ -549,7 +549,7 @@ def test_a_nudge_is_written_into_the_helpdesk_as_an_internal_note(client: TestCl
 
 def test_helpdesks_whose_comments_are_public_get_no_notes():
     with_notes = {name for name, writer in writeback.WRITERS.items() if writer.note_request is not None}
-    assert with_notes == {*NOTES, "zohodesk"}
+    assert with_notes == {*NOTES, "zohodesk", "hubspot"}
     assert {"github", "gitlab", "linear"}.isdisjoint(with_notes)
 
 

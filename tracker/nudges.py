@@ -285,7 +285,7 @@ class Nudger:
             return False
         link = await self.store.last_delivery(tenant.slug, LINK_EVENT, stored.key)
         case = NewCase(tenant.slug, config.source, stored.case.case_id, url, config.options, payload,
-                       link.request if link else None)
+                       link.request if link else None, self.clock.now())
         request = writer.note_request(case, text)
         if request is None:
             log.warning("cannot write a nudge into %s:%s (tenant %s): tracker does not know the ticket's id in "

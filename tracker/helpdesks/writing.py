@@ -12,6 +12,7 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tracker.errors import DeliveryError
@@ -39,6 +40,7 @@ class NewCase:
     payload: Any  # the webhook body that created the case (for ids the case id does not carry)
     # The request that wrote the case's link, for those ids later, when no webhook body is at hand (a nudge).
     link: Mapping[str, Any] | None = None
+    at: datetime | None = None  # when a note is written (HubSpot files its notes by their time)
 
 
 @dataclass(frozen=True, slots=True)
