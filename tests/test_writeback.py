@@ -33,6 +33,7 @@ from tests.receiver import Received, Receiver, receiver
 from tracker import helpdesks, writeback
 from tracker.admin import add_source, add_tenant
 from tracker.cases import Event
+from tracker.nudges import Nudge
 from tracker.outbound import Deliverer
 from tracker.signing import Signer, case_url
 from tracker.storage.base import SourceConfig, Store
@@ -468,3 +469,97 @@ async def _link(client: TestClient, case_id: str, source: str) -> str:
     app = app_of(client)
     stored = await app.state.store.get_case("acme", source, case_id)
     return case_url("", app.state.signer, stored)
+
+
+# --- nudges: an internal note that only the team sees ---
+
+NUDGE = "Five internal notes since the customer last heard from you, 26 hours ago."
+
+
+def nudge_note(text: Any) -> bool:
+    return isinstance(text, str) and text.startswith(NUDGE) and "/c/" in text and "customer does not see" in text
+
+
+@dataclass
+class Note:
+    """The request a helpdesk's API must get for an internal note, from its documentation (the
+    page is named beside each `note_request` in tracker/helpdesks/)."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+
+
+NOTES = {
+    "zendesk": Note("PUT", "/api/v2/tickets/7.json", {"ticket": {"comment": {"body": nudge_note, "public": False}}},
+                    200),
+    "freshdesk": Note("POST", "/api/v2/tickets/11/notes",
+                      {"body": lambda html: nudge_note(html) and "<" not in html.replace("<br>", ""),
+                       "private": True}, 201),
+    "jira": Note("POST", "/rest/servicedeskapi/request/TEST-1/comment", {"body": nudge_note, "public": False}, 201),
+    "zammad": Note("POST", "/api/v1/ticket_articles", {"ticket_id": 81, "subject": "tracker", "body": nudge_note,
+                                                       "content_type": "text/plain", "type": "note",
+                                                       "internal": True}, 201),
+    "chatwoot": Note("POST", "/api/v1/accounts/1/conversations/11791/messages",
+                     {"content": nudge_note, "message_type": "outgoing", "private": True}, 200),
+    "helpscout": Note("POST", "/v2/conversations/291938/notes", {"text": nudge_note}, 201),
+    "intercom": Note("POST", "/conversations/21321941764/reply",
+                     {"message_type": "note", "type": "admin", "admin_id": "814860", "body": nudge_note}, 200),
+    "front": Note("POST", "/conversations/cnv_keocka/comments", {"body": nudge_note}, 201),
+}
+
+
+@on_every_backend
+@pytest.mark.parametrize("source", sorted(NOTES))
+def test_a_nudge_is_written_into_the_helpdesk_as_an_internal_note(client: TestClient, api: Receiver, source: str):
+    """Told later, by the sweep, with no webhook body at hand: the note finds the ticket all the same."""
+    helpdesk, note = BY_SOURCE[source], NOTES[source]
+    first = [200, helpdesk.status] if source == "helpscout" else [helpdesk.status]
+    with scripted(api, *first, note.status):
+        api.replies["/v2/oauth2/token"] = TOKEN_REPLY
+        connect(client, helpdesk, api.url)
+        deliver(client, helpdesk)
+        wait_for(api, len(first))
+        app = app_of(client)
+        store = app.state.store
+        [stored] = client.portal.call(store.list_cases, "acme")
+        tenant = client.portal.call(store.get_tenant, "acme")
+        config = client.portal.call(store.get_source, "acme", source)
+        told = client.portal.call(app.state.nudger.tell, tenant, config, stored,
+                                  [Nudge("silent_work", "test", NUDGE)])
+        assert told == 1
+        client.portal.call(app.state.deliverer.wake)
+        sent = wait_for(api, len(first) + 1)[-1]
+    assert (sent.method, sent.path) == (note.method, note.path)
+    assert {k: sent.headers.get(k) for k in helpdesk.auth} == helpdesk.auth
+    assert sent.headers["content-type"] == "application/json"
+    body = json.loads(sent.body)
+    assert matches(note.body, body), body
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (found := deliveries(client))[0].status != "delivered":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.01)
+    assert (found[0].kind, found[0].event_type) == (f"writeback:{source}", "case.nudge")
+    credentials = writeback.WRITERS[source].credentials
+    assert not [name for name in credentials if helpdesk.options[name] in json.dumps(dict(found[0].request))]
+    page = client.get(urlsplit(re.search(r"http://[^\s\"\\<]+/c/[A-Za-z0-9_.-]+", sent.body.decode()).group()).path)
+    assert page.status_code == 200 and NUDGE not in page.text  # the customer's page: never the note
+
+
+def test_helpdesks_whose_comments_are_public_get_no_notes():
+    with_notes = {name for name, writer in writeback.WRITERS.items() if writer.note_request is not None}
+    assert with_notes == {*NOTES, "zohodesk", "hubspot"}
+    assert {"github", "gitlab", "linear"}.isdisjoint(with_notes)
+
+
+def test_each_helpdesk_page_says_where_nudges_go():
+    root = Path(__file__).resolve().parent.parent
+    for name, writer in writeback.WRITERS.items():
+        page = (root / "docs" / "sources" / f"{name}.md").read_text()
+        section = page.partition("## Nudges for the team")[2].partition("\n## ")[0]
+        assert "`case.nudge`" in section, name
+        if writer.note_request is None:
+            assert "(`case.nudge`) only" in section, name
+        else:
+            assert "With write-back on" in section and f"writeback:{name}" in section, name

@@ -23,6 +23,7 @@ from tracker.i18n import choose_language
 from tracker.logs import RequestLog
 from tracker.metrics import Metrics
 from tracker.notifier import Notifier
+from tracker.nudges import Nudger
 from tracker.outbound import Deliverer
 from tracker.problems import Problems
 from tracker.pubsub import open_hub
@@ -117,13 +118,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                                               problem_data=functools.partial(problem_frame, store))
         app.state.metrics.count_streams(lambda: streams.open_count)
         notifier = Notifier(settings, store, signer, app.state.templates.render, clock, vapid)
+        app.state.nudger = nudger = Nudger(store, signer, settings.base_url, clock)
         app.state.deliverer = deliverer = Deliverer(store, clock, authenticators=authenticators(sealer),
                                                       allow_private_hosts=settings.allow_private_hosts,
                                                       senders={"mail": notifier.send,
-                                                               "problem": Problems(store, hub, clock).send},
+                                                               "problem": Problems(store, hub, clock, nudger).send},
                                                       on_outcome=app.state.metrics.delivery_outcome)
         app.state.estimator = Estimator(store)
-        app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock)
+        app.state.quiet_watch = quiet_watch = QuietWatch(store, deliverer, clock, nudger=nudger)
         retention = Retention(store, clock)
         streams.start()
         deliverer.start()

@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases-link, cases, migrate, deliveries,
-notifications, received, forget, backup, restore, apikey, problem, settings.
+notifications, nudges, received, forget, backup, restore, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -22,6 +22,7 @@ from tracker import admin, apikeys, backup, erasure, helpdesks, linking, logs
 from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
+from tracker.nudges import NUDGE_EVENT, listed
 from tracker.outbound import redeliver
 from tracker.received import latest_received
 from tracker.requester_links import revoke_list_links, sign_list_link
@@ -29,6 +30,7 @@ from tracker.sealing import Sealer
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Delivery, ProblemNotes, Store
+from tracker.writeback import KIND_PREFIX
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     notifications.add_argument("tenant")
     notifications.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     notifications.set_defaults(run=with_store(notifications_command))
+
+    nudges = commands.add_parser("nudges", help="the nudges the team got, newest first: when, case, kind, where "
+                                                "they went (an internal note, the webhook) and their text")
+    nudges.add_argument("tenant")
+    nudges.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
+    nudges.set_defaults(run=with_store(nudges_command))
 
     forget = commands.add_parser("forget", help="erase a person's data in a tenant (requester fields, their name "
                                                 "in updates, subscriptions, mails), keeping the cases' shape")
@@ -335,6 +343,28 @@ async def notifications_command(settings: Settings, store: Store, args: argparse
     mails = [d for d in await store.list_deliveries(args.tenant, MAX_LISTED) if d.kind == "mail"]
     for delivery in mails[:args.limit]:
         print_delivery(delivery)
+
+
+async def nudges_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    await admin.require_tenant(store, args.tenant)
+    # One nudge is up to two deliveries (its note and its webhook), with the same text.
+    found: dict[tuple[int | None, str, str], list[Delivery]] = {}
+    for delivery in await store.list_deliveries(args.tenant, MAX_LISTED, event_type=NUDGE_EVENT):
+        shown = listed(delivery)
+        if shown is not None:
+            found.setdefault((delivery.case_key, str(shown["kind"]), str(shown["text"])), []).append(delivery)
+    for (case_key, kind, text), sent in list(found.items())[:args.limit]:
+        stored = await store.get_case_by_key(case_key) if case_key is not None else None
+        case = f"{stored.source}:{stored.case.case_id}" if stored else "(a deleted case)"
+        when = min(d.created_at for d in sent).strftime("%Y-%m-%d %H:%M:%S")
+        where = "; ".join(f"{channel_of(d)}: {d.status}" for d in reversed(sent))
+        print(f"{when}  {case}  {kind}  {where}")
+        print(f"    {text}")
+
+
+def channel_of(delivery: Delivery) -> str:
+    source = delivery.kind.removeprefix(KIND_PREFIX)
+    return "webhook" if delivery.kind == "webhook" else f"note ({source})"
 
 
 async def received_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:

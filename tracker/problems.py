@@ -20,13 +20,16 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.cases import OPEN_STAGES, Case, Event
 from tracker.clock import Clock
 from tracker.pubsub.base import Hub
 from tracker.storage.base import Delivery, ProblemNotes, Store, StoredCase
 from tracker.tenant_options import option_value
+
+if TYPE_CHECKING:  # nudges imports this module
+    from tracker.nudges import Nudger
 
 CHUNK = 500  # linked cases written per transaction
 MAX_PROBLEM_UPDATES = 3
@@ -108,10 +111,11 @@ async def with_current_problem(store: Store, stored: StoredCase) -> StoredCase:
 class Problems:
     """The delivery worker's sender for `problem` deliveries."""
 
-    def __init__(self, store: Store, hub: Hub, clock: Clock) -> None:
+    def __init__(self, store: Store, hub: Hub, clock: Clock, nudger: Nudger | None = None) -> None:
         self.store = store
         self.hub = hub
         self.clock = clock
+        self.nudger = nudger  # tells each linked case's team when the problem changes stage
 
     async def send(self, delivery: Delivery) -> None:
         if "problem" in delivery.request:
@@ -151,9 +155,12 @@ class Problems:
             digest = hashlib.sha256(f"{key}\n{cause}\n{text}".encode()).hexdigest()[:32]
             by_source[source].append(Event(case_id=case_id, delivery_id=f"problem-{digest}", occurred_at=now,
                                            changes={"problem_state": state}))
+        before = await self.nudger.before_problem_move(tenant, linked) if self.nudger else {}  # never raises
         told = 0
         for source, events in by_source.items():
             for appended in await self.store.ingest(tenant, source, events):
                 await self.hub.publish(appended.case_key, appended.seq)
                 told += 1
+        if self.nudger is not None and before:
+            await self.nudger.after_problem_move(tenant, before, state, cause)
         return told

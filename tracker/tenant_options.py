@@ -71,6 +71,18 @@ TENANT_OPTIONS = {option.name: option for option in (
     Option("public_indexing", "yes", options.yes_no,
            "yes or no: may search engines index the pages of cases their customers made public "
            "(default yes: the customer chose to publish); private pages never are"),
+    Option("nudges", "note,webhook", options.matching(r"^(off|(note|webhook)(,(note|webhook))?)$",
+                                                      "give note, webhook, note,webhook or off"),
+           "how the team is told when a customer is left in the dark (silent work, an expected time passing, "
+           "\"Not solved yet\", the linked problem moving): `note` (an internal note in the helpdesk, where "
+           "write-back has credentials and the helpdesk has private notes), `webhook` (the `case.nudge` event), "
+           "both (the default), or `off`"),
+    Option("nudge_after_hours", "", options.positive_number,
+           "hours of internal activity without a public update after which the team is nudged "
+           "(empty, the default: half of promise_hours)"),
+    Option("nudge_before_hours", "2", options.positive_number,
+           "hours before an expected time, with no public update since it was set, at which the team is nudged "
+           "(default 2)"),
     Option("retention_days", "", options.whole_number(RETENTION_DAYS_MAX),
            "days a closed case is kept after its last change; then it is deleted with its events, subscribers "
            "and deliveries (checked hourly). Empty (the default): kept forever"),

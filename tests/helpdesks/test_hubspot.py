@@ -320,6 +320,23 @@ def test_the_link_is_patched_into_the_ticket_property():
     assert hubspot.link_request(new_case("T-1")) is None
 
 
+def test_a_nudge_is_a_note_on_the_tickets_timeline():
+    """HubSpot's documented note: hs_timestamp (required) and hs_note_body, associated with the
+    ticket by the note-to-ticket association type (228)."""
+    at = suite_clock().now()
+    case = NewCase("acme", "hubspot", TICKET, "", {"api_token": "pat-na1-abc"}, None, None, at)
+    request = hubspot.note_request(case, "No public update for 26 hours.")
+    assert request is not None
+    assert (request["method"], request["url"]) == ("POST", "https://api.hubapi.com/crm/v3/objects/notes")
+    assert json.loads(request["body"]) == {
+        "properties": {"hs_timestamp": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                       "hs_note_body": "No public update for 26 hours."},
+        "associations": [{"to": {"id": TICKET},
+                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 228}]}],
+    }
+    assert hubspot.note_request(new_case("T-1"), "text") is None
+
+
 async def test_the_access_token_is_a_bearer_token_read_at_send_time():
     assert await hubspot.api_headers({"api_token": "pat-na1-abc"}, {}) == {"Authorization": "Bearer pat-na1-abc"}
     with pytest.raises(DeliveryError, match="api_token"):

@@ -387,6 +387,16 @@ def test_the_link_is_a_private_comment_on_the_ticket():
     assert zohodesk.link_request(new_case("not-a-ticket")) is None
 
 
+def test_a_nudge_is_a_private_comment_on_the_ticket():
+    """Zoho Desk's documented private comment (isPublic false), as for the link, with the nudge's text."""
+    request = zohodesk.note_request(new_case(), "No public update for 26 hours.")
+    assert request is not None
+    assert (request["method"], request["url"]) == ("POST", f"https://desk.zoho.com/api/v1/tickets/{TICKET}/comments")
+    assert json.loads(request["body"]) == {"isPublic": False, "contentType": "plainText",
+                                           "content": "No public update for 26 hours."}
+    assert zohodesk.note_request(new_case("not-a-ticket"), "text") is None
+
+
 @pytest.mark.parametrize(("options", "accounts"), [
     ({}, "https://accounts.zoho.com"),
     ({"api_base": "https://desk.zoho.eu"}, "https://accounts.zoho.eu"),

@@ -189,8 +189,18 @@ def link_request(case: NewCase) -> Request | None:
                         {"content": link_text(case, NOTE_TEXT), "message_type": "outgoing", "private": True})
 
 
+# An internal note (a nudge): the same private message with the nudge's text. `private: true`
+# keeps it from the contact. https://developers.chatwoot.com/api-reference/messages/create-new-message
+def note_request(case: NewCase, text: str) -> Request | None:
+    if not case.case_id.isdigit():
+        return None
+    path = f"/api/v1/accounts/{quote(case.options['account_id'])}/conversations/{case.case_id}/messages"
+    return json_request("POST", api_base(case.options, DEFAULT_API_BASE) + path,
+                        {"content": text, "message_type": "outgoing", "private": True})
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"api_access_token": option(options, "api_token", NAME)}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

@@ -196,8 +196,25 @@ def _linked_id(case: NewCase) -> str | None:
     return found if CONVERSATION_ID.match(found) else None
 
 
+# An internal note (a nudge): the same comment with the nudge's text (comments are seen by
+# teammates only). Without the webhook body, the conversation is the one the link was written to.
+# https://dev.frontapp.com/reference/add-comment
+def note_request(case: NewCase, text: str) -> Request | None:
+    conversation = case.case_id if CONVERSATION_ID.match(case.case_id) else _linked_id(case)
+    if conversation is None and case.link:
+        found = _WRITTEN_COMMENT.search(str(case.link.get("url", "")))
+        conversation = found.group(1) if found else None
+    if conversation is None:
+        return None
+    return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/conversations/{conversation}/comments",
+                        {"body": text})
+
+
+_WRITTEN_COMMENT = re.compile(r"/conversations/(cnv_[A-Za-z0-9]+)/comments$")
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {option(options, 'api_token', NAME)}"}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

@@ -22,6 +22,7 @@ body; each change is dated with Help Scout's own time of the thread or update.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -200,6 +201,29 @@ def link_request(case: NewCase) -> Request | None:
                         {"text": link_text(case, NOTE_TEXT)})
 
 
+# An internal note (a nudge): the same note with the nudge's text (notes are seen by users only).
+# Without the webhook body, the conversation's id is the one the link's note was written to.
+# https://developer.helpscout.com/mailbox-api/endpoints/conversations/threads/note/
+def note_request(case: NewCase, text: str) -> Request | None:
+    conversation = _conversation_id(case)
+    if conversation is None:
+        return None
+    return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/v2/conversations/{conversation}/notes",
+                        {"text": text})
+
+
+def _conversation_id(case: NewCase) -> int | None:
+    payload = case.payload
+    if isinstance(payload, dict) and str(payload.get("number")) == case.case_id:
+        found = payload.get("id")
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+    written = _WRITTEN_NOTE.search(str(case.link.get("url", ""))) if case.link else None
+    return int(written.group(1)) if written else None
+
+
+_WRITTEN_NOTE = re.compile(r"/v2/conversations/([0-9]+)/notes$")
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     """A cached access token, or a new one (the cache is per deliverer, keyed by API and app)."""
     app_id, app_secret = option(options, "app_id", NAME), option(options, "app_secret", NAME)
@@ -234,4 +258,4 @@ async def _access_token(base: str, app_id: str, app_secret: str) -> tuple[str, f
     return token, float(expires) if isinstance(expires, int | float) else 0.0
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

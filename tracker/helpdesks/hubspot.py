@@ -200,8 +200,27 @@ def link_request(case: NewCase) -> Request | None:
     return json_request("PATCH", url, {"properties": {case.options["link_property"]: case.url}})
 
 
+# An internal note (a nudge): a CRM note on the ticket's timeline, which only HubSpot users see:
+# POST {api_base}/crm/v3/objects/notes with {"properties": {"hs_timestamp", "hs_note_body"},
+# "associations": [{"to": {"id": TICKET}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+# "associationTypeId": 228}]}]} (228: note to ticket); HubSpot answers 201. hs_timestamp is
+# required: it places the note on the timeline. https://developers.hubspot.com/docs/api-reference/crm-notes-v3/guide
+NOTE_TO_TICKET = 228
+
+
+def note_request(case: NewCase, text: str) -> Request | None:
+    if not (case.case_id.isascii() and case.case_id.isdigit()) or case.at is None:
+        return None
+    return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/crm/v3/objects/notes", {
+        "properties": {"hs_timestamp": case.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                       "hs_note_body": text},
+        "associations": [{"to": {"id": case.case_id},
+                          "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_TICKET}]}],
+    })
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": "Bearer " + option(options, "api_token", NAME)}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

@@ -278,9 +278,20 @@ def link_request(case: NewCase) -> Request | None:
     })
 
 
+# An internal note (a nudge): the same reply of message_type "note", with the nudge's text; notes
+# are seen by teammates only. https://developers.intercom.com/docs/references/rest-api/api.intercom.io/conversations/replyconversation
+def note_request(case: NewCase, text: str) -> Request | None:
+    if case.case_id.startswith(TICKET_PREFIX):
+        return None  # a tracker ticket: no conversation to write into
+    return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/conversations/"
+                                f"{quote(case.case_id, safe='')}/reply", {
+        "message_type": "note", "type": "admin", "admin_id": case.options["admin_id"], "body": text,
+    })
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {option(options, 'api_token', NAME)}", "Accept": "application/json",
             "Intercom-Version": API_VERSION}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

@@ -301,9 +301,22 @@ def link_request(case: NewCase) -> Request | None:
                         {"fields": {case.options["link_field"]: case.url}})
 
 
+# An internal note (a nudge): Jira Service Management's internal comment, POST
+# {api_base}/rest/servicedeskapi/request/{key}/comment with {"body": TEXT, "public": false}; Jira
+# answers 201. Agents may write internal comments; customers never see them. (A Jira Software
+# project has no customers and no internal comments: there, this request is refused and the nudge
+# reaches the team through the company's webhook.)
+# https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
+def note_request(case: NewCase, text: str) -> Request | None:
+    if not ISSUE_KEY.match(case.case_id):
+        return None
+    return json_request("POST", f"{api_base(case.options)}/rest/servicedeskapi/request/{quote(case.case_id)}/comment",
+                        {"body": text, "public": False})
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": basic(option(options, "api_email", NAME), option(options, "api_token", NAME)),
             "Accept": "application/json"}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

@@ -2,7 +2,8 @@
 
 A writer turns a new case into one request on the helpdesk's own API that puts the case's
 signed link into the ticket (a custom field, or a note the agent sees), and adds the
-credentials to it at send time, so no token sits in the delivery log.
+credentials to it at send time, so no token sits in the delivery log. Where the helpdesk has
+private notes, it also writes any text the team alone sees (a nudge) as one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tracker.errors import DeliveryError
@@ -36,6 +38,9 @@ class NewCase:
     url: str  # the signed case link
     options: Options
     payload: Any  # the webhook body that created the case (for ids the case id does not carry)
+    # The request that wrote the case's link, for those ids later, when no webhook body is at hand (a nudge).
+    link: Mapping[str, Any] | None = None
+    at: datetime | None = None  # when a note is written (HubSpot files its notes by their time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,9 @@ class Writeback:
     formats: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # A comment on the ticket (GitHub and GitLab take the customer's verdict this way).
     comment_request: Callable[[NewCase, str], Request | None] | None = None
+    # An internal note on the ticket that only the team sees (nudges); None where the helpdesk has
+    # no private notes (GitHub, GitLab, Linear: their comments are public).
+    note_request: Callable[[NewCase, str], Request | None] | None = None
 
     @property
     def option_names(self) -> set[str]:

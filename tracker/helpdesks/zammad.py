@@ -27,6 +27,7 @@ What the case page shows (the case id is the ticket number, e.g. 10081):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -178,8 +179,33 @@ def link_request(case: NewCase) -> Request | None:
     })
 
 
+# An internal note (a nudge): the same internal article with the nudge's text. Without the
+# webhook body, the ticket's id is the one the link's note was written to.
+# https://docs.zammad.org/en/latest/api/ticket/articles.html
+def note_request(case: NewCase, text: str) -> Request | None:
+    ticket_id = _ticket_id(case)
+    if ticket_id is None:
+        return None
+    return json_request("POST", f"{api_base(case.options)}/api/v1/ticket_articles", {
+        "ticket_id": ticket_id, "subject": "tracker", "body": text, "content_type": "text/plain", "type": "note",
+        "internal": True,
+    })
+
+
+def _ticket_id(case: NewCase) -> int | None:
+    ticket = case.payload.get("ticket") if isinstance(case.payload, dict) else None
+    if isinstance(ticket, dict) and str(ticket.get("number")) == case.case_id:
+        found = ticket.get("id")
+    else:
+        try:
+            found = json.loads(str(case.link.get("body", ""))).get("ticket_id") if case.link else None
+        except (ValueError, AttributeError):
+            found = None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Token token={option(options, 'api_token', NAME)}"}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

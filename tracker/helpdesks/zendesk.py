@@ -227,8 +227,19 @@ def link_request(case: NewCase) -> Request | None:
                         {"ticket": {"custom_fields": [field]}})
 
 
+# An internal note (a nudge): a private comment, added by updating the ticket with
+# {"ticket": {"comment": {"body": TEXT, "public": false}}} (the same PUT; Zendesk answers 200). Comments
+# are created through the Tickets API; `public: false` makes it an internal note.
+# https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
+def note_request(case: NewCase, text: str) -> Request | None:
+    if not case.case_id.isdigit():
+        return None
+    return json_request("PUT", f"{api_base(case.options)}/api/v2/tickets/{quote(case.case_id)}.json",
+                        {"ticket": {"comment": {"body": text, "public": False}}})
+
+
 async def api_headers(options: Options, cache: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": basic(f"{option(options, 'api_email', NAME)}/token", option(options, "api_token", NAME))}
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

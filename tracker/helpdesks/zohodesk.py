@@ -451,6 +451,15 @@ def link_request(case: NewCase) -> Request | None:
                         {"isPublic": False, "contentType": "plainText", "content": link_text(case, NOTE_TEXT)})
 
 
+# An internal note (a nudge): the same private comment with the nudge's text.
+# https://desk.zoho.com/support/APIDocument.do#TicketsComments#TicketsComments_Createaticketcomment
+def note_request(case: NewCase, text: str) -> Request | None:
+    if not _ZOHO_ID.match(case.case_id):
+        return None
+    return json_request("POST", f"{api_base(case.options, DEFAULT_API_BASE)}/api/v1/tickets/{case.case_id}/comments",
+                        {"isPublic": False, "contentType": "plainText", "content": text})
+
+
 def accounts_base(options: Options) -> str:
     """Zoho Accounts of the data centre: given, or the Desk address with accounts. for desk.
     (https://desk.zoho.eu -> https://accounts.zoho.eu); any other address serves both."""
@@ -500,4 +509,4 @@ async def _access_token(accounts: str, client_id: str, client_secret: str, refre
     return token, float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else 0.0
 
 
-WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS)
+WRITEBACK = Writeback(CREDENTIALS, link_request, api_headers, REQUIRED, FORMATS, note_request=note_request)

@@ -223,8 +223,11 @@ class Store(Protocol):
     async def finish_delivery(self, delivery_id: int, status: str, attempts: int, next_attempt_at: datetime,
                               last_error: str | None) -> None: ...
     async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
-    async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
-        """Newest first."""
+    async def list_deliveries(self, tenant: str, limit: int = 50, event_type: str | None = None) -> list[Delivery]:
+        """Newest first; only those of `event_type` when given."""
+        ...
+    async def last_delivery(self, tenant: str, event_type: str, case_key: int) -> Delivery | None:
+        """The newest delivery of this type for this case."""
         ...
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         """When the newest delivery of this type for this case was queued."""

@@ -570,11 +570,21 @@ class PostgresStore:
         row = await self._pool.fetchrow(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1", delivery_id)
         return None if row is None else delivery(row, as_is)
 
-    async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
+    async def list_deliveries(self, tenant: str, limit: int = 50, event_type: str | None = None) -> list[Delivery]:
+        if event_type is not None:
+            rows = await self._pool.fetch(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 "
+                                          "AND event_type = $2 ORDER BY id DESC LIMIT $3", tenant, event_type, limit)
+            return [delivery(r, as_is) for r in rows]
         rows = await self._pool.fetch(
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 ORDER BY id DESC LIMIT $2", tenant, limit
         )
         return [delivery(r, as_is) for r in rows]
+
+    async def last_delivery(self, tenant: str, event_type: str, case_key: int) -> Delivery | None:
+        row = await self._pool.fetchrow(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 "
+                                        "AND event_type = $2 AND case_key = $3 ORDER BY id DESC LIMIT 1",
+                                        tenant, event_type, case_key)
+        return None if row is None else delivery(row, as_is)
 
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         value = await self._pool.fetchval(

@@ -640,10 +640,19 @@ class SQLiteStore:
         row = await self._one(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,))
         return None if row is None else delivery(row, datetime.fromisoformat)
 
-    async def list_deliveries(self, tenant: str, limit: int = 50) -> list[Delivery]:
+    async def list_deliveries(self, tenant: str, limit: int = 50, event_type: str | None = None) -> list[Delivery]:
+        if event_type is not None:
+            rows = await self._all(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = ? AND event_type = ? "
+                                   "ORDER BY id DESC LIMIT ?", (tenant, event_type, limit))
+            return [delivery(row, datetime.fromisoformat) for row in rows]
         rows = await self._all(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = ? ORDER BY id DESC LIMIT ?",
                                (tenant, limit))
         return [delivery(r, datetime.fromisoformat) for r in rows]
+
+    async def last_delivery(self, tenant: str, event_type: str, case_key: int) -> Delivery | None:
+        row = await self._one(f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = ? AND event_type = ? "
+                              "AND case_key = ? ORDER BY id DESC LIMIT 1", (tenant, event_type, case_key))
+        return None if row is None else delivery(row, datetime.fromisoformat)
 
     async def last_delivery_at(self, tenant: str, event_type: str, case_key: int) -> datetime | None:
         row = await self._one(

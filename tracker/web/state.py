@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.config import Settings
     from tracker.estimate import Estimator
     from tracker.metrics import Metrics
+    from tracker.nudges import Nudger
     from tracker.outbound import Deliverer
     from tracker.pubsub.base import Hub
     from tracker.push import Vapid
@@ -48,6 +49,7 @@ class AppState(State):
     deliverer: Deliverer
     estimator: Estimator
     quiet_watch: QuietWatch
+    nudger: Nudger
 
 
 def state_of(request: Request) -> AppState:

@@ -56,6 +56,9 @@ async def give_verdict(request: Request) -> Response:
     if config is not None:
         queued = await queue_verdict_comment(store, config, stored.case.case_id, stored.key, verdict, rating,
                                              comment) or queued
+        # "Not solved yet": the team hears it in its helpdesk too.
+        queued = await state_of(request).nudger.after_ingest(config, [item.case_key for item in appended]) > 0 \
+            or queued
     if queued:
         deliverer = state_of(request).deliverer
         deliverer.wake()

@@ -128,8 +128,10 @@ async def store_webhook(request: Request) -> tuple[Response, int, list[Event], s
     for item in appended:
         await hub.publish(item.case_key, item.seq)
     await announce_new_cases(store, hub, appended)  # to the open lists of their requesters
-    if await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events, appended,
-                                  payload) or any(item.wake for item in appended):  # a linked problem moved
+    linked = await queue_new_case_links(store, state_of(request).signer, settings.base_url, config, events, appended,
+                                        payload)
+    nudged = await state_of(request).nudger.after_ingest(config, [item.case_key for item in appended], payload)
+    if linked or nudged or any(item.wake for item in appended):  # (wake: a linked problem moved)
         state_of(request).deliverer.wake()
     # News mails the ingest queued go with the deliverer's next poll (within seconds): waking it
     # for every webhook would add a claim query to the ingest's hot path.
