@@ -627,9 +627,9 @@ class PostgresStore:
 
     async def insight_rows(self, query: Query) -> Rows:
         given = parameters(query, as_is)
-        counts, percentiles, problems = [
+        counts, hours, problems = [
             await self._pool.fetch(text, *(given if "$4" in text else given[:3])) for text in QUERIES]
-        return Rows(counts, percentiles, problems)
+        return Rows(counts, hours, problems)
 
     async def list_api_keys(self, tenant: str) -> list[ApiKey]:
         rows = await self._pool.fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY id", tenant)

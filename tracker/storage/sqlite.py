@@ -679,9 +679,9 @@ class SQLiteStore:
 
     async def insight_rows(self, query: Query) -> Rows:
         given = parameters(query, _utc_text)
-        counts, percentiles, problems = [
+        counts, hours, problems = [
             await self._all(text.replace("$", "?"), given if "$4" in text else given[:3]) for text in QUERIES]
-        return Rows(counts, percentiles, problems)
+        return Rows(counts, hours, problems)
 
     async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int:
         def add() -> int:
