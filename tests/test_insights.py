@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import BACKENDS, suite_clock
 from tests.test_admin_api import add_globex, assert_error, bearer, make_key
+from tests.test_openapi import required_fields
 from tracker.cases import Event, Update
 from tracker.insights import flat_rows, report
 from tracker.storage.base import ProblemNotes, SourceConfig, Store, Tenant
@@ -202,6 +203,9 @@ def test_the_api_answers_the_tenants_key_only(client: TestClient):
     answer = client.get("/api/v1/insights?since=30d", headers=bearer(key))
     assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
     found = answer.json()
+    doc = client.get("/api/v1/openapi.json").json()
+    assert required_fields(doc, doc["components"]["schemas"]["Insights"]) <= set(found)
+    assert required_fields(doc, doc["components"]["schemas"]["InsightsGroup"]) <= set(found["groups"][0])
     assert group(found, "generic")["expected"] == {"given": 3, "held": 1, "held_share": 0.333}
     assert found["problems"][0]["customers"] == 2
     globex = client.get("/api/v1/insights", headers=bearer(add_globex(client))).json()
