@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import BACKENDS, suite_clock
 from tests.test_admin_api import add_globex, assert_error, bearer, make_key
 from tests.test_openapi import required_fields
-from tracker.cases import Event, Update
+from tracker.cases import Event, Update, apply_all, dump_case, new_case
 from tracker.insights import flat_rows, report
+from tracker.storage import open_store, postgres, sqlite, sqlite_path
 from tracker.storage.base import ProblemNotes, SourceConfig, Store, Tenant
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -214,3 +218,49 @@ def test_the_api_answers_the_tenants_key_only(client: TestClient):
     assert_error(client.get("/api/v1/insights?since=30", headers=bearer(key)), 400, "since")
     assert_error(client.get("/api/v1/insights?since=-2d", headers=bearer(key)), 400, "since")
     assert_error(client.get("/api/v1/insights?source=zendsk", headers=bearer(key)), 400, "source", "zendesk")
+
+
+async def test_cases_stored_before_the_facts_were_kept_are_counted_after_the_migration(database_url: str):
+    """A database of the schema before the facts: opening it fills them in from the case documents."""
+    now = suite_clock().now()
+    c = Cases(now)
+    c.add("generic", "7", 10, stage="received", priority="high")
+    c.add("generic", "7", 8, update=True)
+    c.add("generic", "7", 4, stage="resolved")
+    case = apply_all(new_case("7"), c.events["generic"])
+    opened = (now - timedelta(hours=10)).isoformat()
+    if database_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(database_url), isolation_level=None)) as db:
+            for script in sqlite.MIGRATIONS[:sqlite.FACTS_MIGRATION - 1]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute("INSERT INTO tenants (slug, name, theme, created_at) VALUES ('acme', 'ACME', 'default', ?)",
+                       (opened,))
+            db.execute("INSERT INTO cases (tenant, source, case_id, seq, state, created_at, updated_at) "
+                       "VALUES ('acme', 'generic', '7', 3, ?, ?, ?)", (dump_case(case), opened, opened))
+            db.execute(f"PRAGMA user_version = {sqlite.FACTS_MIGRATION - 1}")
+    else:
+        db = await asyncpg.connect(database_url)
+        try:
+            await db.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                             "applied_at timestamptz NOT NULL DEFAULT now())")
+            for number, script in enumerate(postgres.MIGRATIONS[:postgres.FACTS_MIGRATION - 1], start=1):
+                await db.execute(script)
+                await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", number)
+            await db.execute("INSERT INTO tenants (slug, name, theme) VALUES ('acme', 'ACME', 'default')")
+            await db.execute("INSERT INTO cases (tenant, source, case_id, seq, state, created_at, updated_at) "
+                             "VALUES ('acme', 'generic', '7', 3, $1::jsonb, $2, $2)", dump_case(case),
+                             now - timedelta(hours=10))
+        finally:
+            await db.close()
+    store = await open_store(database_url, suite_clock())
+    try:
+        tenant = await store.get_tenant("acme")
+        assert tenant is not None
+        found = await report(store, tenant, "1d", None, now)
+    finally:
+        await store.close()
+    assert [(g["priority"], g["opened"], g["resolved"]) for g in found["groups"]] == [(None, 1, 1), ("high", 1, 1)]
+    assert hours(found, "generic")["first_update"] == (2, 2, 1)
+    assert hours(found, "generic")["resolution"] == (6, 6, 1)

@@ -101,11 +101,11 @@ def case_facts(case: Case) -> Facts | None:
         return None
     opened = case.created_at.astimezone(UTC)
     marks = sorted((m.at.astimezone(UTC), m.stage) for m in case.stage_history)
-    resolved_at = _resolved_at(case, marks)
+    resolved_at = _resolved_at(case, opened, marks)
     spells = _spells(case, opened, marks)
     end = resolved_at  # silences count while the case is open
     updates = sorted(u.at.astimezone(UTC) for u in case.updates)
-    heard = [opened, *(at for at in updates if end is None or at <= end)]
+    heard = [opened, *(at for at in updates if opened <= at and (end is None or at <= end))]
     gaps = [_hours(b, a) for a, b in zip(heard, [*heard[1:], *([end] if end else [])], strict=False)]
     silent_work = [_hours(at, heard[bisect.bisect_right(heard, at) - 1])
                    for at in sorted(t.astimezone(UTC) for t, _ in case.internal_times)
@@ -128,15 +128,16 @@ def case_facts(case: Case) -> Facts | None:
     )
 
 
-def _resolved_at(case: Case, marks: list[tuple[datetime, str]]) -> datetime | None:
+def _resolved_at(case: Case, opened: datetime, marks: list[tuple[datetime, str]]) -> datetime | None:
     """When the case, resolved or closed now, got there: the first such mark after its last open one."""
     if case.stage in OPEN_STAGES:
         return None
-    after_open = [at for at, stage in marks if stage not in OPEN_STAGES
-                  and not any(a > at for a, s in marks if s in OPEN_STAGES)]
+    last_open = max((at for at, stage in marks if stage in OPEN_STAGES), default=None)
+    after_open = [at for at, stage in marks if stage not in OPEN_STAGES and (last_open is None or at > last_open)]
     if after_open:
         return min(after_open)
-    return (case.updated_at or case.created_at or datetime.now(UTC)).astimezone(UTC)
+    # Resolved by no mark kept: the case's last change is the best there is.
+    return (case.updated_at or opened).astimezone(UTC)
 
 
 def _spells(case: Case, opened: datetime, marks: list[tuple[datetime, str]]) -> dict[str, float]:
