@@ -403,7 +403,7 @@ def print_insights(found: dict[str, Any]) -> None:
         for problem in found["problems"]:
             title = problem["public_title"] or problem["title"]
             print(f"  {problem['problem']}  {problem['customers']} customer(s), {problem['cases']} case(s), "
-                  f"{problem['open']} open  {title}")
+                  f"{problem['open']} open  {title}".rstrip())
 
 
 def spread(hours: dict[str, Any]) -> str:
