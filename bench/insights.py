@@ -1,7 +1,8 @@
 """What the cases teach: `tracker insights` over 100,000 cases on SQLite, against a target of one
 second. The cases go in through the store's own ingest (so their facts are the ones the write
-path keeps), in a temporary SQLite file: two events each, three sources, three priorities, a
-tenth linked to one of 50 problems, most answered, resolved and rated. Then the report is asked
+path keeps), in a temporary SQLite file: three to five events each (opened, taken up, answered,
+an internal note for a third, resolved and rated for most), three sources, three priorities and
+none, a tenth linked to one of 50 problems. Then the report is asked
 for five times (the whole report: its three queries and the problems' titles) and the median
 printed beside a bare baseline on the same table in the same run: a plain count of the same cases
 (`SELECT count(*) ... WHERE tenant = ? AND opened_at >= ?`).
@@ -34,9 +35,11 @@ PRIORITIES = ("low", "normal", "high", None)
 RUNS = 5
 
 
-def events_of(n: int, now_hours_ago: float, rng: random.Random, clock: Clock) -> list[Event]:
+def events_of(n: int, hours_ago: float, rng: random.Random, clock: Clock) -> list[Event]:
+    """A case's life: opened, taken up, answered (after an internal note, now and then), resolved
+    and rated; whatever of it lies in the past."""
     now = clock.now()
-    opened = now - timedelta(hours=now_hours_ago)
+    opened = now - timedelta(hours=hours_ago)
     first: dict[str, object] = {"title": f"Case {n}", "stage": "received",
                                 "requester_email": f"c{n % 40_000}@example.com",
                                 "expected_by": opened + timedelta(hours=rng.uniform(4, 96))}
@@ -44,16 +47,21 @@ def events_of(n: int, now_hours_ago: float, rng: random.Random, clock: Clock) ->
         first["priority"] = priority
     if n % 10 == 0:
         first["problem"] = f"github:acme/app#{n // 10 % 50}"
-    events = [Event(case_id=str(n), delivery_id=f"o{n}", occurred_at=opened, changes=first)]
-    reply = opened + timedelta(hours=rng.expovariate(1 / 6))
-    second: dict[str, object] = {"stage": "in_progress"}
+    taken = opened + timedelta(hours=rng.expovariate(1 / 2))
+    noted = taken + timedelta(hours=rng.expovariate(1 / 8))
+    reply = taken + timedelta(hours=rng.expovariate(1 / 6))
+    done = reply + timedelta(hours=rng.expovariate(1 / 24))
+    events = [Event(case_id=str(n), delivery_id=f"o{n}", occurred_at=opened, changes=first),
+              Event(case_id=str(n), delivery_id=f"t{n}", occurred_at=taken, changes={"stage": "in_progress"}),
+              Event(case_id=str(n), delivery_id=f"r{n}", occurred_at=reply,
+                    update=Update(f"u{n}", reply, "We have found the cause and are fixing it.", "Dana"))]
+    if n % 3 == 0:
+        events.append(Event(case_id=str(n), delivery_id=f"n{n}", occurred_at=noted, internal=True))
     if rng.random() < 0.7:
-        second = {"stage": "resolved", "customer_verdict": rng.choice(("solved", "solved", "not_solved")),
-                  "customer_rating": rng.randint(1, 5)}
-    if reply < now:
-        events.append(Event(case_id=str(n), delivery_id=f"r{n}", occurred_at=reply, changes=second,
-                            update=Update(f"u{n}", reply, "We have found the cause and fixed it.", "Dana")))
-    return events
+        events.append(Event(case_id=str(n), delivery_id=f"d{n}", occurred_at=done, changes={
+            "stage": "resolved", "customer_verdict": rng.choice(("solved", "solved", "not_solved")),
+            "customer_rating": rng.randint(1, 5)}))
+    return [event for event in events if event.occurred_at < now]
 
 
 async def fill(url: str, count: int, clock: Clock) -> None:
