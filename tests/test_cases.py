@@ -128,8 +128,12 @@ def test_the_stored_form_of_a_case_is_the_one_earlier_releases_wrote():
                update=Update("m1", T0, "body", "Dana"))
     e2 = Event(case_id="7", delivery_id="d2", occurred_at=T0 + timedelta(minutes=1, microseconds=5), internal=True)
     case = apply(apply(new_case("7"), e1), e2)
-    # Fields added since (the linked problem) are written beside the old ones, and absent, read as unset.
-    assert json.loads(dump_case(case)) == {**json.loads(STORED_CASE), "problem": None, "problem_state": None}
+    # Fields added since (the linked problem; the first move and expected time, which an old case
+    # takes from its histories) are written beside the old ones, and absent, read as unset.
+    assert json.loads(dump_case(case)) == {**json.loads(STORED_CASE), "problem": None, "problem_state": None,
+                                           "first_moved_at": "2026-11-20T10:00:00+00:00",
+                                           "first_expected": ["2026-11-20T10:00:00+00:00",
+                                                              "2026-11-20T15:00:00+00:00", "sla", "bank"]}
     assert load_case(STORED_CASE) == case
 
 
@@ -186,3 +190,16 @@ def test_expected_history_records_every_new_time_with_its_reason():
     assert case.expected_history == (ExpectedMark(T0, tue, "helpdesk", None),
                                      ExpectedMark(T0 + timedelta(hours=1), thu, None, "bank holiday"))
     assert case.expected_by == thu and case.expected_reason == "bank holiday"
+
+
+def test_the_first_move_and_the_first_expected_time_are_kept_after_the_histories_forget_them():
+    events = [Event("1", "open", T0, {"stage": "received"})]
+    events += [Event("1", f"d{n}", T0 + timedelta(hours=2, minutes=n), {
+        "stage": "in_progress", "expected_by": T0 + timedelta(days=2, minutes=n)}) for n in range(40)]
+    events += [Event("1", "none", T0 + timedelta(hours=1), {"expected_by": None})]  # no time given: not the first
+    case = apply_all(new_case("1"), events[::-1])  # any order
+    assert len(case.stage_history) == len(case.expected_history) == MAX_HISTORY_MARKS
+    assert case.stage_history[0].at > T0 + timedelta(hours=2)  # the first move is gone from the history...
+    assert case.first_moved_at == T0 + timedelta(hours=2)  # ...and kept here
+    assert case.first_expected == ExpectedMark(T0 + timedelta(hours=2), T0 + timedelta(days=2), None, None)
+    assert load_case(dump_case(case)) == case

@@ -14,6 +14,7 @@ from tests.conftest import SECRET, generic_payload, suite_clock
 from tracker.cases import Event
 from tracker.config import Settings
 from tracker.demo import signed_request
+from tracker.insights import FACT_COLUMNS
 from tracker.storage import open_store, sqlite_path
 from tracker.storage.base import SourceConfig, Tenant
 from tracker.storage.sqlite import MIGRATIONS, OTHER_WRITERS_SECONDS
@@ -87,7 +88,7 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
     await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 12
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 13
 
 
 async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_path: Path):
@@ -96,10 +97,12 @@ async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_p
     await store.add_tenant(Tenant("acme", "ACME"))
     await store.ingest("acme", "generic", [event(1, title="First"), event(2, progress=20)])
     await store.close()
+    facts = "".join(f"ALTER TABLE cases DROP COLUMN {name}; " for name in FACT_COLUMNS)
     with sqlite3.connect(path) as db:  # put the log back the way schema 4 kept it, as schema 4 was
         db.executescript(f"ALTER TABLE events RENAME TO old; {EVENTS_V4}; INSERT INTO events "
                          "SELECT case_key, seq, tenant, source, delivery_id, received_at, event, case_after FROM old; "
                          "DROP TABLE old; DROP TABLE subscribers; DROP TABLE problems; DROP INDEX cases_by_problem; "
+                         f"DROP INDEX cases_by_opening; {facts}"
                          "DROP INDEX cases_by_requester; ALTER TABLE cases DROP COLUMN problem; "
                          "ALTER TABLE cases DROP COLUMN requester; DROP TABLE received; DROP TABLE told_once; "
                          "PRAGMA user_version = 4;")

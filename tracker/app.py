@@ -37,6 +37,7 @@ from tracker.themes import theme_folder, theme_names
 from tracker.web.admin_api import (
     create_link,
     get_case,
+    insights_report,
     link_problem,
     list_cases,
     openapi_json,
@@ -193,6 +194,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/v1/requesters/links", requester_links, methods=["POST"], name="api_requester_links"),
         Route("/api/v1/requesters/revoke", revoke_requester_links, methods=["POST"], name="api_requester_revoke"),
         Route("/api/v1/received", received, name="api_received"),
+        Route("/api/v1/insights", insights_report, name="api_insights"),
         *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(

@@ -139,6 +139,10 @@ class Case:
     expected_history: tuple[ExpectedMark, ...] = ()
     stage_history: tuple[StageMark, ...] = ()
     internal_times: tuple[tuple[datetime, str], ...] = ()
+    # Kept for good, however long the histories grow (they keep their newest marks): when the
+    # case first left `received`, and the first expected time it was given (tracker.insights).
+    first_moved_at: datetime | None = None
+    first_expected: ExpectedMark | None = None
 
 
 def check_values(changes: Mapping[str, Any]) -> None:
@@ -200,8 +204,13 @@ def _merge_histories(case: Case, event: Event) -> dict[str, Any]:
     if "expected_by" in changes:
         mark = ExpectedMark(at, changes["expected_by"], changes.get("expected_source"), changes.get("expected_reason"))
         merged["expected_history"] = _add_mark(case.expected_history, mark, MAX_HISTORY_MARKS)
+        first = case.first_expected
+        if mark.expected_by is not None and (first is None or _mark_order(mark) < _mark_order(first)):
+            merged["first_expected"] = mark
     if "stage" in changes:
         merged["stage_history"] = _add_mark(case.stage_history, StageMark(at, changes["stage"]), MAX_HISTORY_MARKS)
+        if changes["stage"] != STAGES[0] and (case.first_moved_at is None or at < case.first_moved_at):
+            merged["first_moved_at"] = at
     if event.internal:
         merged["internal_times"] = _add_mark(case.internal_times, (at, event.delivery_id), MAX_INTERNAL_MARKS)
     return merged
@@ -262,6 +271,8 @@ def dump_case(case: Case, max_updates: int | None = None) -> str:
         "expected_history": [(m.at, m.expected_by, m.source, m.reason) for m in case.expected_history],
         "stage_history": [(m.at, m.stage) for m in case.stage_history],
         "internal_times": case.internal_times,
+        "first_moved_at": case.first_moved_at,
+        "first_expected": None if (m := case.first_expected) is None else (m.at, m.expected_by, m.source, m.reason),
     }
     return orjson.dumps(document).decode()
 
@@ -321,7 +332,7 @@ def case_to_dict(case: Case, max_updates: int | None = None) -> dict[str, Any]:
 def case_from_dict(d: Mapping[str, Any]) -> Case:
     # .get: a case stored by an older release lacks the fields added since.
     values = _changes_from_dict({name: d.get(name) for name in CASE_FIELDS if name in d})
-    return Case(
+    case = Case(
         case_id=d["case_id"], **values,
         updates=tuple(_update_from_dict(u) for u in d["updates"]),
         created_at=_time(d["created_at"]), updated_at=_time(d["updated_at"]),
@@ -330,7 +341,16 @@ def case_from_dict(d: Mapping[str, Any]) -> Case:
                                for at, expected, source, reason in d.get("expected_history", ())),
         stage_history=tuple(StageMark(datetime.fromisoformat(at), stage) for at, stage in d.get("stage_history", ())),
         internal_times=tuple((datetime.fromisoformat(at), delivery) for at, delivery in d.get("internal_times", ())),
+        first_moved_at=_time(d.get("first_moved_at")),
     )
+    if "first_expected" in d:
+        first = d["first_expected"]
+        return case if first is None else replace(case, first_expected=ExpectedMark(
+            datetime.fromisoformat(first[0]), _time(first[1]), first[2], first[3]))
+    # Stored before these were kept: the oldest marks kept are the best there is.
+    moved = [m.at for m in case.stage_history if m.stage != STAGES[0]]
+    given = [m for m in case.expected_history if m.expected_by is not None]
+    return replace(case, first_moved_at=min(moved, default=None), first_expected=given[0] if given else None)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases-link, cases, migrate, deliveries,
-notifications, nudges, received, forget, backup, restore, apikey, problem, settings.
+notifications, nudges, received, insights, forget, backup, restore, apikey, problem, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import gc
 import inspect
 import logging
@@ -17,11 +18,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from tracker import admin, apikeys, backup, erasure, helpdesks, linking, logs
 from tracker.config import SETTINGS, Settings, variable
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
+from tracker.insights import DEFAULT_SINCE, flat_rows, report
 from tracker.nudges import NUDGE_EVENT, listed
 from tracker.outbound import redeliver
 from tracker.received import latest_received
@@ -161,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     received.add_argument("source", nargs="?", help="only this source's")
     received.add_argument("--limit", type=positive_int, default=50, help="how many to show (default 50)")
     received.set_defaults(run=with_store(received_command))
+
+    insights = commands.add_parser("insights", help="what the cases teach: per source and priority, the cases "
+                                                    "opened and resolved, response times, promises kept")
+    insights.add_argument("tenant")
+    insights.add_argument("--since", default=DEFAULT_SINCE,
+                          help=f"the cases opened within this period: 12h, 30d, 2w (default {DEFAULT_SINCE})")
+    insights.add_argument("--source", help="only this source's cases")
+    insights.add_argument("--csv", action="store_true", help="one CSV row per source and priority")
+    insights.set_defaults(run=with_store(insights_command))
 
     apikey = commands.add_parser("apikey", help="keys for the admin API (/api/v1)").add_subparsers(
         required=True, metavar="ACTION")
@@ -378,6 +390,56 @@ async def received_command(settings: Settings, store: Store, args: argparse.Name
     if not found:
         print(f"Nothing received yet for {args.tenant}. The webhook URL: {settings.base_url}/hooks/{args.tenant}/"
               f"{args.source or 'SOURCE'}")
+
+
+async def insights_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    tenant = await admin.require_tenant(store, args.tenant)
+    found = await report(store, tenant, args.since, args.source, settings.clock().now())
+    if args.csv:
+        rows = flat_rows(found)
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["source"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    print_insights(found)
+
+
+def print_insights(found: dict[str, Any]) -> None:
+    """The report as a table: hours as median/80th percentile."""
+    print(f"Cases of {found['tenant']} opened since {found['opened_since'][:16].replace('T', ' ')} UTC "
+          f"({found['since']}); promise: an update every {found['promise_hours']:g} h.")
+    if not found["groups"]:
+        print("No cases opened in that period.")
+        return
+    header = ("source", "priority", "opened", "resolved", "open", "quiet", "silent", "1st update", "received",
+              "in progress", "resolved h", "to resolve", "held", "slip", "solved", "not", "rating")
+    table = [header]
+    for group in found["groups"]:
+        hours = group["hours"]
+        expected, ratings = group["expected"], group["ratings"]
+        table.append((group["source"], group["priority"] or "(all)", *map(str, (
+            group["opened"], group["resolved"], group["open"], group["gone_quiet"], group["silent_work"])),
+            *(spread(hours[name]) for name in ("first_update", "received", "in_progress", "resolved", "resolution")),
+            f"{expected['held']}/{expected['given']}", spread(hours["slip"]),
+            str(group["verdicts"]["solved"]), str(group["verdicts"]["not_solved"]),
+            "-" if ratings["average"] is None else f"{ratings['average']:g} ({ratings['count']})"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("Hours as median/80th percentile. quiet: went longer than the promise without an update; silent: "
+          "internal work while the customer heard nothing; held: resolved by the first expected time.")
+    if found["problems"]:
+        print("Problems with the most affected customers:")
+        for problem in found["problems"]:
+            title = problem["public_title"] or problem["title"]
+            print(f"  {problem['problem']}  {problem['customers']} customer(s), {problem['cases']} case(s), "
+                  f"{problem['open']} open  {title}".rstrip())
+
+
+def spread(hours: dict[str, Any]) -> str:
+    if hours["median"] is None:
+        return "-"
+    return f"{hours['median']:g}/{hours['p80']:g}"
 
 
 async def forget_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:

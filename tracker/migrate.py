@@ -31,6 +31,7 @@ import asyncpg  # type: ignore[import-untyped]
 from tracker.clock import Clock
 from tracker.config import POSTGRES_SCHEMES
 from tracker.errors import ConfigError
+from tracker.insights import FACT_COLUMNS, FACT_TIMES
 from tracker.storage import open_store, sqlite_path
 from tracker.storage.postgres import where
 
@@ -38,7 +39,8 @@ CHUNK_ROWS = 5000
 # Copied with COPY, ids kept: (table, columns, the columns that are times).
 COPIED = (
     ("cases", ("id", "tenant", "source", "case_id", "seq", "link_version", "state", "public_id", "public_title",
-               "created_at", "updated_at", "problem", "requester"), ("created_at", "updated_at")),
+               "created_at", "updated_at", "problem", "requester", *FACT_COLUMNS),
+     ("created_at", "updated_at", *FACT_TIMES)),
     ("events", ("case_key", "seq", "tenant", "source", "delivery_id", "received_at", "event", "case_after"),
      ("received_at",)),
     ("deliveries", ("id", "tenant", "kind", "event_type", "case_key", "request", "status", "attempts",

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.cases import Case, Event
+
+if TYPE_CHECKING:
+    from tracker.insights import Query, Rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +292,11 @@ class Store(Protocol):
     async def purge_closed(self, tenant: str, before: datetime) -> int:
         """Delete the tenant's closed cases last written before `before`, with their events,
         subscribers and deliveries, in one transaction; returns how many cases."""
+        ...
+
+    async def insight_rows(self, query: Query) -> Rows:
+        """The answers of tracker.insights' queries (its QUERIES, over the case facts each case's
+        row keeps), for `tracker insights` and GET /api/v1/insights."""
         ...
 
     async def add_api_key(self, tenant: str, name: str, key_hash: str) -> int: ...

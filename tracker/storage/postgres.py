@@ -40,6 +40,7 @@ from tracker.cases import (
 from tracker.clock import Clock
 from tracker.erasure import erase_case, is_theirs, names_address, names_in_states
 from tracker.errors import ConfigError
+from tracker.insights import FACT_COLUMNS, QUERIES, Query, Rows, fact_values, parameters
 from tracker.storage.base import (
     RECEIPTS_KEPT,
     ApiKey,
@@ -180,7 +181,21 @@ MIGRATIONS = (
         PRIMARY KEY (case_key, kind, period)
     );
     """,
+    # What the cases teach (see sqlite.MIGRATIONS): each case's facts as columns, filled in by
+    # `_fill_facts`. The case documents are TOASTed here, so the rows the report reads are small.
+    """
+    ALTER TABLE cases ADD COLUMN opened_at timestamptz, ADD COLUMN resolved_at timestamptz,
+        ADD COLUMN heard_at timestamptz, ADD COLUMN priority text, ADD COLUMN first_update_hours double precision,
+        ADD COLUMN silence_hours double precision, ADD COLUMN silent_work_hours double precision,
+        ADD COLUMN received_hours double precision, ADD COLUMN in_progress_hours double precision,
+        ADD COLUMN resolved_hours double precision, ADD COLUMN resolution_hours double precision,
+        ADD COLUMN slip_hours double precision, ADD COLUMN verdict text, ADD COLUMN rating integer;
+    CREATE INDEX cases_by_opening ON cases (tenant, opened_at);
+    """,
 )
+FACTS_MIGRATION = 11  # the schema version that added the case facts
+# The facts' PostgreSQL types, in FACT_COLUMNS order, for the arrays the ingest writes them from.
+FACT_TYPES = ("timestamptz", "timestamptz", "timestamptz", "text", *["double precision"] * 8, "text", "integer")
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
 MIGRATION_LOCK = 0x747261636B6572  # "tracker"
@@ -229,10 +244,13 @@ WRITE_EVENTS_AND_CASES = """
         FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
           AS u (k, q, t, s, d, e, a)
     )
-    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11, problem = u.pr, requester = u.rq
-    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[], $12::text[], $13::text[]) AS u (k, q, st, pr, rq)
+    UPDATE cases SET seq = u.q, state = u.st, updated_at = $11, problem = u.pr, requester = u.rq, {set_facts}
+    FROM unnest($8::bigint[], $9::integer[], $10::jsonb[], $12::text[], $13::text[], {fact_arrays})
+      AS u (k, q, st, pr, rq, {fact_names})
     WHERE cases.id = u.k
-"""
+""".format(set_facts=", ".join(f"{name} = u.{name}" for name in FACT_COLUMNS),
+           fact_arrays=", ".join(f"${14 + i}::{kind}[]" for i, kind in enumerate(FACT_TYPES)),
+           fact_names=", ".join(FACT_COLUMNS))
 # The linked cases of the problems that moved, and the cases that were linked anew (see sqlite's).
 QUEUE_PROBLEM_MOVES = """
     INSERT INTO deliveries (tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at,
@@ -281,6 +299,17 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+async def _fill_facts(connection: Any) -> None:
+    """The facts of the cases stored before they were kept, from their documents."""
+    last = 0
+    while rows := await connection.fetch("SELECT id, state::text FROM cases WHERE id > $1 AND seq > 0 "
+                                         "ORDER BY id LIMIT 1000", last):
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(FACT_COLUMNS, start=2))
+        await connection.executemany(f"UPDATE cases SET {sets} WHERE id = $1",
+                                     [(key, *fact_values(load_case(state), as_is)) for key, state in rows])
+        last = rows[-1][0]
+
+
 async def _migrate(connection: Any) -> None:
     await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
@@ -293,6 +322,8 @@ async def _migrate(connection: Any) -> None:
             async with connection.transaction():
                 await connection.execute(script)
                 await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", number)
+                if number == FACTS_MIGRATION:
+                    await _fill_facts(connection)
             log.info("database schema migrated to version %d", number)
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
@@ -604,6 +635,12 @@ class PostgresStore:
         row = await self._pool.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash)
         return None if row is None else api_key(row, as_is)
 
+    async def insight_rows(self, query: Query) -> Rows:
+        given = parameters(query, as_is)
+        counts, hours, problems = [
+            await self._pool.fetch(text, *(given if "$4" in text else given[:3])) for text in QUERIES]
+        return Rows(counts, hours, problems)
+
     async def list_api_keys(self, tenant: str) -> list[ApiKey]:
         rows = await self._pool.fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY id", tenant)
         return [api_key(r, as_is) for r in rows]
@@ -734,8 +771,10 @@ class PostgresStore:
                            e.case_after) for e in logged]
             changed = [(row.key, row.seq, row.state()) for row in cases.values() if row.changed]
             written = [row for row in cases.values() if row.changed]
+            facts = _columns([fact_values(row.case, as_is) for row in written])
             await db.execute(WRITE_EVENTS_AND_CASES, *_columns(event_rows), *_columns(changed), self._clock.now(),
-                             [row.case.problem for row in written], [requester_of(row.case) for row in written])
+                             [row.case.problem for row in written], [requester_of(row.case) for row in written],
+                             *facts)
             news = news_cases(logged)
             if news:  # in this transaction: a stored event's news is never lost (the outbox)
                 await db.execute(QUEUE_NEWS, news, self._clock.now())

@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tracker import apikeys, helpdesks, linking, openapi
+from tracker import apikeys, helpdesks, insights, linking, openapi
 from tracker.errors import BadRequest, BearerRequired, NotFound
 from tracker.helpdesks.base import problem_link
 from tracker.received import latest_received
@@ -210,3 +210,15 @@ async def received(request: Request) -> Response:
 def receipt_json(receipt: Receipt) -> dict[str, Any]:
     return {"at": receipt.received_at.isoformat(), "source": receipt.source, "outcome": receipt.outcome,
             "status": receipt.status, "detail": receipt.detail, "delivery_id": receipt.delivery_id}
+
+
+async def insights_report(request: Request) -> Response:
+    """GET /api/v1/insights?since=30d&source=NAME: what the cases teach (tracker/insights.py)."""
+    state = state_of(request)
+    tenant = await state.store.get_tenant(await api_tenant(request))
+    if tenant is None:  # the key outlived its tenant
+        raise NotFound("This API key's tenant is gone.")
+    params = request.query_params
+    found = await insights.report(state.store, tenant, params.get("since"), params.get("source") or None,
+                                   state.clock.now())
+    return JSONResponse(found, headers=NO_STORE)
