@@ -27,7 +27,7 @@ import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sse_starlette import ServerSentEvent
 from starlette.responses import Response
@@ -261,6 +261,20 @@ async def _no_problems(problem_key: int, audience: str) -> None:
     return None
 
 
+AnyChannel = TypeVar("AnyChannel", Channel, ProblemChannel)
+
+
+def _leave(channels: dict[tuple[int, str], AnyChannel], key: tuple[int, str], listener: Listener) -> None:
+    """The listener leaves its channel, which closes when it was the last."""
+    channel = channels.get(key)
+    if channel is None:
+        return
+    channel.listeners.discard(listener)
+    if not channel.listeners:
+        del channels[key]
+        channel.close()
+
+
 class Streams:
     """This process's open streams: their channels and one heartbeat for all."""
 
@@ -327,14 +341,7 @@ class Streams:
         channel.listeners.add(listener)
 
     def leave(self, stored: CaseHead, view_name: str, listener: Listener) -> None:
-        key = (stored.key, view_name)
-        channel = self._channels.get(key)
-        if channel is None:
-            return
-        channel.listeners.discard(listener)
-        if not channel.listeners:
-            del self._channels[key]
-            channel.close()
+        _leave(self._channels, (stored.key, view_name), listener)
 
     def join_problem(self, problem_key: int, audience: str, listener: Listener) -> None:
         key = (problem_key, audience)
@@ -344,14 +351,7 @@ class Streams:
         channel.listeners.add(listener)
 
     def leave_problem(self, problem_key: int, audience: str, listener: Listener) -> None:
-        key = (problem_key, audience)
-        channel = self._problem_channels.get(key)
-        if channel is None:
-            return
-        channel.listeners.discard(listener)
-        if not channel.listeners:
-            del self._problem_channels[key]
-            channel.close()
+        _leave(self._problem_channels, (problem_key, audience), listener)
 
     async def frames_after(self, case_key: int, seq: int, view: View) -> list[Frame]:
         events = await self.store.events_after(case_key, seq, READ_LIMIT)
