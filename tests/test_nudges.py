@@ -236,6 +236,8 @@ def test_tracker_nudges_lists_them(database_url: str, clock: Clock):
         store = await open_store(database_url, clock)
         try:
             await acme(store, hook)
+            await add_tenant(store, "beta", "Beta", None, {"nudges": "off"})
+            await add_tenant(store, "gamma", "Gamma", None, {})
             await store.ingest("acme", "generic", [replied(clock, "busy", 13), internal(clock, "busy", 1)])
             watch, deliverer = sweeper(store, clock)
             try:
@@ -257,6 +259,11 @@ def test_tracker_nudges_lists_them(database_url: str, clock: Clock):
     done = subprocess.run([sys.executable, "-m", "tracker", "nudges", "nobody"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode != 0 and "nobody" in done.stderr
+    # None yet: the command says why there may be none.
+    for tenant, says in (("beta", "the tenant option nudges is off"), ("gamma", "needs the tenant's webhook_url")):
+        done = subprocess.run([sys.executable, "-m", "tracker", "nudges", tenant], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0 and says in done.stdout, done.stdout + done.stderr
 
 
 CANARY = "CANARY-nudge-41c9"  # in every internal note of the case

@@ -33,6 +33,7 @@ from tracker.sealing import Sealer
 from tracker.signing import Signer, case_url, load_keys
 from tracker.storage import open_store
 from tracker.storage.base import Delivery, ProblemNotes, Store
+from tracker.tenant_options import option_value
 from tracker.writeback import KIND_PREFIX
 
 
@@ -358,7 +359,7 @@ async def notifications_command(settings: Settings, store: Store, args: argparse
 
 
 async def nudges_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
-    await admin.require_tenant(store, args.tenant)
+    tenant = await admin.require_tenant(store, args.tenant)
     # One nudge is up to two deliveries (its note and its webhook), with the same text.
     found: dict[tuple[int | None, str, str], list[Delivery]] = {}
     for delivery in await store.list_deliveries(args.tenant, MAX_LISTED, event_type=NUDGE_EVENT):
@@ -372,6 +373,11 @@ async def nudges_command(settings: Settings, store: Store, args: argparse.Namesp
         where = "; ".join(f"{channel_of(d)}: {d.status}" for d in reversed(sent))
         print(f"{when}  {case}  {kind}  {where}")
         print(f"    {text}")
+    if not found:
+        how = option_value(tenant.options, "nudges")
+        print(f"No nudges for {args.tenant} yet. They go as {how} (tenant option nudges): a note needs a source "
+              "with write-back credentials, the case.nudge event needs the tenant's webhook_url."
+              if how != "off" else f"No nudges for {args.tenant}: the tenant option nudges is off.")
 
 
 def channel_of(delivery: Delivery) -> str:
