@@ -239,3 +239,37 @@ async def test_a_duplicate_committed_while_waiting_for_the_case_lock_is_stored_o
     finally:
         await other.close()
         await store.close()
+
+
+def test_a_problems_move_reaches_the_streams_of_its_linked_cases_on_every_instance(cluster: Cluster):
+    """The problem's webhook arrives at one instance; every instance's problem channel hears of
+    it (LISTEN/NOTIFY) and sends its linked streams the `problem` frame."""
+    deliver(cluster.urls[0], {**generic_payload("P-9", stage="in_progress", title="Engineering: OOM in export"),
+                              "message": {"id": "p1", "body": "internal-ish engineering chatter", "public": True}})
+    deliver(cluster.urls[0], generic_payload("4711", stage="in_progress", problem={"source": "generic", "id": "P-9"}))
+    link = tracker(cluster.env, "link", "acme", "4711").strip().splitlines()[-1]
+    path = link.removeprefix(cluster.env["TRACKER_BASE_URL"]) + "/events"
+    frames: dict[str, dict[str, Any]] = {}
+    opened = threading.Barrier(len(cluster.urls) + 1, timeout=20)
+
+    def listen(url: str) -> None:
+        with httpx.Client(timeout=httpx.Timeout(10, read=20)) as http, http.stream("GET", url + path) as stream:
+            lines = stream.iter_lines()
+            assert "event: case" in lines  # read up to the opening frame
+            opened.wait()
+            for line in lines:
+                if line == "event: problem":
+                    frames[url] = json.loads(next(lines).removeprefix("data:"))
+                    return
+
+    with ThreadPoolExecutor(len(cluster.urls)) as readers:
+        reading = [readers.submit(listen, url) for url in cluster.urls]
+        opened.wait()
+        deliver(cluster.urls[0], generic_payload("P-9", stage="resolved", progress=100))
+        for future in reading:
+            future.result(30)
+    assert set(frames) == set(cluster.urls)
+    for frame in frames.values():
+        assert (frame["problem"]["stage"], frame["problem"]["progress"], frame["problem"]["fix_out"]) == \
+            ("resolved", 100, True)
+        assert "OOM" not in json.dumps(frame) and "chatter" not in json.dumps(frame)
