@@ -4,6 +4,7 @@ Last-Event-ID (header or query), heartbeat, HEAD, slow subscribers dropped."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import time
@@ -20,6 +21,7 @@ from tracker.policy import DEFAULT
 from tracker.public import customer_event_view
 from tracker.pubsub.memory import MemoryHub
 from tracker.storage.base import Store, StoredEvent
+from tracker.web.case_data import problem_frame
 from tracker.web.stream import Streams
 
 # The hub's own tests (slow subscribers dropped, catching up) are in test_pubsub.py.
@@ -161,6 +163,25 @@ async def test_a_catch_up_whose_read_fails_is_tried_again(store: Store, clock: C
     hub.catch_up_all()
     _, seq, _, data = await asyncio.wait_for(outbox.queue.get(), 5)
     assert seq == 2 and b'"title":"two"' in data
+    await streams.stop()
+
+
+async def test_a_stream_joining_a_problems_channel_gets_the_problem_as_it_is_now(store: Store, clock: Clock):
+    """A problem that moves between a linked stream's opening view and its joining the problem's
+    channel told nothing to that stream: the channel's first frame (and, for later joiners, its
+    latest) brings the stream up to date; clients skip a frame that is not newer."""
+    await add_tenant(store, "acme", "ACME", None)
+    [problem] = await store.ingest("acme", "github", [Event("app#1", "p0", clock.now(), {"stage": "in_progress"})])
+    streams = Streams(store, MemoryHub(), ping_seconds=60, problem_data=functools.partial(problem_frame, store))
+    first, later = streams.open(), streams.open()
+    await store.ingest("acme", "github", [Event("app#1", "p1", clock.now(), {"stage": "resolved"})])  # no notice
+    streams.join_problem(problem.case_key, "customer", first)
+    _, seq, frame, data = await asyncio.wait_for(first.queue.get(), 5)
+    assert seq == 0 and frame.startswith(b"event: problem") and json.loads(data)["problem"]["stage"] == "resolved"
+    streams.join_problem(problem.case_key, "customer", later)
+    assert (await asyncio.wait_for(later.queue.get(), 5))[2] == frame
+    streams.leave_problem(problem.case_key, "customer", first)
+    streams.leave_problem(problem.case_key, "customer", later)
     await streams.stop()
 
 

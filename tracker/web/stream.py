@@ -223,7 +223,10 @@ class ProblemChannel:
         self.audience = audience
         self.listeners: set[Listener] = set()
         self.closed = False
+        self.frame: Frame | None = None  # the latest sent, for streams that join later
         self.subscription = streams.hub.subscribe(problem_key)
+        # A first frame at once: a move between a stream's opening view and its joining is not lost.
+        self.subscription.offer(PING)
         self.task = asyncio.create_task(self._feed(), name=f"tracker-problem-{problem_key}")
 
     def close(self) -> None:
@@ -250,7 +253,7 @@ class ProblemChannel:
                 if data is None or text == sent:
                     continue  # a move its customers do not see (an internal note on the problem, say)
                 sent = text
-                frame: Frame = (STREAM, PING, b"event: problem\r\ndata: %s\r\n\r\n" % text, text)
+                frame = self.frame = (STREAM, PING, b"event: problem\r\ndata: %s\r\n\r\n" % text, text)
                 for listener in self.listeners:
                     listener.put(frame)
         finally:
@@ -348,6 +351,8 @@ class Streams:
         channel = self._problem_channels.get(key)
         if channel is None:
             channel = self._problem_channels[key] = ProblemChannel(self, problem_key, audience)
+        elif channel.frame is not None:
+            listener.put(channel.frame)  # it may be newer than the stream's opening view; clients skip what is not
         channel.listeners.add(listener)
 
     def leave_problem(self, problem_key: int, audience: str, listener: Listener) -> None:

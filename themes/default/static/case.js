@@ -97,7 +97,13 @@
   source.addEventListener("case", onChange);
   source.addEventListener("change", onChange);
   // The problem the case is linked to moved: the page shows it before the case's own revision does.
-  source.addEventListener("problem", refresh);
+  source.addEventListener("problem", function (message) {
+    try {
+      if (JSON.parse(message.data).problem.revision > Number(current().dataset.problemRevision)) refresh();
+    } catch (error) {
+      console.warn("[tracker] unreadable live event:", error);
+    }
+  });
   source.onopen = function () { if (badge) badge.hidden = false; };
   source.onerror = function () { if (badge) badge.hidden = true; };
 })();
