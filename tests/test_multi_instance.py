@@ -257,10 +257,12 @@ def test_a_problems_move_reaches_the_streams_of_its_linked_cases_on_every_instan
             lines = stream.iter_lines()
             assert "event: case" in lines  # read up to the opening frame
             opened.wait()
-            for line in lines:
+            for line in lines:  # the first problem frame is the problem as the stream joins it
                 if line == "event: problem":
-                    frames[url] = json.loads(next(lines).removeprefix("data:"))
-                    return
+                    frame = json.loads(next(lines).removeprefix("data:"))
+                    if frame["problem"]["stage"] == "resolved":
+                        frames[url] = frame
+                        return
 
     with ThreadPoolExecutor(len(cluster.urls)) as readers:
         reading = [readers.submit(listen, url) for url in cluster.urls]
