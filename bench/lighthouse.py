@@ -42,7 +42,8 @@ PROBLEM = {"source": "generic", "id": "P-1"}
 
 
 def install_lighthouse() -> None:
-    if LIGHTHOUSE.exists():
+    installed = NPM_PREFIX / "node_modules" / "lighthouse" / "package.json"
+    if LIGHTHOUSE.exists() and json.loads(installed.read_text())["version"] == LIGHTHOUSE_VERSION:
         return
     print(f"installing lighthouse@{LIGHTHOUSE_VERSION} into {NPM_PREFIX.relative_to(ROOT)} ...", flush=True)
     subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--no-save", "--no-package-lock",
