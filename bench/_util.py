@@ -40,8 +40,8 @@ def free_port() -> int:
 class Server:
     """`uvicorn --factory bench.apps:<factory>` on a free 127.0.0.1 port, as a subprocess."""
 
-    def __init__(self, factory: str, env: dict[str, str], log_dir: Path) -> None:
-        self.port = free_port()
+    def __init__(self, factory: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()  # given when the app must know its own URL (TRACKER_BASE_URL)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{factory}-{self.port}.log"
         self.log = open(self.log_path, "wb")  # closed in stop()
