@@ -34,10 +34,12 @@ def server_command(name: str, factory: str, port: int) -> list[str]:
                 *UVICORN_FLAGS]
     if name == "granian":
         # --backpressure: granian serves at most that many requests at once per worker (by default
-        # the backlog), and every open stream is a request in progress.
+        # the backlog), and every open stream is a request in progress. The request head's deadline
+        # is tracker's (tracker/serving.py), not granian's 30 s.
         return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
                 "--port", str(port), "--http", "1", "--no-ws", "--workers", "1", "--loop", "uvloop",
-                "--backlog", "4096", "--backpressure", "1000000", "--log-level", "warning", target]
+                "--backlog", "4096", "--backpressure", "1000000", "--http1-header-read-timeout", "10000",
+                "--log-level", "warning", target]
     if name == "hypercorn":
         # `module:factory()`: hypercorn calls the factory.
         return [sys.executable, "-m", "hypercorn", "--worker-class", "uvloop", "--bind", f"127.0.0.1:{port}",
@@ -63,13 +65,15 @@ def free_port() -> int:
 class Server:
     """`bench.apps:<factory>` under uvicorn (or BENCH_SERVER) on a free 127.0.0.1 port, as a subprocess."""
 
-    def __init__(self, factory: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, factory: str, env: dict[str, str], log_dir: Path, command: list[str] | None = None) -> None:
+        """`command`, when given, is run instead (its port: `{port}`)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{factory}-{self.port}.log"
         self.log = open(self.log_path, "wb")  # closed in stop()
+        command = [arg.format(port=self.port) for arg in command] if command else None
         self.proc = subprocess.Popen(
-            server_command(SERVER_NAME, factory, self.port), cwd=ROOT, env=env, stdout=self.log,
+            command or server_command(SERVER_NAME, factory, self.port), cwd=ROOT, env=env, stdout=self.log,
             stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
         )
         self._wait_ready()
@@ -88,6 +92,17 @@ class Server:
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
+
+    def sockets(self) -> int:
+        """Sockets open in the server's processes (its listening socket, connections, internal ones)."""
+        count = 0
+        for pid in _process_tree(self.proc.pid):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    count += os.readlink(fd).startswith("socket:")
+                except OSError:
+                    pass  # closed while we looked
+        return count
 
     def rss_kb(self) -> int:
         """The resident memory of the server and its child processes (granian serves from a child)."""
