@@ -1,4 +1,7 @@
-"""Shared benchmark plumbing: start uvicorn servers, set up a tracker database, run and parse wrk."""
+"""Shared benchmark plumbing: start ASGI servers, set up a tracker database, run and parse wrk.
+
+The server is uvicorn (what `tracker serve` runs), or the one named by BENCH_SERVER: `granian` or
+`hypercorn`, to compare them (install them in the venv for that; tracker does not depend on them)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,28 @@ ROOT = Path(__file__).resolve().parent.parent  # the repo: uvicorn imports bench
 TRACKER_CLI = Path(sys.executable).with_name("tracker")
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
                  "--workers", "1", "--backlog", "4096"]
+SERVER_NAME = os.environ.get("BENCH_SERVER", "uvicorn")
+
+
+def server_command(name: str, factory: str, port: int) -> list[str]:
+    """The command line serving `bench.apps:<factory>` on 127.0.0.1:port, one worker, uvloop, no access log."""
+    target = f"bench.apps:{factory}"
+    if name == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
+                *UVICORN_FLAGS]
+    if name == "granian":
+        # --backpressure: granian serves at most that many requests at once per worker (by default
+        # the backlog), and every open stream is a request in progress. The request head's deadline
+        # is tracker's (tracker/serving.py), not granian's 30 s.
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+                "--port", str(port), "--http", "1", "--no-ws", "--workers", "1", "--loop", "uvloop",
+                "--backlog", "4096", "--backpressure", "1000000", "--http1-header-read-timeout", "10000",
+                "--log-level", "warning", target]
+    if name == "hypercorn":
+        # `module:factory()`: hypercorn calls the factory.
+        return [sys.executable, "-m", "hypercorn", "--worker-class", "uvloop", "--bind", f"127.0.0.1:{port}",
+                "--workers", "1", "--backlog", "4096", "--log-level", "warning", f"{target}()"]
+    raise SystemExit(f"BENCH_SERVER={name!r} is not known: use uvicorn, granian or hypercorn.")
 
 
 def raise_fd_limit(wanted: int = 65536) -> None:
@@ -38,17 +63,20 @@ def free_port() -> int:
 
 
 class Server:
-    """`uvicorn --factory bench.apps:<factory>` on a free 127.0.0.1 port, as a subprocess."""
+    """`bench.apps:<factory>` under uvicorn (or BENCH_SERVER) on a free 127.0.0.1 port, as a subprocess."""
 
-    def __init__(self, factory: str, env: dict[str, str], log_dir: Path, port: int | None = None) -> None:
-        self.port = port or free_port()  # given when the app must know its own URL (TRACKER_BASE_URL)
+    def __init__(self, factory: str, env: dict[str, str], log_dir: Path, command: list[str] | None = None,
+                 port: int | None = None) -> None:
+        """`command`, when given, is run instead (its port: `{port}`); `port` is given when the app
+        must know its own URL (TRACKER_BASE_URL)."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{factory}-{self.port}.log"
         self.log = open(self.log_path, "wb")  # closed in stop()
+        command = [arg.format(port=self.port) for arg in command] if command else None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", f"bench.apps:{factory}",
-             "--host", "127.0.0.1", "--port", str(self.port), *UVICORN_FLAGS],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
+            command or server_command(SERVER_NAME, factory, self.port), cwd=ROOT, env=env, stdout=self.log,
+            stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
         )
         self._wait_ready()
 
@@ -67,9 +95,20 @@ class Server:
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
 
+    def sockets(self) -> int:
+        """Sockets open in the server's processes (its listening socket, connections, internal ones)."""
+        count = 0
+        for pid in _process_tree(self.proc.pid):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    count += os.readlink(fd).startswith("socket:")
+                except OSError:
+                    pass  # closed while we looked
+        return count
+
     def rss_kb(self) -> int:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+        """The resident memory of the server and its child processes (granian serves from a child)."""
+        return sum(_rss_kb(pid) for pid in _process_tree(self.proc.pid))
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -79,6 +118,21 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(p for child in children for p in _process_tree(int(child)))]
+
+
+def _rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+def load_average() -> str:
+    """The 1-minute load average: the machine is shared, so each figure says how busy it was."""
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def tracker_env(tmpdir: Path) -> tuple[dict[str, str], str]:

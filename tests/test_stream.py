@@ -22,7 +22,7 @@ from tracker.public import customer_event_view
 from tracker.pubsub.memory import MemoryHub
 from tracker.storage.base import Store, StoredEvent
 from tracker.web.case_data import problem_frame
-from tracker.web.stream import Streams
+from tracker.web.stream import PING_SLICES, Streams
 
 # The hub's own tests (slow subscribers dropped, catching up) are in test_pubsub.py.
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
@@ -254,3 +254,18 @@ def test_a_stream_that_cannot_open_is_answered_as_every_other_route_answers(live
         assert http.get("/c/forged/events").headers["x-robots-tag"] == "noindex, nofollow"
         refused = http.post("/c/forged/events")
         assert refused.status_code == 405 and "GET" in refused.headers["allow"]
+
+
+async def test_the_heartbeat_pings_a_slice_of_the_streams_at_a_time_and_each_once_per_period(store: Store):
+    """All at once, 20,000 pings held the loop for up to a second, and every update with them."""
+    streams = Streams(store, MemoryHub(), ping_seconds=1.5)
+    outboxes = [streams.open() for _ in range(PING_SLICES * 10)]
+    tick = 1.5 / PING_SLICES
+    streams.start()
+    try:
+        await asyncio.sleep(tick * 1.5)  # one slice's turn has come
+        assert sum(len(outbox.queue._frames) for outbox in outboxes) == 10
+        await asyncio.sleep(1.5 - tick)  # every slice's, once
+        assert all(len(outbox.queue._frames) == 1 for outbox in outboxes)
+    finally:
+        await streams.stop()
