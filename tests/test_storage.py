@@ -87,7 +87,7 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
     await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 12
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 13
 
 
 async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_path: Path):

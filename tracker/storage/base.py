@@ -162,6 +162,33 @@ class ForgetResult:
     deliveries: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleAccount:
+    """A person who signs in to the company's console (/admin), in one tenant. Sessions carry
+    `session_version`: bumping it signs the account out everywhere. The setup link is kept as
+    its SHA-256 only, until it is used or replaced."""
+
+    id: int
+    tenant: str
+    email: str  # lower case; one account per address, whatever the tenant
+    password_hash: str | None  # argon2id; None until the setup link is used
+    session_version: int
+    setup_hash: str | None
+    setup_expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change made in the console: who, what, when (and to which thing, in `detail`)."""
+
+    tenant: str
+    actor: str  # the account's address
+    action: str  # "signed_in", "password_set", "signed_out_everywhere", ...
+    detail: str
+    at: datetime
+
+
 RECEIPTS_KEPT = 500  # per tenant: the latest refusals, duplicates and ignored deliveries
 
 
@@ -292,4 +319,24 @@ class Store(Protocol):
     async def list_api_keys(self, tenant: str) -> list[ApiKey]: ...
     async def revoke_api_key(self, tenant: str, name: str, now: datetime) -> bool:
         """False when the tenant has no unrevoked key of that name."""
+        ...
+
+    async def add_console_account(self, tenant: str, email: str, setup_hash: str,
+                                  setup_expires_at: datetime) -> ConsoleAccount:
+        """A new account of the tenant with this setup link, or the existing one (same tenant and
+        address) with its setup link replaced; its password stays until the new link is used."""
+        ...
+    async def get_console_account(self, account_id: int) -> ConsoleAccount | None: ...
+    async def find_console_account(self, email: str) -> ConsoleAccount | None: ...
+    async def find_console_setup(self, setup_hash: str) -> ConsoleAccount | None: ...
+    async def set_console_password(self, account_id: int, setup_hash: str, password_hash: str) -> bool:
+        """Set the password by the setup link with this hash, which then stops working; every
+        session of the account ends. False when that link is used or replaced already."""
+        ...
+    async def bump_console_sessions(self, account_id: int) -> int:
+        """Every session of the account ends; returns the new session version."""
+        ...
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+    async def list_audit(self, tenant: str, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""
         ...

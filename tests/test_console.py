@@ -1,0 +1,319 @@
+"""The company's console (/admin) over HTTP: accounts and their setup link, signing in and out,
+the session cookie, CSRF on every form, rate-limited sign-in, the audit log, and one tenant's
+people never reaching another tenant's things. The browser side: test_console_browser.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import BACKENDS, SECRET, generic_payload, post
+from tracker.admin import add_source, add_tenant
+from tracker.app import create_app
+from tracker.clock import Clock
+from tracker.config import Settings
+from tracker.console.accounts import add_account, token_hash
+from tracker.console.attempts import ACCOUNT_ATTEMPTS, CLIENT_ATTEMPTS, WINDOW_SECONDS
+from tracker.console.sessions import COOKIE
+from tracker.errors import ConfigError
+from tracker.storage.base import AuditEntry, Store
+
+PASSWORD = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+# Storage, on both backends -----------------------------------------------------------------
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+async def test_accounts_and_the_audit_log_are_stored(store: Store, clock: Clock):
+    await add_tenant(store, "acme", "ACME")
+    await add_tenant(store, "globex", "Globex")
+    expires = clock.now() + timedelta(days=3)
+    ann = await store.add_console_account("acme", "ann@example.com", "hash-1", expires)
+    assert (ann.tenant, ann.email, ann.password_hash, ann.setup_hash) == ("acme", "ann@example.com", None, "hash-1")
+    assert await store.find_console_setup("hash-1") == ann == await store.find_console_account("ann@example.com")
+    again = await store.add_console_account("acme", "ann@example.com", "hash-2", expires)  # a new link
+    assert (again.id, again.setup_hash) == (ann.id, "hash-2") and await store.find_console_setup("hash-1") is None
+    with pytest.raises(LookupError):  # one address, one tenant
+        await store.add_console_account("globex", "ann@example.com", "hash-3", expires)
+
+    assert not await store.set_console_password(ann.id, "hash-1", "argon-hash")  # the replaced link
+    assert await store.set_console_password(ann.id, "hash-2", "argon-hash")
+    assert not await store.set_console_password(ann.id, "hash-2", "another")  # once only
+    done = await store.get_console_account(ann.id)
+    assert done is not None and (done.password_hash, done.setup_hash, done.session_version) == ("argon-hash", None, 2)
+    assert await store.bump_console_sessions(ann.id) == 3
+    assert await store.get_console_account(ann.id + 100) is None
+
+    now = clock.now()
+    for n, action in enumerate(("signed_in", "signed_out")):
+        await store.add_audit(AuditEntry("acme", "ann@example.com", action, f"d{n}", now + timedelta(seconds=n)))
+    await store.add_audit(AuditEntry("globex", "bob@example.com", "signed_in", "", now))
+    log = await store.list_audit("acme")
+    assert [(e.action, e.detail) for e in log] == [("signed_out", "d1"), ("signed_in", "d0")]
+    assert [e.at for e in log] == [now + timedelta(seconds=1), now]
+
+
+# The command line --------------------------------------------------------------------------
+
+def test_admin_add_prints_a_setup_link_last(tmp_path: Path):
+    env = {**os.environ, "TRACKER_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "TRACKER_SECRET_KEYS": "k" * 32,
+           "TRACKER_BASE_URL": "https://track.example.com"}
+
+    def tracker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tracker", *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    assert tracker("tenant", "add", "acme").returncode == 0
+    added = tracker("admin", "add", "acme", "Ann@Example.com")
+    assert added.returncode == 0, added.stderr
+    assert re.fullmatch(r"https://track\.example\.com/admin/setup/[A-Za-z0-9_-]{40,}",
+                        added.stdout.strip().splitlines()[-1])
+    assert "ann@example.com" in added.stdout
+    unknown = tracker("admin", "add", "nope", "ann@example.com")
+    assert unknown.returncode == 1 and "Unknown tenant 'nope'" in unknown.stderr
+    bad = tracker("admin", "add", "acme", "not-an-address")
+    assert bad.returncode == 1 and "is not an e-mail address" in bad.stderr
+
+
+async def test_an_address_signs_in_to_one_tenant_only(store: Store, clock: Clock):
+    await add_tenant(store, "acme", "ACME")
+    await add_tenant(store, "globex", "Globex")
+    await add_account(store, clock, "acme", "ann@example.com")
+    with pytest.raises(ConfigError, match="another tenant"):
+        await add_account(store, clock, "globex", "ANN@example.com ")
+
+
+# The web side ------------------------------------------------------------------------------
+
+@pytest.fixture
+def console(settings: Settings, clock: Clock) -> Iterator[Console]:
+    app = create_app(settings, clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Console(client, clock)
+
+
+class Console:
+    """The app, with tenants acme (case 4711) and globex (case 9001) and a helper per step."""
+
+    def __init__(self, client: TestClient, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self.store: Store = client.app.state.store  # type: ignore[attr-defined]
+        for slug in ("acme", "globex"):
+            client.portal.call(add_tenant, self.store, slug, slug.upper())
+            client.portal.call(add_source, self.store, slug, "generic", SECRET)
+        assert post(client, generic_payload("4711", title="Invoice export fails")).status_code == 202
+        assert post(client, generic_payload("9001", title="Globex secret"), tenant="globex").status_code == 202
+
+    def setup_link(self, email: str = "ann@example.com", tenant: str = "acme") -> str:
+        _, token = self.client.portal.call(add_account, self.store, self.clock, tenant, email)
+        return f"/admin/setup/{token}"
+
+    def browser(self) -> TestClient:
+        """Another browser (its own cookies) on the same app."""
+        other = TestClient(self.client.app, raise_server_exceptions=False)
+        other.portal = self.client.portal  # type: ignore[misc]  # the same running app
+        return other
+
+    def account(self, email: str = "ann@example.com", tenant: str = "acme", client: TestClient | None = None) -> None:
+        """An account with PASSWORD, signed in on `client`."""
+        client = client or self.client
+        link = self.setup_link(email, tenant)
+        answer = client.post(link, data={"csrf": token(client, link), "password": PASSWORD, "repeat": PASSWORD},
+                             follow_redirects=False)
+        assert answer.status_code == 303, answer.text
+
+    def sign_in(self, client: TestClient, email: str = "ann@example.com", password: str = PASSWORD) -> Any:
+        return client.post("/admin/sign-in", data={"csrf": token(client), "email": email, "password": password},
+                           follow_redirects=False)
+
+
+def token(client: TestClient, path: str = "/admin") -> str:
+    found = CSRF.search(client.get(path).text)
+    assert found, f"no form token on {path}"
+    return found.group(1)
+
+
+def signed_in(client: TestClient) -> bool:
+    page = client.get("/admin")
+    assert page.status_code == 200
+    return "Signed in as" in page.text
+
+
+def test_the_setup_link_sets_a_password_once_and_signs_in(console: Console):
+    client = console.client
+    link = console.setup_link()
+    page = client.get(link)
+    assert page.status_code == 200 and 'value="ann@example.com"' in page.text
+    assert 'type="password"' in page.text and 'autocomplete="new-password"' in page.text
+    csrf = token(client, link)
+    short = client.post(link, data={"csrf": csrf, "password": "short", "repeat": "short"})
+    assert short.status_code == 400 and "at least 12 characters" in short.text
+    differ = client.post(link, data={"csrf": csrf, "password": PASSWORD, "repeat": PASSWORD + "!"})
+    assert differ.status_code == 400 and "The two passwords differ" in differ.text
+    done = client.post(link, data={"csrf": csrf, "password": PASSWORD, "repeat": PASSWORD}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/admin"
+    assert signed_in(client)
+    assert client.get(link).status_code == 410  # once only
+    account = client.portal.call(console.store.find_console_account, "ann@example.com")
+    assert account.password_hash.startswith("$argon2id$") and PASSWORD not in account.password_hash
+
+
+def test_a_setup_link_expires(console: Console):
+    link = console.setup_link()
+    console.clock.advance(timedelta(days=3, seconds=1))
+    gone = console.client.get(link)
+    assert gone.status_code == 410 and "works once, for a few days" in gone.text
+    assert console.client.get("/admin/setup/not-a-token").status_code == 410
+
+
+def test_the_sign_in_form_and_the_session_cookie(console: Console):
+    first = console.client.get("/admin")
+    assert first.status_code == 200 and 'type="email"' in first.text and 'type="password"' in first.text
+    assert first.headers["x-robots-tag"] == "noindex, nofollow" and first.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in first.headers["content-security-policy"]
+    console.account(client=console.browser())  # ann has a password; this browser signs in by the form
+    signed = console.sign_in(console.client)
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "path=/admin", "samesite=lax"} <= flags and "secure" not in flags  # http base URL
+    assert signed_in(console.client)
+
+
+def test_the_cookie_is_secure_when_the_base_url_is_https(settings: Settings, clock: Clock):
+    app = create_app(dataclasses.replace(settings, base_url="https://track.example.com"), clock)
+    with TestClient(app, base_url="https://track.example.com") as client:
+        cookie = client.get("/admin").headers["set-cookie"]
+    assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+
+
+def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(console: Console):
+    console.account(client=console.browser())
+    answers = [console.sign_in(console.client, email, password)
+               for email, password in (("ann@example.com", "wrong password!"), ("nobody@example.com", PASSWORD))]
+    assert [a.status_code for a in answers] == [200, 200]
+    texts = [CSRF.sub("", a.text).replace('value="nobody@example.com"', 'value="ann@example.com"') for a in answers]
+    assert texts[0] == texts[1] and "Wrong e-mail address or password." in texts[0]
+    assert not signed_in(console.client)
+
+
+def test_every_form_needs_its_sessions_token(console: Console):
+    client, other = console.client, console.browser()
+    console.account()  # signed in on client
+    assert client.post("/admin/sign-in", data={"email": "ann@example.com", "password": PASSWORD}).status_code == 403
+    foreign = token(other)  # a token of another session
+    for path in ("/admin/sign-out", "/admin/sign-out-everywhere"):
+        for data in ({}, {"csrf": foreign}, {"csrf": "forged"}):
+            refused = client.post(path, data=data, follow_redirects=False)
+            assert refused.status_code == 403 and "This form has expired" in refused.text
+    assert signed_in(client)  # nothing happened
+    link = console.setup_link("bob@example.com")
+    assert other.post(link, data={"password": PASSWORD, "repeat": PASSWORD}).status_code == 403
+    assert other.get(link).status_code == 200  # the link still works
+
+
+def test_another_tenants_ids_find_nothing(console: Console):
+    console.account()
+    client = console.client
+    assert client.get("/admin/cases/generic/4711").status_code == 200
+    for path in ("/admin/cases/generic/9001", "/admin/cases/nope/4711", "/admin/cases/generic/4711%2F..%2F9001"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and "Globex secret" not in missing.text
+    overview = client.get("/admin").text
+    assert "Invoice export fails" in overview and "Globex secret" not in overview and "9001" not in overview
+    assert "/hooks/acme/generic" in overview and "/hooks/globex" not in overview
+
+
+def test_a_cookie_from_before_sign_in_is_not_the_signed_in_one(console: Console):
+    """Session fixation: whoever planted the visitor's cookie is not signed in by their signing in."""
+    console.account(client=console.browser())
+    attacker = console.browser()
+    known_token = token(attacker)  # the attacker's form token, for the session they plant
+    planted = attacker.cookies[COOKIE]
+    victim = console.client
+    victim.cookies.set(COOKIE, planted, domain="testserver.local", path="/admin")
+    signed = console.sign_in(victim)
+    assert signed.status_code == 303 and victim.cookies[COOKIE] != planted
+    assert signed_in(victim) and not signed_in(attacker)
+    forged = victim.post("/admin/sign-out-everywhere", data={"csrf": known_token}, follow_redirects=False)
+    assert forged.status_code == 403 and signed_in(victim)  # the signed-in session has a nonce of its own
+
+
+def test_sign_out_and_sign_out_everywhere(console: Console):
+    laptop, phone = console.client, console.browser()
+    console.account(client=laptop)
+    assert console.sign_in(phone).status_code == 303 and signed_in(phone)
+    stolen = phone.cookies[COOKIE]
+    assert phone.post("/admin/sign-out", data={"csrf": token(phone)}, follow_redirects=False).status_code == 303
+    assert not signed_in(phone) and signed_in(laptop)
+    everywhere = laptop.post("/admin/sign-out-everywhere", data={"csrf": token(laptop)}, follow_redirects=False)
+    assert everywhere.status_code == 303 and not signed_in(laptop)
+    phone.cookies.set(COOKIE, stolen, domain="testserver.local", path="/admin")  # a copy of a cookie from before
+    assert not signed_in(phone)
+    assert console.sign_in(laptop).status_code == 303 and signed_in(laptop)  # the password still works
+
+
+def test_sign_in_attempts_are_limited_per_address_and_per_client(console: Console):
+    console.account(client=console.browser())
+    client = console.client
+    for _ in range(ACCOUNT_ATTEMPTS):
+        assert console.sign_in(client, password="wrong password!").status_code == 200
+    limited = console.sign_in(client)  # the right password too
+    assert limited.status_code == 429 and "Too many sign-in attempts" in limited.text
+    assert int(limited.headers["retry-after"]) > 0
+    unknown = [console.sign_in(client, "nobody@example.com", "guess").status_code for _ in range(ACCOUNT_ATTEMPTS + 1)]
+    assert unknown == [200] * ACCOUNT_ATTEMPTS + [429]  # the same for an address nobody has
+    console.clock.advance(timedelta(seconds=WINDOW_SECONDS + 1))
+    assert console.sign_in(client).status_code == 303 and signed_in(client)
+
+    console.clock.advance(timedelta(seconds=WINDOW_SECONDS + 1))
+    spread = [console.sign_in(client, f"guess{n}@example.com", "guess").status_code for n in range(CLIENT_ATTEMPTS + 1)]
+    assert spread == [200] * CLIENT_ATTEMPTS + [429]  # many addresses from one client
+
+
+def test_the_audit_log_says_who_did_what_when(console: Console):
+    console.account()
+    client = console.client
+    client.post("/admin/sign-out", data={"csrf": token(client)})
+    assert console.sign_in(client).status_code == 303
+    page = client.get("/admin/audit")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td><time datetime=\"([^\"]+)\">.*?<td dir=\"ltr\">([^<]+)</td>\s*<td>([^<]+)", page.text,
+                      re.S)
+    assert [(who, what) for _, who, what in rows] == [("ann@example.com", "Signed in"),
+                                                     ("ann@example.com", "Signed out"),
+                                                     ("ann@example.com", "Chose a password")]
+    when = datetime.strptime(rows[0][0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs(when - console.clock.now()) < timedelta(seconds=60)
+    console.account("bob@example.com", "globex", console.browser())
+    assert "bob@example.com" not in client.get("/admin/audit").text  # another tenant's log
+
+
+def test_pages_need_a_signed_in_account(console: Console):
+    for path in ("/admin/audit", "/admin/cases/generic/4711"):
+        answer = console.client.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/admin"
+    stored = console.client.portal.call(console.store.find_console_setup, token_hash("nothing"))
+    assert stored is None
+
+
+@pytest.mark.parametrize("language", ["de", "es", "fr", "ar"])
+def test_console_pages_speak_the_readers_language(console: Console, language: str):
+    console.account()
+    for path in ("/admin", "/admin/audit", "/admin/cases/generic/4711"):
+        page = console.client.get(path, headers={"Accept-Language": language})
+        assert f'<html lang="{language}" dir="{"rtl" if language == "ar" else "ltr"}">' in page.text
+        assert "Sign out everywhere" not in page.text and ">Audit log<" not in page.text  # translated

@@ -1,0 +1,198 @@
+"""The console in Debian's Chromium, as a support lead uses it: the setup link from `tracker
+admin add`, a password, the overview, a case, the audit log, signing out and in again, with
+JavaScript off (every page works without it). Then the attacks: a form posted from another
+site, another tenant's ids, a cookie planted before sign-in, guessing passwords. And axe-core's
+WCAG 2.1 A/AA rules on every console page, left to right and right to left, light and dark."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser import HostSite
+from tests.conftest import KEY, SECRET, LiveServer, free_port, generic_payload, post, suite_clock
+from tests.test_a11y import RTL, audit, new_context, readable
+from tracker.admin import add_source, add_tenant
+from tracker.app import create_app
+from tracker.clock import Clock
+from tracker.config import Settings
+from tracker.console.accounts import add_account, setup_url
+from tracker.console.attempts import ACCOUNT_ATTEMPTS, WINDOW_SECONDS
+from tracker.console.sessions import COOKIE
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Site:
+    live: LiveServer
+    clock: Clock
+    host: HostSite
+
+    def setup_link(self, email: str, tenant: str = "acme") -> str:
+        _, token = self.live.call(add_account(self.live.app.state.store, self.clock, tenant, email))
+        return setup_url(self.live.url, token)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    port = free_port()
+    clock = suite_clock()
+    settings = Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('console') / 'tracker.db'}",
+                        secret_keys=(KEY,), port=port, base_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, clock)
+    host = HostSite()
+    with LiveServer(app, port) as live, httpx.Client(base_url=live.url, timeout=10) as http:
+        for slug in ("acme", "globex"):
+            live.call(add_tenant(app.state.store, slug, f"{slug.title()} Support"))
+            live.call(add_source(app.state.store, slug, "generic", SECRET))
+        assert post(http, generic_payload("4711", title="Invoice export fails", stage="in_progress")).status_code == 202
+        assert post(http, generic_payload("9001", title="Globex secret"), tenant="globex").status_code == 202
+        yield Site(live, clock, host)
+    host.close()
+
+
+def choose_password(page: Page, link: str) -> None:
+    page.goto(link)
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("The same password again").fill(PASSWORD)
+    page.get_by_role("button", name="Set the password and sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+def sign_in(page: Page, site: Site, email: str, password: str = PASSWORD) -> None:
+    page.goto(site.live.url + "/admin")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_support_lead_sets_up_signs_in_and_out_without_javascript(browser: Browser, site: Site):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    choose_password(page, site.setup_link("lead@example.com"))
+    expect(page.get_by_text("Signed in as lead@example.com")).to_be_visible()
+    expect(page.get_by_text(f"{site.live.url}/hooks/acme/generic")).to_be_visible()
+    page.get_by_role("link", name="generic:4711").click()
+    expect(page.get_by_role("heading", name="Invoice export fails")).to_be_visible()
+    expect(page.get_by_text("In progress")).to_be_visible()
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("cell", name="Chose a password")).to_be_visible()
+    cookie = next(c for c in context.cookies() if c["name"] == COOKIE)
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Lax", "/admin")
+
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    sign_in(page, site, "lead@example.com", "not the password")
+    expect(page.get_by_role("alert")).to_have_text("Wrong e-mail address or password.")
+    sign_in(page, site, "LEAD@example.com ")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.get_by_role("button", name="Sign out everywhere").click()
+    expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    sign_in(page, site, "lead@example.com")
+    page.get_by_role("link", name="Audit log").click()
+    actions = page.locator("tbody tr td:nth-child(3)").all_text_contents()
+    assert actions[:5] == ["Signed in", "Signed out everywhere", "Signed in", "Signed out", "Chose a password"]
+    context.close()
+
+
+def test_a_form_posted_from_another_site_is_refused(browser: Browser, site: Site):
+    """The host site is the same site (127.0.0.1) on another port, so the browser sends the
+    Lax cookie along: only the CSRF token stands in the way, and it does."""
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("victim@example.com"))
+    attack = site.host.page("/attack", f'<form method="post" action="{site.live.url}/admin/sign-out-everywhere">'
+                                       '<input type="hidden" name="csrf" value="guessed"></form>'
+                                       "<script>document.forms[0].submit()</script>")
+    with page.expect_navigation(url=f"{site.live.url}/admin/sign-out-everywhere"):
+        page.goto(attack)
+    expect(page.get_by_role("heading", name="Something went wrong")).to_be_visible()
+    expect(page.get_by_text("This form has expired")).to_be_visible()
+    page.goto(site.live.url + "/admin")
+    expect(page.get_by_text("Signed in as victim@example.com")).to_be_visible()  # still signed in
+    context.close()
+
+
+def test_another_tenants_ids_are_not_found(browser: Browser, site: Site):
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("curious@example.com"))
+    for path in ("/admin/cases/generic/9001", "/admin/cases/globex/9001"):
+        answer = page.goto(site.live.url + path)
+        assert answer is not None and answer.status == 404
+        expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+        assert "Globex" not in page.content()
+    context.close()
+
+
+def test_a_planted_cookie_does_not_sign_the_attacker_in(browser: Browser, site: Site):
+    site.setup_link("planted@example.com")
+    attacker = browser.new_context()
+    attacker.new_page().goto(site.live.url + "/admin")
+    planted = next(c for c in attacker.cookies() if c["name"] == COOKIE)
+    victim = browser.new_context()
+    victim.add_cookies([planted])  # as a sibling subdomain or a shared computer could
+    page = victim.new_page()
+    choose_password(page, site.setup_link("planted@example.com"))
+    assert next(c for c in victim.cookies() if c["name"] == COOKIE)["value"] != planted["value"]
+    other = attacker.new_page()
+    other.goto(site.live.url + "/admin")
+    expect(other.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    attacker.close()
+    victim.close()
+
+
+def test_guessing_passwords_is_stopped(browser: Browser, site: Site):
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("guarded@example.com"))
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    for n in range(ACCOUNT_ATTEMPTS):
+        sign_in(page, site, "guarded@example.com", f"guess number {n}")
+        expect(page.get_by_role("alert")).to_have_text("Wrong e-mail address or password.")
+    sign_in(page, site, "guarded@example.com")  # the right one, too late
+    expect(page.get_by_role("heading", name="Too many attempts")).to_be_visible()
+    site.clock.advance(timedelta(seconds=WINDOW_SECONDS + 1))
+    sign_in(page, site, "guarded@example.com")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    context.close()
+
+
+LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]
+
+
+@pytest.mark.parametrize(("language", "scheme"), LOOKS, ids=[f"{lang}-{scheme}" for lang, scheme in LOOKS])
+def test_console_pages_have_no_wcag_violations(browser: Browser, site: Site, language: str, scheme: str):
+    suffix = f"?lang={language}"
+    visitor: BrowserContext = new_context(browser, language, color_scheme=scheme)
+    page = visitor.new_page()
+    found = []
+    email = f"axe-{language}-{scheme}@example.com"
+    pages = {"sign-in": site.live.url + "/admin", "setup": site.setup_link(email)}
+    for name, url in pages.items():
+        page.goto(url + suffix)
+        if language == RTL:
+            assert page.evaluate("document.documentElement.dir") == "rtl", name
+        violations = audit(page)
+        if violations:
+            found.append(readable(f"{name} ({language}, {scheme})", violations))
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#repeat").fill(PASSWORD)
+    page.locator("button[type=submit]").last.click()
+    page.wait_for_url(site.live.url + "/admin")
+    signed_in = {"overview": "/admin", "case": "/admin/cases/generic/4711", "audit": "/admin/audit",
+                 "not found": "/admin/cases/generic/9001"}
+    for name, path in signed_in.items():
+        page.goto(site.live.url + path + suffix)
+        violations = audit(page)
+        if violations:
+            found.append(readable(f"{name} ({language}, {scheme})", violations))
+    visitor.close()
+    assert not found, "axe found WCAG 2.1 A/AA violations:\n" + "\n".join(found)

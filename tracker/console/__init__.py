@@ -1,0 +1,24 @@
+"""The company's console at /admin: a small server-rendered web app for a tenant's people
+(accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py and pages.py;
+templates in the default theme's `console/` set). Every page works without JavaScript."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from tracker.console.pages import audit_page, case_page
+from tracker.console.responses import console_page
+from tracker.console.sign_in import home, setup_page, sign_in, sign_out, sign_out_everywhere
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin", console_page(home), name="console"),
+        Route("/admin/sign-in", console_page(sign_in), methods=["POST"], name="console_sign_in"),
+        Route("/admin/sign-out", console_page(sign_out), methods=["POST"], name="console_sign_out"),
+        Route("/admin/sign-out-everywhere", console_page(sign_out_everywhere), methods=["POST"],
+              name="console_sign_out_everywhere"),
+        Route("/admin/setup/{token}", console_page(setup_page), methods=["GET", "POST"], name="console_setup"),
+        Route("/admin/audit", console_page(audit_page), name="console_audit"),
+        Route("/admin/cases/{source}/{case_id:path}", console_page(case_page), name="console_case"),
+    ]

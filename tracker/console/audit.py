@@ -1,0 +1,16 @@
+"""The console's audit log: every change made in the console, with who, what and when, kept in
+storage and shown to the tenant's people on /admin/audit."""
+
+from __future__ import annotations
+
+from tracker.clock import Clock
+from tracker.storage.base import AuditEntry, ConsoleAccount, Store
+
+# What the log says of each action (the page words them: console/audit.html).
+ACTIONS = ("signed_in", "signed_out", "signed_out_everywhere", "password_set")
+
+
+async def record(store: Store, clock: Clock, account: ConsoleAccount, action: str, detail: str = "") -> None:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    await store.add_audit(AuditEntry(account.tenant, account.email, action, detail, clock.now()))
