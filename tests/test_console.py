@@ -5,6 +5,7 @@ people never reaching another tenant's things. The browser side: test_console_br
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from starlette.testclient import TestClient
 
 from tests.conftest import BACKENDS, SECRET, generic_payload, post
@@ -26,6 +28,8 @@ from tracker.console.accounts import add_account, token_hash
 from tracker.console.attempts import ACCOUNT_ATTEMPTS, CLIENT_ATTEMPTS, WINDOW_SECONDS
 from tracker.console.sessions import COOKIE
 from tracker.errors import ConfigError
+from tracker.helpdesks import zendesk
+from tracker.sealing import SEALED
 from tracker.storage.base import AuditEntry, Store
 
 PASSWORD = "correct horse battery staple"
@@ -317,3 +321,55 @@ def test_console_pages_speak_the_readers_language(console: Console, language: st
         page = console.client.get(path, headers={"Accept-Language": language})
         assert f'<html lang="{language}" dir="{"rtl" if language == "ar" else "ltr"}">' in page.text
         assert "Sign out everywhere" not in page.text and ">Audit log<" not in page.text  # translated
+
+
+# Connecting a helpdesk ---------------------------------------------------------------------
+
+def test_connecting_a_helpdesk_shows_its_url_secret_and_setup_steps(console: Console):
+    console.account()
+    client = console.client
+    listing = client.get("/admin/sources")
+    assert listing.status_code == 200 and "/admin/sources/zendesk" in listing.text
+    page = client.get("/admin/sources/zendesk")
+    assert page.status_code == 200 and "Not connected yet" in page.text
+    connected = client.post("/admin/sources/zendesk", data={"csrf": token(client), "action": "connect"})
+    assert connected.status_code == 200
+    stored = client.portal.call(console.store.get_source, "acme", "zendesk")
+    assert stored is not None and stored.secret.startswith(SEALED)  # kept sealed, as the command line keeps it
+    secret = client.app.state.sealer.open(stored.secret)  # type: ignore[attr-defined]
+    assert f'value="{secret}"' in connected.text
+    assert f'value="{client.app.state.settings.base_url}/hooks/acme/zendesk"' in connected.text  # type: ignore[attr-defined]
+    assert str(escape(inspect.getdoc(zendesk) or "")) in connected.text  # what `tracker source add` prints
+    assert "Connected a helpdesk: <span dir=\"auto\">zendesk</span>" in client.get("/admin/audit").text
+    assert client.get("/admin/sources/zendsk").status_code == 404
+    assert client.post("/admin/sources/zendesk", data={"action": "connect"}).status_code == 403
+
+
+def test_write_back_credentials_are_checked_as_the_command_line_checks_them(console: Console):
+    console.account()
+    client = console.client
+    client.post("/admin/sources/zendesk", data={"csrf": token(client), "action": "connect"})
+    half = client.post("/admin/sources/zendesk", data={"csrf": token(client), "option_api_token": "tok-1"})
+    assert half.status_code == 400 and "Write-back to zendesk also needs the option api_base" in half.text
+    full = {"option_api_token": "tok-1", "option_api_email": "agent@acme.example",
+            "option_api_base": "https://acme.zendesk.com", "option_link_field_id": "360001"}
+    saved = client.post("/admin/sources/zendesk", data={"csrf": token(client), **full})
+    assert saved.status_code == 200 and "Saved." in saved.text and "tok-1" not in saved.text  # never shown back
+    kept = client.post("/admin/sources/zendesk", data={"csrf": token(client), **full, "option_api_token": "",
+                                                       "secret": "zendesk-made-secret"})
+    assert kept.status_code == 200
+    opened = client.app.state.sealer.open_source(  # type: ignore[attr-defined]
+        client.portal.call(console.store.get_source, "acme", "zendesk"))
+    assert opened.options["api_token"] == "tok-1" and opened.secret == "zendesk-made-secret"
+    assert "Changed a helpdesk's settings: <span dir=\"auto\">zendesk: secret</span>" in client.get(
+        "/admin/audit").text
+
+
+def test_the_latest_deliveries_say_why_one_was_refused(console: Console):
+    console.account()
+    client = console.client
+    assert post(client, generic_payload("4712"), secret="whsec_" + "A" * 32).status_code == 401
+    page = client.get("/admin/sources/generic")
+    assert "Refused (401)" in page.text and "Signature does not match" in page.text
+    assert "Stored (202)" in page.text and "case 4711, revision 1" in page.text
+    assert "9001" not in page.text  # globex's delivery

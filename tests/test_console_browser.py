@@ -6,6 +6,7 @@ WCAG 2.1 A/AA rules on every console page, left to right and right to left, ligh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -165,6 +166,35 @@ def test_guessing_passwords_is_stopped(browser: Browser, site: Site):
     context.close()
 
 
+def test_a_lead_connects_a_helpdesk_and_copies_its_webhook_url(browser: Browser, site: Site):
+    context = browser.new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.live.url)
+    page = context.new_page()
+    choose_password(page, site.setup_link("connector@example.com"))
+    page.get_by_role("link", name="Helpdesks", exact=True).first.click()
+    page.get_by_role("link", name="Zendesk").click()
+    page.get_by_role("button", name="Connect").click()
+    url = f"{site.live.url}/hooks/acme/zendesk"
+    expect(page.get_by_label("Webhook URL")).to_have_value(url)
+    expect(page.get_by_label("Signing secret", exact=True)).to_have_value(re.compile(r"^whsec_"))
+    expect(page.locator("pre.steps")).to_contain_text("Reveal secret")
+    page.locator("button[data-copy=webhook-url]").click()
+    expect(page.get_by_role("status").filter(has_text="Copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    page.get_by_label("api_token").fill("zd-token")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("Write-back to zendesk also needs the option api_base")
+    context.close()
+
+    without = browser.new_context(java_script_enabled=False)
+    page = without.new_page()
+    sign_in(page, site, "connector@example.com")
+    page.goto(site.live.url + "/admin/sources/zendesk")
+    expect(page.get_by_label("Webhook URL")).to_have_value(url)  # to select and copy by hand
+    expect(page.locator("button[data-copy]").first).to_be_hidden()
+    without.close()
+
+
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]
 
 
@@ -188,7 +218,8 @@ def test_console_pages_have_no_wcag_violations(browser: Browser, site: Site, lan
     page.locator("button[type=submit]").last.click()
     page.wait_for_url(site.live.url + "/admin")
     signed_in = {"overview": "/admin", "case": "/admin/cases/generic/4711", "audit": "/admin/audit",
-                 "not found": "/admin/cases/generic/9001"}
+                 "not found": "/admin/cases/generic/9001", "helpdesks": "/admin/sources",
+                 "helpdesk": "/admin/sources/generic", "unconnected helpdesk": "/admin/sources/zammad"}
     for name, path in signed_in.items():
         page.goto(site.live.url + path + suffix)
         violations = audit(page)

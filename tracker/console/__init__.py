@@ -1,6 +1,6 @@
 """The company's console at /admin: a small server-rendered web app for a tenant's people
-(accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py and pages.py;
-templates in the default theme's `console/` set). Every page works without JavaScript."""
+(accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py, pages.py and
+sources.py; templates in the default theme's `console/` set). Every page works without JavaScript."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.routing import Route
 from tracker.console.pages import audit_page, case_page
 from tracker.console.responses import console_page
 from tracker.console.sign_in import home, setup_page, sign_in, sign_out, sign_out_everywhere
+from tracker.console.sources import source_page, sources_page
 
 
 def routes() -> list[Route]:
@@ -21,4 +22,6 @@ def routes() -> list[Route]:
         Route("/admin/setup/{token}", console_page(setup_page), methods=["GET", "POST"], name="console_setup"),
         Route("/admin/audit", console_page(audit_page), name="console_audit"),
         Route("/admin/cases/{source}/{case_id:path}", console_page(case_page), name="console_case"),
+        Route("/admin/sources", console_page(sources_page), name="console_sources"),
+        Route("/admin/sources/{source}", console_page(source_page), methods=["GET", "POST"], name="console_source"),
     ]
