@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from tests.conftest import BACKENDS, SECRET, generic_payload, post
+from tests.conftest import BACKENDS, SECRET, generic_payload, link_for, post
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
@@ -373,3 +374,88 @@ def test_the_latest_deliveries_say_why_one_was_refused(console: Console):
     assert "Refused (401)" in page.text and "Signature does not match" in page.text
     assert "Stored (202)" in page.text and "case 4711, revision 1" in page.text
     assert "9001" not in page.text  # globex's delivery
+
+
+# Cases and problems ------------------------------------------------------------------------
+
+LINK = re.compile(r'id="case-link"[^>]*value="([^"]+)"')
+
+
+def test_cases_are_searched_by_number_title_and_customer(console: Console):
+    console.account()
+    client = console.client
+    bob = generic_payload("4712", title="Cannot log in", requester_email="Bob@Example.com")
+    assert post(client, bob).status_code == 202
+    searches = (("4712", ["4712"]), ("invoice", ["4711"]), ("bob@example", ["4712"]), ("generic:", ["4712", "4711"]))
+    for query, found in searches:
+        page = client.get("/admin/cases", params={"q": query})
+        assert re.findall(r">generic:(\d+)</a>", page.text) == found, query
+    assert "No case matches this search." in client.get("/admin/cases", params={"q": "9001"}).text  # globex's
+
+
+def test_a_lead_mints_and_revokes_a_customer_link(console: Console):
+    console.account()
+    client = console.client
+    assert client.post("/admin/cases/generic/4711", data={"action": "mint"}).status_code == 403
+    minted = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "mint",
+                                                            "expires_days": "7"})
+    assert minted.status_code == 200
+    link = LINK.search(minted.text).group(1)  # type: ignore[union-attr]
+    path = urlsplit(link).path
+    assert client.get(path).status_code == 200 and "Invoice export fails" in client.get(path).text
+    console.clock.advance(timedelta(days=7, seconds=1))
+    assert client.get(path).status_code == 410  # it expires as asked
+    console.clock.advance(timedelta(days=-7, seconds=-1))
+    lasting = LINK.search(client.post("/admin/cases/generic/4711", data={  # type: ignore[union-attr]
+        "csrf": token(client), "action": "mint"}).text).group(1)
+    assert client.get(urlsplit(lasting).path).status_code == 200
+    wrong = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "mint",
+                                                           "expires_days": "0"})
+    assert wrong.status_code == 400 and "whole number from 1 to 3650" in wrong.text
+    revoked = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "revoke"})
+    assert revoked.status_code == 200 and "stops working" in revoked.text
+    assert client.get(urlsplit(lasting).path).status_code == 410
+    log = client.get("/admin/audit").text
+    assert "Revoked a case&#39;s links" not in log and "Revoked a case's links" in log
+    assert 'Made a customer link: <span dir="auto">generic:4711, 7 d</span>' in log
+    other = client.post("/admin/cases/generic/9001", data={"csrf": token(client), "action": "revoke"})
+    assert other.status_code == 404  # globex's case: nothing happens
+    globex = client.portal.call(console.store.get_case, "globex", "generic", "9001")
+    assert globex.link_version == 1
+
+
+def test_a_lead_links_a_case_to_a_problem_and_tells_its_customers(console: Console):
+    console.account()
+    client = console.client
+    assert post(client, generic_payload("12", title="Exports bug")).status_code == 202
+    refused = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "link",
+                                                             "problem": "not a problem"})
+    assert refused.status_code == 400 and "SOURCE:ID" in refused.text
+    itself = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "link",
+                                                            "problem": "generic:4711"})
+    assert itself.status_code == 400 and "cannot be its own problem" in itself.text
+    linked = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "link",
+                                                            "problem": "generic:12"}, follow_redirects=False)
+    assert linked.status_code == 303
+    assert client.portal.call(console.store.get_case, "acme", "generic", "4711").case.problem == "generic:12"
+    listing = client.get("/admin/problems").text
+    assert "/admin/problems/generic/12" in listing and "<td>1</td>" in listing
+    described = client.post("/admin/problems/generic/12", data={"csrf": token(client), "public_title": "Exports fail",
+                                                                "summary": "A fix ships today.", "listed": "yes"})
+    assert described.status_code == 200 and "Saved." in described.text
+    assert "1 open case is linked to it." in described.text and "/admin/cases/generic/4711" in described.text
+    notes = client.portal.call(console.store.get_problem_notes, "acme", "generic", "12")
+    assert (notes.public_title, notes.summary, notes.listed) == ("Exports fail", "A fix ships today.", True)
+    assert "Exports fail" in client.get("/s/acme").text  # on the status page
+    client.portal.call(client.app.state.deliverer.run_once)  # type: ignore[attr-defined]
+    view = client.get(link_for(client) + "/case.json").json()
+    assert view["problem"]["title"] == "Exports fail"  # what the linked case's customer sees
+    unlisted = client.post("/admin/problems/generic/12", data={"csrf": token(client), "public_title": "Exports fail",
+                                                               "summary": ""})
+    assert unlisted.status_code == 200 and "Exports fail" not in client.get("/s/acme").text
+    unlinked = client.post("/admin/cases/generic/4711", data={"csrf": token(client), "action": "unlink"},
+                           follow_redirects=False)
+    assert unlinked.status_code == 303
+    assert client.portal.call(console.store.get_case, "acme", "generic", "4711").case.problem is None
+    assert client.get("/admin/problems/generic/9001").status_code == 404  # globex's case
+    assert client.get("/admin/problems/nope/12").status_code == 404

@@ -55,6 +55,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             live.call(add_source(app.state.store, slug, "generic", SECRET))
         assert post(http, generic_payload("4711", title="Invoice export fails", stage="in_progress")).status_code == 202
         assert post(http, generic_payload("9001", title="Globex secret"), tenant="globex").status_code == 202
+        assert post(http, generic_payload("12", title="Export bug in engineering")).status_code == 202  # a problem
         yield Site(live, clock, host)
     host.close()
 
@@ -125,7 +126,7 @@ def test_another_tenants_ids_are_not_found(browser: Browser, site: Site):
     context = browser.new_context()
     page = context.new_page()
     choose_password(page, site.setup_link("curious@example.com"))
-    for path in ("/admin/cases/generic/9001", "/admin/cases/globex/9001"):
+    for path in ("/admin/cases/generic/9001", "/admin/cases/globex/9001", "/admin/problems/generic/9001"):
         answer = page.goto(site.live.url + path)
         assert answer is not None and answer.status == 404
         expect(page.get_by_role("heading", name="Not found")).to_be_visible()
@@ -195,6 +196,41 @@ def test_a_lead_connects_a_helpdesk_and_copies_its_webhook_url(browser: Browser,
     without.close()
 
 
+def test_a_lead_finds_a_case_sends_its_link_and_publishes_its_problem(browser: Browser, site: Site):
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("publisher@example.com"))
+    page.get_by_label("Search cases").fill("invoice")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="generic:4711").click()
+    page.get_by_label("Expires after (days)").fill("30")
+    page.get_by_role("button", name="Make a link").click()
+    link = page.get_by_label("A new link to this case's page").input_value()
+    assert link.startswith(site.live.url + "/c/")
+    page.get_by_role("link", name="Open the customer's view").click()
+    expect(page.get_by_role("heading", name="Invoice export fails")).to_be_visible()
+
+    page.goto(site.live.url + "/admin/cases/generic/4711")
+    page.get_by_label("Problem (SOURCE:ID)").fill("generic:12")
+    page.get_by_role("button", name="Link to this problem").click()
+    page.get_by_role("link", name="generic:12").click()
+    page.get_by_label("Title for customers").fill("Exports fail for large files")
+    page.get_by_label("Summary for customers").fill("A fix is being tested.")
+    page.get_by_label("List it on the status page").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved.")
+    expect(page.get_by_text("1 open case is linked to it.")).to_be_visible()
+    page.goto(f"{site.live.url}/s/acme")
+    expect(page.get_by_text("Exports fail for large files")).to_be_visible()
+    page.goto(link)
+    expect(page.get_by_text("Exports fail for large files")).to_be_visible()  # the customer is told, live
+    page.goto(site.live.url + "/admin/cases/generic/4711")
+    page.get_by_role("button", name="Revoke every link").click()
+    expect(page.get_by_role("status")).to_contain_text("stops working")
+    assert page.goto(link).status == 410  # type: ignore[union-attr]
+    context.close()
+
+
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]
 
 
@@ -219,9 +255,11 @@ def test_console_pages_have_no_wcag_violations(browser: Browser, site: Site, lan
     page.wait_for_url(site.live.url + "/admin")
     signed_in = {"overview": "/admin", "case": "/admin/cases/generic/4711", "audit": "/admin/audit",
                  "not found": "/admin/cases/generic/9001", "helpdesks": "/admin/sources",
-                 "helpdesk": "/admin/sources/generic", "unconnected helpdesk": "/admin/sources/zammad"}
+                 "helpdesk": "/admin/sources/generic", "unconnected helpdesk": "/admin/sources/zammad",
+                 "cases": "/admin/cases?q=4711", "no cases": "/admin/cases?q=nothing", "problems": "/admin/problems",
+                 "problem": "/admin/problems/generic/12"}
     for name, path in signed_in.items():
-        page.goto(site.live.url + path + suffix)
+        page.goto(site.live.url + path + ("&" if "?" in path else "?") + suffix[1:])
         violations = audit(page)
         if violations:
             found.append(readable(f"{name} ({language}, {scheme})", violations))

@@ -1,12 +1,15 @@
 """The company's console at /admin: a small server-rendered web app for a tenant's people
-(accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py, pages.py and
-sources.py; templates in the default theme's `console/` set). Every page works without JavaScript."""
+(accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py, pages.py,
+sources.py, cases.py and problems.py; templates in the default theme's `console/` set). Every
+page works without JavaScript."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from tracker.console.pages import audit_page, case_page
+from tracker.console.cases import case_page, cases_page
+from tracker.console.pages import audit_page
+from tracker.console.problems import problem_page, problems_page
 from tracker.console.responses import console_page
 from tracker.console.sign_in import home, setup_page, sign_in, sign_out, sign_out_everywhere
 from tracker.console.sources import source_page, sources_page
@@ -21,7 +24,12 @@ def routes() -> list[Route]:
               name="console_sign_out_everywhere"),
         Route("/admin/setup/{token}", console_page(setup_page), methods=["GET", "POST"], name="console_setup"),
         Route("/admin/audit", console_page(audit_page), name="console_audit"),
-        Route("/admin/cases/{source}/{case_id:path}", console_page(case_page), name="console_case"),
+        Route("/admin/cases", console_page(cases_page), name="console_cases"),
+        Route("/admin/cases/{source}/{case_id:path}", console_page(case_page), methods=["GET", "POST"],
+              name="console_case"),
+        Route("/admin/problems", console_page(problems_page), name="console_problems"),
+        Route("/admin/problems/{source}/{case_id:path}", console_page(problem_page), methods=["GET", "POST"],
+              name="console_problem"),
         Route("/admin/sources", console_page(sources_page), name="console_sources"),
         Route("/admin/sources/{source}", console_page(source_page), methods=["GET", "POST"], name="console_source"),
     ]

@@ -1,4 +1,4 @@
-"""The signed-in pages of the console: the overview of the tenant, a case, the audit log.
+"""The signed-in pages of the console: the overview of the tenant and the audit log.
 
 Every page reads the tenant from the signed-in account, never from the address: an id of
 another tenant's case in a URL finds nothing there and answers 404.
@@ -33,20 +33,6 @@ async def overview(request: Request, session: Session, account: ConsoleAccount) 
     sources = await store.list_sources(tenant.slug)
     return render(request, "overview.html", session=session, tenant=tenant, account=account, cases=cases,
                   sources=sources, base_url=state_of(request).settings.base_url)
-
-
-async def case_page(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return see_other("/admin")
-    session, account = who
-    tenant = await tenant_of(request, account)
-    stored = await state_of(request).store.get_case(tenant.slug, request.path_params["source"],
-                                                     request.path_params["case_id"])
-    if stored is None:
-        raise Refused(404, "not_found")
-    return render(request, "case.html", session=session, tenant=tenant, account=account, stored=stored,
-                  case=stored.case)
 
 
 async def audit_page(request: Request) -> Response:
