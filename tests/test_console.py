@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ from markupsafe import escape
 from starlette.testclient import TestClient
 
 from tests.conftest import BACKENDS, SECRET, generic_payload, link_for, post
+from tests.receiver import Receiver, receiver
+from tracker import apikeys
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
@@ -30,6 +33,7 @@ from tracker.console.attempts import ACCOUNT_ATTEMPTS, CLIENT_ATTEMPTS, WINDOW_S
 from tracker.console.sessions import COOKIE
 from tracker.errors import ConfigError
 from tracker.helpdesks import zendesk
+from tracker.outbound import queue_webhook
 from tracker.sealing import SEALED
 from tracker.storage.base import AuditEntry, Store
 
@@ -459,3 +463,75 @@ def test_a_lead_links_a_case_to_a_problem_and_tells_its_customers(console: Conso
     assert client.portal.call(console.store.get_case, "acme", "generic", "4711").case.problem is None
     assert client.get("/admin/problems/generic/9001").status_code == 404  # globex's case
     assert client.get("/admin/problems/nope/12").status_code == 404
+
+
+# Keys and hooks ----------------------------------------------------------------------------
+
+NEW_KEY = re.compile(r'id="new-key"[^>]*value="([^"]+)"')
+
+
+def test_api_keys_are_made_shown_once_and_revoked(console: Console):
+    console.account()
+    client = console.client
+    made = client.post("/admin/keys", data={"csrf": token(client), "name": "zapier"})
+    assert made.status_code == 200
+    key = NEW_KEY.search(made.text).group(1)  # type: ignore[union-attr]
+    assert key.startswith("trk_acme_")
+    assert client.get("/api/v1/cases", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    listing = client.get("/admin/keys").text
+    assert key not in listing and ">zapier<" in listing  # shown once
+    twice = client.post("/admin/keys", data={"csrf": token(client), "name": "zapier"})
+    assert twice.status_code == 400 and "already has a key named" in twice.text
+    bad = client.post("/admin/keys", data={"csrf": token(client), "name": "no spaces"})
+    assert bad.status_code == 400 and "use letters, digits" in bad.text
+    revoked = client.post("/admin/keys", data={"csrf": token(client), "name": "zapier", "action": "revoke"})
+    assert revoked.status_code == 200 and "Revoked" in revoked.text
+    assert client.get("/api/v1/cases", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    globex_key = client.portal.call(apikeys.add_key, console.store, "globex", "theirs")
+    foreign = client.post("/admin/keys", data={"csrf": token(client), "name": "theirs", "action": "revoke"})
+    assert foreign.status_code == 400 and "has no active key" in foreign.text  # not globex's key
+    assert client.get("/api/v1/cases", headers={"Authorization": f"Bearer {globex_key}"}).status_code == 200
+    log = client.get("/admin/audit").text
+    assert 'Made an API key: <span dir="auto">zapier</span>' in log and "Revoked an API key" in log
+
+
+def sent(client: TestClient, hook: Receiver, count: int) -> None:
+    """Wait until the hook has had `count` requests (the app's worker sends, or this nudges it)."""
+    deadline = time.monotonic() + 10
+    while len(hook.requests) < count:
+        assert time.monotonic() < deadline, f"{len(hook.requests)} of {count} requests arrived"
+        client.portal.call(client.app.state.deliverer.run_once)  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    assert len(hook.requests) == count
+
+
+def test_the_company_webhook_is_set_and_its_deliveries_sent_again(console: Console):
+    console.account()
+    client = console.client
+    wrong = client.post("/admin/hooks", data={"csrf": token(client), "webhook_url": "ftp://example.com/x"})
+    assert wrong.status_code == 400 and "give an http:// or https:// URL" in wrong.text
+    with receiver() as hook:
+        saved = client.post("/admin/hooks", data={"csrf": token(client), "webhook_url": hook.url})
+        assert saved.status_code == 200 and "Saved." in saved.text
+        tenant = client.portal.call(console.store.get_tenant, "acme")
+        assert tenant.options["webhook_url"] == hook.url and tenant.options["webhook_secret"].startswith("whsec_")
+        assert f'value="{tenant.options["webhook_secret"]}"' in saved.text
+        queued = client.portal.call(queue_webhook, console.store, tenant, "case.quiet", None, {"case_id": "4711"},
+                                    console.clock.now())
+        sent(client, hook, 1)
+        page = client.get("/admin/hooks").text
+        assert "case.quiet" in page and "Delivered" in page
+        again = client.post("/admin/hooks", data={"csrf": token(client), "action": "redeliver", "id": str(queued)})
+        assert again.status_code == 200 and "Queued again" in again.text
+        sent(client, hook, 2)
+        globex = client.portal.call(console.store.get_tenant, "globex")
+        theirs = client.portal.call(queue_webhook, console.store, globex, "case.quiet", None, {}, console.clock.now())
+    assert theirs is None  # globex has no webhook: nothing queued
+    theirs = client.portal.call(console.store.add_delivery, "globex", "webhook", "case.quiet", None,
+                                {"method": "POST", "url": "https://globex.example/hook", "body": {}})
+    foreign = client.post("/admin/hooks", data={"csrf": token(client), "action": "redeliver", "id": str(theirs)})
+    assert foreign.status_code == 404
+    removed = client.post("/admin/hooks", data={"csrf": token(client), "webhook_url": ""})
+    assert removed.status_code == 200
+    assert "webhook_url" not in client.portal.call(console.store.get_tenant, "acme").options
+    assert "Sent a delivery again" in client.get("/admin/audit").text

@@ -25,6 +25,7 @@ from tracker.config import Settings
 from tracker.console.accounts import add_account, setup_url
 from tracker.console.attempts import ACCOUNT_ATTEMPTS, WINDOW_SECONDS
 from tracker.console.sessions import COOKIE
+from tracker.outbound import queue_webhook
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
@@ -56,6 +57,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert post(http, generic_payload("4711", title="Invoice export fails", stage="in_progress")).status_code == 202
         assert post(http, generic_payload("9001", title="Globex secret"), tenant="globex").status_code == 202
         assert post(http, generic_payload("12", title="Export bug in engineering")).status_code == 202  # a problem
+        acme = live.call(add_tenant(app.state.store, "acme", None, None, {"webhook_url": host.url + "/hook"}))
+        live.call(queue_webhook(app.state.store, acme, "case.quiet", None, {"case_id": "4711"}, clock.now()))
         yield Site(live, clock, host)
     host.close()
 
@@ -231,6 +234,25 @@ def test_a_lead_finds_a_case_sends_its_link_and_publishes_its_problem(browser: B
     context.close()
 
 
+def test_a_lead_makes_an_api_key_that_is_shown_once(browser: Browser, site: Site):
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("automation@example.com"))
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("What the key is for").fill("zapier")
+    page.get_by_role("button", name="Make a key").click()
+    key = page.get_by_label("The new key.").input_value()
+    with httpx.Client(base_url=site.live.url, timeout=10) as http:
+        assert http.get("/api/v1/cases", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        page.reload()  # a POST's answer: the browser asks before sending the form again
+        page.goto(site.live.url + "/admin/keys")
+        assert key not in page.content()
+        page.get_by_role("button", name="Revoke the key zapier").click()
+        expect(page.get_by_role("cell", name="Revoked")).to_be_visible()
+        assert http.get("/api/v1/cases", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    context.close()
+
+
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]
 
 
@@ -257,7 +279,7 @@ def test_console_pages_have_no_wcag_violations(browser: Browser, site: Site, lan
                  "not found": "/admin/cases/generic/9001", "helpdesks": "/admin/sources",
                  "helpdesk": "/admin/sources/generic", "unconnected helpdesk": "/admin/sources/zammad",
                  "cases": "/admin/cases?q=4711", "no cases": "/admin/cases?q=nothing", "problems": "/admin/problems",
-                 "problem": "/admin/problems/generic/12"}
+                 "problem": "/admin/problems/generic/12", "keys": "/admin/keys", "hooks": "/admin/hooks"}
     for name, path in signed_in.items():
         page.goto(site.live.url + path + ("&" if "?" in path else "?") + suffix[1:])
         violations = audit(page)
