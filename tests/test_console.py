@@ -535,3 +535,40 @@ def test_the_company_webhook_is_set_and_its_deliveries_sent_again(console: Conso
     assert removed.status_code == 200
     assert "webhook_url" not in client.portal.call(console.store.get_tenant, "acme").options
     assert "Sent a delivery again" in client.get("/admin/audit").text
+
+
+# Look and words ----------------------------------------------------------------------------
+
+LOOK = {"name": "ACME Support", "theme": "dark", "logo_url": "https://acme.example/logo.png",
+        "accent_colour": "#0b5cad", "support_url": "https://acme.example/help", "language": "de",
+        "promise_hours": "8", "confirm_days": "5", "notify": "email", "notify_digest_minutes": "15"}
+
+
+def test_the_look_and_words_are_saved_with_the_command_lines_checks(console: Console):
+    console.account()
+    client = console.client
+    client.headers["accept-language"] = "en"  # the console too follows the tenant's language otherwise
+    saved = client.post("/admin/look", data={"csrf": token(client), **LOOK})
+    assert saved.status_code == 200 and "Saved." in saved.text and "contrast of" not in saved.text
+    tenant = client.portal.call(console.store.get_tenant, "acme")
+    assert (tenant.name, tenant.theme) == ("ACME Support", "dark")
+    assert {name: tenant.options[name] for name in LOOK if name not in ("name", "theme")} == {
+        name: value for name, value in LOOK.items() if name not in ("name", "theme")}
+    page = client.get(link_for(client))
+    assert "/themes/dark/theme.css" in page.text and 'lang="de"' in page.text  # the customer's page follows
+    for field, value, message in (("logo_url", "http://acme.example/logo.png", "give an https:// URL"),
+                                  ("support_url", "javascript:alert(1)", "give an https:// URL"),
+                                  ("accent_colour", "blue", "write it as #rrggbb"),
+                                  ("language", "xx", "has no translation"),
+                                  ("promise_hours", "-1", "promise_hours"),
+                                  ("theme", "nope", "Unknown theme")):
+        refused = client.post("/admin/look", data={"csrf": token(client), **LOOK, field: value})
+        assert refused.status_code == 400 and message in refused.text, field
+    assert client.portal.call(console.store.get_tenant, "acme").options == tenant.options  # nothing changed
+    pale = client.post("/admin/look", data={"csrf": token(client), **LOOK, "accent_colour": "#ffdd00"})
+    assert pale.status_code == 200 and "contrast of 1.3:1" in pale.text  # saved, with a warning
+    cleared = client.post("/admin/look", data={"csrf": token(client), **LOOK, "language": "", "logo_url": ""})
+    assert cleared.status_code == 200
+    options = client.portal.call(console.store.get_tenant, "acme").options
+    assert "language" not in options and "logo_url" not in options
+    assert 'Changed the look and words: <span dir="auto">accent_colour, confirm_days' in client.get("/admin/audit").text

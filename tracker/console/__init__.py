@@ -1,7 +1,7 @@
 """The company's console at /admin: a small server-rendered web app for a tenant's people
 (accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py, pages.py,
-sources.py, cases.py, problems.py, keys.py and hooks.py; templates in the default theme's
-`console/` set). Every page works without JavaScript."""
+sources.py, cases.py, problems.py, look.py, keys.py and hooks.py; templates in the default
+theme's `console/` set). Every page works without JavaScript."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.routing import Route
 from tracker.console.cases import case_page, cases_page
 from tracker.console.hooks import hooks_page
 from tracker.console.keys import keys_page
+from tracker.console.look import look_page
 from tracker.console.pages import audit_page
 from tracker.console.problems import problem_page, problems_page
 from tracker.console.responses import console_page
@@ -32,6 +33,7 @@ def routes() -> list[Route]:
         Route("/admin/problems", console_page(problems_page), name="console_problems"),
         Route("/admin/problems/{source}/{case_id:path}", console_page(problem_page), methods=["GET", "POST"],
               name="console_problem"),
+        Route("/admin/look", console_page(look_page), methods=["GET", "POST"], name="console_look"),
         Route("/admin/keys", console_page(keys_page), methods=["GET", "POST"], name="console_keys"),
         Route("/admin/hooks", console_page(hooks_page), methods=["GET", "POST"], name="console_hooks"),
         Route("/admin/sources", console_page(sources_page), name="console_sources"),

@@ -12,6 +12,8 @@ from tracker.web.forms import read_form
 from tracker.web.state import state_of
 
 FIELD = "csrf"
+MAX_FORM_BYTES = 16_384  # a problem's summary of 2,000 characters, percent-encoded
+MAX_FORM_FIELDS = 30
 
 
 def form_token(request: Request, session: Session) -> str:
@@ -21,7 +23,7 @@ def form_token(request: Request, session: Session) -> str:
 async def checked_form(request: Request) -> tuple[Session, dict[str, str]]:
     """The session and the form's fields, when the form's token is the session's."""
     session = read_session(request)
-    form = await read_form(request)
+    form = await read_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     token = form.pop(FIELD, "")
     if session is None or not state_of(request).signer.check_console_form(token, session.nonce, SESSION_SECONDS):
         raise Refused(403, "form_expired")
