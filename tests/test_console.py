@@ -28,6 +28,7 @@ from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
+from tracker.console import totp
 from tracker.console.accounts import add_account, token_hash
 from tracker.console.attempts import ACCOUNT_ATTEMPTS, CLIENT_ATTEMPTS, WINDOW_SECONDS
 from tracker.console.sessions import COOKIE
@@ -572,3 +573,71 @@ def test_the_look_and_words_are_saved_with_the_command_lines_checks(console: Con
     options = client.portal.call(console.store.get_tenant, "acme").options
     assert "language" not in options and "logo_url" not in options
     assert 'Changed the look and words: <span dir="auto">accent_colour, confirm_days' in client.get("/admin/audit").text
+
+
+# The second factor -------------------------------------------------------------------------
+
+TOTP_KEY = re.compile(r'id="totp-key"[^>]*value="([A-Z2-7]+)"')
+RECOVERY = re.compile(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>")
+
+
+def code_now(secret: str, clock: Clock) -> str:
+    return totp.totp(totp.secret_bytes(secret), clock.timestamp())
+
+
+def test_a_second_factor_with_recovery_codes(console: Console):
+    console.account()
+    client = console.client
+    started = client.post("/admin/account", data={"csrf": token(client), "action": "start"})
+    secret = TOTP_KEY.search(started.text).group(1)  # type: ignore[union-attr]
+    assert "otpauth://totp/" in started.text and f"secret={secret}" in started.text
+    wrong = client.post("/admin/account", data={"csrf": token(client), "action": "enable", "secret": secret,
+                                                "code": "000000" if code_now(secret, console.clock) != "000000"
+                                                else "111111"})
+    assert wrong.status_code == 400 and "wrong or used already" in wrong.text
+    enabled = client.post("/admin/account", data={"csrf": token(client), "action": "enable", "secret": secret,
+                                                  "code": code_now(secret, console.clock)})
+    codes = RECOVERY.findall(enabled.text)
+    assert enabled.status_code == 200 and len(codes) == 10
+    stored = client.portal.call(console.store.find_console_account, "ann@example.com")
+    assert stored.totp_secret.startswith(SEALED) and secret not in stored.totp_secret
+    assert codes[0] not in stored.recovery_hashes
+    assert not RECOVERY.findall(client.get("/admin/account").text)  # shown once
+
+    client.post("/admin/sign-out", data={"csrf": token(client)})
+    assert console.sign_in(client).status_code == 303
+    halfway = client.get("/admin")
+    assert "The code from your authenticator app" in halfway.text and "Signed in as" not in halfway.text
+    assert client.get("/admin/audit", follow_redirects=False).status_code == 303  # not signed in yet
+    replayed = client.post("/admin/sign-in/code", data={"csrf": token(client), "code": code_now(secret, console.clock)})
+    assert "wrong or used already" in replayed.text  # the code that turned it on, seen over a shoulder
+    console.clock.advance(timedelta(seconds=totp.STEP_SECONDS))
+    done = client.post("/admin/sign-in/code", data={"csrf": token(client), "code": code_now(secret, console.clock)},
+                       follow_redirects=False)
+    assert done.status_code == 303 and signed_in(client)
+
+    client.post("/admin/sign-out", data={"csrf": token(client)})
+    console.sign_in(client)
+    by_recovery = client.post("/admin/sign-in/code", data={"csrf": token(client), "code": codes[0].upper()},
+                              follow_redirects=False)
+    assert by_recovery.status_code == 303 and signed_in(client)
+    assert "9 recovery codes are left" in client.get("/admin/account").text
+    client.post("/admin/sign-out", data={"csrf": token(client)})
+    console.sign_in(client)
+    again = client.post("/admin/sign-in/code", data={"csrf": token(client), "code": codes[0]})
+    assert "wrong or used already" in again.text and not signed_in(client)
+    for _ in range(ACCOUNT_ATTEMPTS):  # guessing codes is limited as guessing passwords is
+        client.post("/admin/sign-in/code", data={"csrf": token(client), "code": "123456"})
+    assert client.post("/admin/sign-in/code", data={"csrf": token(client), "code": codes[1]}).status_code == 429
+
+    console.clock.advance(timedelta(seconds=WINDOW_SECONDS + 1))
+    assert client.post("/admin/sign-in/code", data={"csrf": token(client), "code": codes[1]},
+                       follow_redirects=False).status_code == 303
+    off = client.post("/admin/account", data={"csrf": token(client), "action": "disable",
+                                              "code": code_now(secret, console.clock)})
+    assert off.status_code == 200 and "The second factor is off." in off.text
+    client.post("/admin/sign-out", data={"csrf": token(client)})
+    assert console.sign_in(client).status_code == 303 and signed_in(client)  # the password alone again
+    log = client.get("/admin/audit").text
+    assert "Turned the second factor on" in log and "Turned the second factor off" in log
+    assert 'Signed in: <span dir="auto">recovery code</span>' in log

@@ -22,6 +22,7 @@ from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
 from tracker.config import Settings
+from tracker.console import totp
 from tracker.console.accounts import add_account, setup_url
 from tracker.console.attempts import ACCOUNT_ATTEMPTS, WINDOW_SECONDS
 from tracker.console.sessions import COOKIE
@@ -253,6 +254,26 @@ def test_a_lead_makes_an_api_key_that_is_shown_once(browser: Browser, site: Site
     context.close()
 
 
+def test_a_lead_turns_on_a_second_factor_and_signs_in_with_it(browser: Browser, site: Site):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    choose_password(page, site.setup_link("careful@example.com"))
+    page.get_by_role("link", name="Your account").click()
+    page.get_by_role("button", name="Set up a second factor").click()
+    secret = page.get_by_label("Key", exact=True).input_value()
+    page.get_by_label("Code").fill(totp.totp(totp.secret_bytes(secret), site.clock.timestamp()))
+    page.get_by_role("button", name="Turn the second factor on").click()
+    expect(page.locator(".recovery-codes li")).to_have_count(10)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    sign_in(page, site, "careful@example.com")
+    expect(page.get_by_role("heading", name="The code from your authenticator app")).to_be_visible()
+    site.clock.advance(timedelta(seconds=totp.STEP_SECONDS))  # the next code (the last one was used)
+    page.get_by_label("Code").fill(totp.totp(totp.secret_bytes(secret), site.clock.timestamp()))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Signed in as careful@example.com")).to_be_visible()
+    context.close()
+
+
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]
 
 
@@ -280,11 +301,16 @@ def test_console_pages_have_no_wcag_violations(browser: Browser, site: Site, lan
                  "helpdesk": "/admin/sources/generic", "unconnected helpdesk": "/admin/sources/zammad",
                  "cases": "/admin/cases?q=4711", "no cases": "/admin/cases?q=nothing", "problems": "/admin/problems",
                  "problem": "/admin/problems/generic/12", "keys": "/admin/keys", "hooks": "/admin/hooks",
-                 "look": "/admin/look"}
+                 "look": "/admin/look", "account": "/admin/account"}
     for name, path in signed_in.items():
         page.goto(site.live.url + path + ("&" if "?" in path else "?") + suffix[1:])
         violations = audit(page)
         if violations:
             found.append(readable(f"{name} ({language}, {scheme})", violations))
+    page.goto(site.live.url + "/admin/account" + suffix)
+    page.locator("button[value=start]").click()
+    violations = audit(page)  # the second factor being set up
+    if violations:
+        found.append(readable(f"second factor set-up ({language}, {scheme})", violations))
     visitor.close()
     assert not found, "axe found WCAG 2.1 A/AA violations:\n" + "\n".join(found)

@@ -49,7 +49,8 @@ COPIED = (
     ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
                      "told_at", "created_at", "channel", "push_keys"), ("confirmed_at", "told_at", "created_at")),
     ("console_accounts", ("id", "tenant", "email", "password_hash", "session_version", "setup_hash",
-                          "setup_expires_at", "created_at"), ("setup_expires_at", "created_at")),
+                          "setup_expires_at", "created_at", "totp_secret", "totp_step", "recovery_hashes"),
+     ("setup_expires_at", "created_at")),
     ("console_audit", ("id", "tenant", "actor", "action", "detail", "at"), ("at",)),
 )
 # `received` and `told_once` are not copied: the log of refused deliveries is the old

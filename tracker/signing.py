@@ -133,14 +133,16 @@ class Signer:
             raise NotFound("No such subscription. It may have ended already.")
         return subscriber_id
 
-    def sign_console_session(self, nonce: str, account_id: int, session_version: int) -> str:
-        return str(self._serializer(CONSOLE_SESSION).dumps([nonce, account_id, session_version]))
+    def sign_console_session(self, nonce: str, account_id: int, session_version: int, pending: bool = False) -> str:
+        return str(self._serializer(CONSOLE_SESSION).dumps([nonce, account_id, session_version, int(pending)]))
 
-    def read_console_session(self, token: str, max_age_seconds: int) -> tuple[str, int, int] | None:
-        """(nonce, account id, session version) of a console cookie; None when tampered or too old."""
+    def read_console_session(self, token: str, max_age_seconds: int) -> tuple[str, int, int, bool] | None:
+        """(nonce, account id, session version, second factor pending) of a console cookie; None
+        when tampered or too old."""
         try:
-            nonce, account_id, version = self._serializer(CONSOLE_SESSION).loads(token, max_age=max_age_seconds)
-            return str(nonce), int(account_id), int(version)
+            nonce, account_id, version, pending = self._serializer(CONSOLE_SESSION).loads(token,
+                                                                                         max_age=max_age_seconds)
+            return str(nonce), int(account_id), int(version), bool(pending)
         except (BadSignature, ValueError, TypeError):
             return None
 

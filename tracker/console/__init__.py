@@ -1,7 +1,7 @@
 """The company's console at /admin: a small server-rendered web app for a tenant's people
-(accounts.py, sessions.py, csrf.py, attempts.py, audit.py; the pages in sign_in.py, pages.py,
-sources.py, cases.py, problems.py, look.py, keys.py and hooks.py; templates in the default
-theme's `console/` set). Every page works without JavaScript."""
+(accounts.py, sessions.py, csrf.py, attempts.py, audit.py, totp.py; the pages in sign_in.py,
+second_factor.py, pages.py, sources.py, cases.py, problems.py, look.py, keys.py and hooks.py;
+templates in the default theme's `console/` set). Every page works without JavaScript."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from tracker.console.look import look_page
 from tracker.console.pages import audit_page
 from tracker.console.problems import problem_page, problems_page
 from tracker.console.responses import console_page
-from tracker.console.sign_in import home, setup_page, sign_in, sign_out, sign_out_everywhere
+from tracker.console.second_factor import account_page
+from tracker.console.sign_in import give_code, home, setup_page, sign_in, sign_out, sign_out_everywhere
 from tracker.console.sources import source_page, sources_page
 
 
@@ -22,6 +23,8 @@ def routes() -> list[Route]:
     return [
         Route("/admin", console_page(home), name="console"),
         Route("/admin/sign-in", console_page(sign_in), methods=["POST"], name="console_sign_in"),
+        Route("/admin/sign-in/code", console_page(give_code), methods=["POST"], name="console_code"),
+        Route("/admin/account", console_page(account_page), methods=["GET", "POST"], name="console_account"),
         Route("/admin/sign-out", console_page(sign_out), methods=["POST"], name="console_sign_out"),
         Route("/admin/sign-out-everywhere", console_page(sign_out_everywhere), methods=["POST"],
               name="console_sign_out_everywhere"),

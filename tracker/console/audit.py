@@ -9,7 +9,8 @@ from tracker.storage.base import AuditEntry, ConsoleAccount, Store
 # What the log says of each action (the page words them: console/audit.html).
 ACTIONS = ("signed_in", "signed_out", "signed_out_everywhere", "password_set", "source_connected", "source_changed",
            "link_minted", "links_revoked", "problem_linked", "problem_unlinked", "problem_described", "key_added",
-           "key_revoked", "webhook_changed", "delivery_resent", "look_changed")
+           "key_revoked", "webhook_changed", "delivery_resent", "look_changed",
+           "totp_enabled", "totp_disabled")
 
 
 async def record(store: Store, clock: Clock, account: ConsoleAccount, action: str, detail: str = "") -> None:

@@ -11,6 +11,7 @@ from tracker.console.csrf import checked_form
 from tracker.console.pages import overview
 from tracker.console.refusals import Refused
 from tracker.console.responses import render, see_other
+from tracker.console.second_factor import check_code
 from tracker.console.sessions import Session, new_session, put_session, read_session, signed_in
 from tracker.web.state import state_of
 
@@ -28,6 +29,9 @@ async def home(request: Request) -> Response:
     who = await signed_in(request)
     if who is not None:
         return await overview(request, *who)
+    halfway = await signed_in(request, pending=True)
+    if halfway is not None:
+        return render(request, "second_factor.html", session=halfway[0], failed=False)
     session, fresh = visitor_session(request)
     return render(request, "sign_in.html", session=session, new_cookie=fresh, email="", failed=False)
 
@@ -40,9 +44,30 @@ async def sign_in(request: Request) -> Response:
     account = await check_sign_in(state.store, email, password)
     if account is None:  # the same answer whether the address is known or not
         return render(request, "sign_in.html", session=session, email=email, failed=True)
-    await record(state.store, state.clock, account, "signed_in")
     response = see_other("/admin")
+    if account.totp_secret is not None:  # the code is asked next, on /admin
+        put_session(request, response, new_session(account, pending=True))
+        return response
+    await record(state.store, state.clock, account, "signed_in")
     put_session(request, response, new_session(account))  # a new nonce: no cookie from before sign-in lives on
+    return response
+
+
+async def give_code(request: Request) -> Response:
+    """POST /admin/sign-in/code: the second factor's code (or a recovery code) after the password."""
+    state = state_of(request)
+    session, form = await checked_form(request)
+    halfway = await signed_in(request, pending=True)
+    if halfway is None or halfway[0] != session:
+        return see_other("/admin")
+    account = halfway[1]
+    state.sign_in_attempts.count(request.client.host if request.client else "", account.email)
+    how = await check_code(state, account, form.get("code", ""))
+    if how is None:
+        return render(request, "second_factor.html", session=session, failed=True)
+    await record(state.store, state.clock, account, "signed_in", "recovery code" if how == "recovery" else "")
+    response = see_other("/admin")
+    put_session(request, response, new_session(account))
     return response
 
 

@@ -176,6 +176,9 @@ class ConsoleAccount:
     setup_hash: str | None
     setup_expires_at: datetime | None
     created_at: datetime
+    totp_secret: str | None = None  # the second factor's secret, sealed; None while there is none
+    totp_step: int = 0  # the last step whose code was used (a code works once)
+    recovery_hashes: str = ""  # SHA-256 of each unused recovery code, space-separated
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +338,16 @@ class Store(Protocol):
         ...
     async def bump_console_sessions(self, account_id: int) -> int:
         """Every session of the account ends; returns the new session version."""
+        ...
+    async def set_console_totp(self, account_id: int, secret: str | None, step: int, recovery_hashes: str) -> None:
+        """Turn the second factor on (a sealed secret, the step just used, the recovery codes'
+        hashes) or off (None and "")."""
+        ...
+    async def use_console_totp_step(self, account_id: int, step: int) -> bool:
+        """Record a step's code as used; False when it or a later one was used already."""
+        ...
+    async def use_console_recovery(self, account_id: int, before: str, after: str) -> bool:
+        """Replace the recovery hashes `before` by `after` (one code used); False when they changed meanwhile."""
         ...
     async def add_audit(self, entry: AuditEntry) -> None: ...
     async def list_audit(self, tenant: str, limit: int = 100) -> list[AuditEntry]:

@@ -199,6 +199,11 @@ MIGRATIONS = (
     );
     CREATE INDEX console_audit_by_tenant ON console_audit (tenant, id);
     """,
+    # The console's second factor (see sqlite.MIGRATIONS).
+    """
+    ALTER TABLE console_accounts ADD COLUMN totp_secret text, ADD COLUMN totp_step bigint NOT NULL DEFAULT 0,
+        ADD COLUMN recovery_hashes text NOT NULL DEFAULT '';
+    """,
 )
 
 # pg_advisory_lock key held while migrating, so instances starting together migrate once.
@@ -666,6 +671,20 @@ class PostgresStore:
         if version is None:
             raise LookupError(f"no console account {account_id}")
         return int(version)
+
+    async def set_console_totp(self, account_id: int, secret: str | None, step: int, recovery_hashes: str) -> None:
+        await self._pool.execute("UPDATE console_accounts SET totp_secret = $1, totp_step = $2, recovery_hashes = $3 "
+                                 "WHERE id = $4", secret, step, recovery_hashes, account_id)
+
+    async def use_console_totp_step(self, account_id: int, step: int) -> bool:
+        status = await self._pool.execute("UPDATE console_accounts SET totp_step = $1 WHERE id = $2 AND totp_step < $1",
+                                          step, account_id)
+        return str(status) != "UPDATE 0"
+
+    async def use_console_recovery(self, account_id: int, before: str, after: str) -> bool:
+        status = await self._pool.execute("UPDATE console_accounts SET recovery_hashes = $1 WHERE id = $2 "
+                                          "AND recovery_hashes = $3", after, account_id, before)
+        return str(status) != "UPDATE 0"
 
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._pool.execute("INSERT INTO console_audit (tenant, actor, action, detail, at) "

@@ -18,7 +18,8 @@ API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
 SUBSCRIBER_COLUMNS = ("id, tenant, case_key, audience, address, language, confirmed_at, told_seq, told_at, "
                       "created_at, channel, push_keys")
 PROBLEM_COLUMNS = "tenant, source, case_id, public_title, summary, listed, updated_at"
-CONSOLE_ACCOUNT_COLUMNS = "id, tenant, email, password_hash, session_version, setup_hash, setup_expires_at, created_at"
+CONSOLE_ACCOUNT_COLUMNS = ("id, tenant, email, password_hash, session_version, setup_hash, setup_expires_at, "
+                           "created_at, totp_secret, totp_step, recovery_hashes")
 AUDIT_COLUMNS = "tenant, actor, action, detail, at"
 ReadTime = Callable[[Any], datetime]
 
@@ -52,9 +53,10 @@ def problem_notes(row: Iterable[Any], read_time: ReadTime) -> ProblemNotes:
 
 
 def console_account(row: Iterable[Any], read_time: ReadTime) -> ConsoleAccount:
-    key, tenant, email, password_hash, session_version, setup_hash, setup_expires, created = row
+    key, tenant, email, password_hash, session_version, setup_hash, setup_expires, created, totp, step, recovery = row
     return ConsoleAccount(key, tenant, email, password_hash, session_version, setup_hash,
-                          None if setup_expires is None else read_time(setup_expires), read_time(created))
+                          None if setup_expires is None else read_time(setup_expires), read_time(created), totp, step,
+                          recovery)
 
 
 def audit_entry(row: Iterable[Any], read_time: ReadTime) -> AuditEntry:

@@ -198,6 +198,12 @@ MIGRATIONS = (
     );
     CREATE INDEX IF NOT EXISTS console_audit_by_tenant ON console_audit (tenant, id);
     """,
+    # The console's optional second factor (TOTP) and its recovery codes.
+    """
+    ALTER TABLE console_accounts ADD COLUMN totp_secret TEXT;
+    ALTER TABLE console_accounts ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE console_accounts ADD COLUMN recovery_hashes TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 log = logging.getLogger("tracker.storage")
@@ -741,6 +747,18 @@ class SQLiteStore:
         if row is None:
             raise LookupError(f"no console account {account_id}")
         return int(row[0])
+
+    async def set_console_totp(self, account_id: int, secret: str | None, step: int, recovery_hashes: str) -> None:
+        await self._write("UPDATE console_accounts SET totp_secret = ?, totp_step = ?, recovery_hashes = ? "
+                          "WHERE id = ?", (secret, step, recovery_hashes, account_id))
+
+    async def use_console_totp_step(self, account_id: int, step: int) -> bool:
+        return bool(await self._write("UPDATE console_accounts SET totp_step = ? WHERE id = ? AND totp_step < ?",
+                                      (step, account_id, step)))
+
+    async def use_console_recovery(self, account_id: int, before: str, after: str) -> bool:
+        return bool(await self._write("UPDATE console_accounts SET recovery_hashes = ? WHERE id = ? "
+                                      "AND recovery_hashes = ?", (after, account_id, before)))
 
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._write("INSERT INTO console_audit (tenant, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)",
