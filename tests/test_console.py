@@ -641,3 +641,14 @@ def test_a_second_factor_with_recovery_codes(console: Console):
     log = client.get("/admin/audit").text
     assert "Turned the second factor on" in log and "Turned the second factor off" in log
     assert 'Signed in: <span dir="auto">recovery code</span>' in log
+
+
+def test_a_language_picked_in_the_footer_stays_while_browsing(console: Console):
+    console.account()
+    client = console.client
+    picked = client.get("/admin/audit", params={"lang": "fr"})
+    assert '<html lang="fr"' in picked.text and 'href="/admin/audit?lang=de"' in picked.text
+    assert '<html lang="fr"' in client.get("/admin/cases", headers={"Accept-Language": "de"}).text  # kept
+    assert '<html lang="ar" dir="rtl"' in client.get("/admin/cases", params={"lang": "ar"}).text
+    assert '<html lang="ar" dir="rtl"' in client.get("/admin").text
+    assert '<html lang="ar"' in client.get("/admin", params={"lang": "xx"}).text  # not a language we have

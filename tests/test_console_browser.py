@@ -26,6 +26,7 @@ from tracker.console import totp
 from tracker.console.accounts import add_account, setup_url
 from tracker.console.attempts import ACCOUNT_ATTEMPTS, WINDOW_SECONDS
 from tracker.console.sessions import COOKIE
+from tracker.demo import signed_request
 from tracker.outbound import queue_webhook
 
 pytestmark = pytest.mark.browser
@@ -271,6 +272,20 @@ def test_a_lead_turns_on_a_second_factor_and_signs_in_with_it(browser: Browser, 
     page.get_by_label("Code").fill(totp.totp(totp.secret_bytes(secret), site.clock.timestamp()))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Signed in as careful@example.com")).to_be_visible()
+    context.close()
+
+
+def test_the_latest_deliveries_arrive_while_the_page_is_open(browser: Browser, site: Site):
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("watcher@example.com"))
+    page.goto(site.live.url + "/admin/sources/generic")
+    page.evaluate("window.__same_page = true")
+    expect(page.get_by_text("Signature does not match")).to_have_count(0)
+    body, headers = signed_request("whsec_" + "B" * 32, generic_payload("4711"), site.clock)  # the app's clock
+    assert httpx.post(f"{site.live.url}/hooks/acme/generic", content=body, headers=headers).status_code == 401
+    expect(page.get_by_text("Signature does not match").first).to_be_visible(timeout=15_000)
+    assert page.evaluate("window.__same_page") is True  # no reload: the section was refreshed in place
     context.close()
 
 

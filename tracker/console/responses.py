@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from tracker.console.csrf import form_token
 from tracker.console.refusals import Refused
 from tracker.console.sessions import Session, put_session
-from tracker.i18n import choose_language
+from tracker.i18n import choose_language, languages
 from tracker.storage.base import Tenant
 from tracker.web.pages import page_policy
 from tracker.web.state import state_of
@@ -20,8 +20,15 @@ Handler = Callable[[Request], Awaitable[Response]]
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
 
 
+LANGUAGE_COOKIE = "tracker_console_lang"  # the language picked from the footer, kept while browsing
+LANGUAGE_DAYS = 365
+
+
 def console_language(request: Request, tenant: Tenant | None = None) -> str:
-    return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"),
+    """?lang=, else the language picked before, else the browser's, else the tenant's."""
+    asked = request.query_params.get("lang")
+    picked = asked if asked in languages() else request.cookies.get(LANGUAGE_COOKIE)
+    return choose_language(picked, request.headers.get("accept-language"),
                            tenant.options.get("language") if tenant else None)
 
 
@@ -39,6 +46,10 @@ def render(request: Request, name: str, *, session: Session | None = None, new_c
                                      **(headers or {})})
     if session is not None and new_cookie:
         put_session(request, response, session)
+    picked = request.query_params.get("lang")
+    if picked in languages() and picked != request.cookies.get(LANGUAGE_COOKIE):
+        response.set_cookie(LANGUAGE_COOKIE, picked, max_age=LANGUAGE_DAYS * 86400, path="/admin", httponly=True,
+                            secure=state.settings.base_url.startswith("https:"), samesite="lax")
     return response
 
 

@@ -1,4 +1,5 @@
-// The console's one script: copy buttons. Without it the values stay in their read-only fields, to select and copy.
+// The console's one script: copy buttons, and sections marked data-live kept fresh. Without it the values sit in
+// read-only fields to select and copy, and a Refresh link reloads the page.
 "use strict";
 for (const button of document.querySelectorAll("button[data-copy]")) {
   const field = document.getElementById(button.dataset.copy);
@@ -15,3 +16,19 @@ for (const button of document.querySelectorAll("button[data-copy]")) {
     }
   });
 }
+const LIVE_SECONDS = 5;
+async function refresh() {
+  if (document.hidden) return;
+  try {
+    const answer = await fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}});
+    if (!answer.ok) return;
+    const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+    for (const section of document.querySelectorAll("[data-live]")) {
+      const newer = fresh.getElementById(section.id);
+      if (newer && newer.innerHTML !== section.innerHTML) section.replaceWith(document.adoptNode(newer));
+    }
+  } catch (error) {
+    console.warn("[tracker] could not refresh", error);
+  }
+}
+if (document.querySelector("[data-live]")) setInterval(refresh, LIVE_SECONDS * 1000);
