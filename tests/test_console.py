@@ -652,3 +652,34 @@ def test_a_language_picked_in_the_footer_stays_while_browsing(console: Console):
     assert '<html lang="ar" dir="rtl"' in client.get("/admin/cases", params={"lang": "ar"}).text
     assert '<html lang="ar" dir="rtl"' in client.get("/admin").text
     assert '<html lang="ar"' in client.get("/admin", params={"lang": "xx"}).text  # not a language we have
+
+
+def test_the_look_page_previews_the_case_page_the_widget_and_a_mail(console: Console):
+    console.account()
+    client = console.client
+    client.headers["accept-language"] = "en"
+    note = {**generic_payload("4711"), "message": {"id": "n1", "body": "Internal: VIP", "public": False}}
+    assert post(client, note).status_code == 202
+    public = {**generic_payload("4711"), "message": {"id": "m1", "body": "We found the cause.", "public": True}}
+    assert post(client, public).status_code == 202
+    client.post("/admin/look", data={"csrf": token(client), **LOOK, "accent_colour": "#8a2be2"})
+    look = client.get("/admin/look")
+    assert "frame-src 'self'" in look.headers["content-security-policy"]
+    assert 'src="/admin/look/preview"' in look.text and 'src="/admin/look/mail"' in look.text
+    assert "ACME Support: Case 4711 · " in look.text  # the mail's subject
+    case = client.get("/admin/look/preview")
+    assert case.status_code == 200 and "Invoice export fails" in case.text and "We found the cause." in case.text
+    assert "/themes/dark/theme.css" in case.text and "/brand/acme.css" in case.text  # the saved look
+    assert "Internal: VIP" not in case.text and "frame-ancestors 'self'" in case.headers["content-security-policy"]
+    assert "/public" not in re.sub(r"/themes/[^\"]+", "", case.text)  # no share controls acting on the real case
+    widget = client.get("/admin/look/widget")
+    link = re.search(r'class="tracker-case" href="([^"]+)"', widget.text).group(1)  # type: ignore[union-attr]
+    assert client.get(urlsplit(link).path).status_code == 200 and '<script async src="/widget.js">' in widget.text
+    console.clock.advance(timedelta(minutes=61))
+    assert client.get(urlsplit(link).path).status_code == 410  # a short-lived link
+    mail = client.get("/admin/look/mail")
+    assert "We found the cause." in mail.text and "Internal: VIP" not in mail.text
+    assert "script-src" not in mail.headers["content-security-policy"]
+    other = console.browser()
+    for path in ("/admin/look/preview", "/admin/look/widget", "/admin/look/mail"):
+        assert other.get(path).status_code == 404  # signed in only

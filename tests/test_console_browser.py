@@ -289,6 +289,29 @@ def test_the_latest_deliveries_arrive_while_the_page_is_open(browser: Browser, s
     context.close()
 
 
+def test_the_look_page_previews_the_saved_look(browser: Browser, site: Site):
+    context = browser.new_context()
+    page = context.new_page()
+    choose_password(page, site.setup_link("designer@example.com"))
+    page.get_by_role("link", name="Look and words").click()
+    page.get_by_label("Accent colour").fill("#8a2be2")
+    page.get_by_label("Theme").select_option("dark")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    newest = site.live.call(site.live.app.state.store.list_cases("acme"))[0].case.title
+    case = page.frame_locator("iframe[title='The case page']")
+    expect(case.locator("h1")).to_contain_text(newest)
+    assert page.frame(url=re.compile(r"/admin/look/preview$")).evaluate(  # type: ignore[union-attr]
+        "getComputedStyle(document.documentElement).getPropertyValue('--tracker-accent').trim()") == "#8a2be2"
+    card = page.frame_locator("iframe[title='The widget']").locator("tracker-case")
+    expect(card.locator("[part=title]")).to_contain_text(newest)  # widget.js ran
+    expect(page.frame_locator("iframe[title='A notification mail']").locator("body")).to_contain_text(newest)
+    page.get_by_label("Theme").select_option("default")
+    page.get_by_label("Accent colour").fill("")
+    page.get_by_role("button", name="Save").click()
+    context.close()
+
+
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]
 
 

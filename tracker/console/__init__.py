@@ -1,7 +1,7 @@
 """The company's console at /admin: a small server-rendered web app for a tenant's people
 (accounts.py, sessions.py, csrf.py, attempts.py, audit.py, totp.py; the pages in sign_in.py,
-second_factor.py, pages.py, sources.py, cases.py, problems.py, look.py, keys.py and hooks.py;
-templates in the default theme's `console/` set). Every page works without JavaScript."""
+second_factor.py, pages.py, sources.py, cases.py, problems.py, look.py, preview.py, keys.py and
+hooks.py; templates in the default theme's `console/` set). Every page works without JavaScript."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tracker.console.hooks import hooks_page
 from tracker.console.keys import keys_page
 from tracker.console.look import look_page
 from tracker.console.pages import audit_page
+from tracker.console.preview import case_preview, mail_preview, widget_preview
 from tracker.console.problems import problem_page, problems_page
 from tracker.console.responses import console_page
 from tracker.console.second_factor import account_page
@@ -37,6 +38,9 @@ def routes() -> list[Route]:
         Route("/admin/problems/{source}/{case_id:path}", console_page(problem_page), methods=["GET", "POST"],
               name="console_problem"),
         Route("/admin/look", console_page(look_page), methods=["GET", "POST"], name="console_look"),
+        Route("/admin/look/preview", console_page(case_preview), name="console_case_preview"),
+        Route("/admin/look/widget", console_page(widget_preview), name="console_widget_preview"),
+        Route("/admin/look/mail", console_page(mail_preview), name="console_mail_preview"),
         Route("/admin/keys", console_page(keys_page), methods=["GET", "POST"], name="console_keys"),
         Route("/admin/hooks", console_page(hooks_page), methods=["GET", "POST"], name="console_hooks"),
         Route("/admin/sources", console_page(sources_page), name="console_sources"),

@@ -13,6 +13,7 @@ from tracker import admin
 from tracker.console.audit import record
 from tracker.console.csrf import checked_form
 from tracker.console.pages import tenant_of
+from tracker.console.preview import previews
 from tracker.console.refusals import Refused
 from tracker.console.responses import render, see_other
 from tracker.console.sessions import signed_in
@@ -21,6 +22,7 @@ from tracker.i18n import language_name, languages
 from tracker.tenant_options import TENANT_OPTIONS
 from tracker.themes import theme_names
 from tracker.web.brand import contrast_on_white
+from tracker.web.pages import page_policy
 from tracker.web.state import state_of
 
 # The tenant options this page sets (the webhook has its own page).
@@ -59,4 +61,6 @@ async def look_page(request: Request) -> Response:
     return render(request, "look.html", session=session, tenant=tenant, account=account, problem=problem, saved=saved,
                   themes=theme_names(state.settings.themes_dir), defaults=defaults,
                   page_languages=[(code, language_name(code)) for code in languages()], contrast=contrast,
-                  low_contrast=contrast is not None and contrast < MIN_CONTRAST, status=400 if problem else 200)
+                  low_contrast=contrast is not None and contrast < MIN_CONTRAST, status=400 if problem else 200,
+                  previews=await previews(request, tenant),
+                  headers={"Content-Security-Policy": page_policy(None, "'none'") + "; frame-src 'self'"})
