@@ -669,7 +669,8 @@ def test_the_look_page_previews_the_case_page_the_widget_and_a_mail(console: Con
     assert "ACME Support: Case 4711 · " in look.text  # the mail's subject
     case = client.get("/admin/look/preview")
     assert case.status_code == 200 and "Invoice export fails" in case.text and "We found the cause." in case.text
-    assert "/themes/dark/theme.css" in case.text and "/brand/acme.css" in case.text  # the saved look
+    assert "/themes/dark/theme.css" in case.text  # the saved look
+    assert "/admin/look/brand.css?accent_colour=%238a2be2" in case.text
     assert "Internal: VIP" not in case.text and "frame-ancestors 'self'" in case.headers["content-security-policy"]
     assert "/public" not in re.sub(r"/themes/[^\"]+", "", case.text)  # no share controls acting on the real case
     widget = client.get("/admin/look/widget")
@@ -683,3 +684,28 @@ def test_the_look_page_previews_the_case_page_the_widget_and_a_mail(console: Con
     other = console.browser()
     for path in ("/admin/look/preview", "/admin/look/widget", "/admin/look/mail"):
         assert other.get(path).status_code == 404  # signed in only
+
+
+def test_unsaved_values_are_previewed_and_not_saved(console: Console):
+    console.account()
+    client = console.client
+    client.headers["accept-language"] = "en"
+    previewed = client.post("/admin/look", data={"csrf": token(client), **LOOK, "accent_colour": "#112233",
+                                                 "action": "preview"})
+    assert previewed.status_code == 200 and "Not saved yet" in previewed.text
+    assert 'value="#112233"' in previewed.text  # the form keeps what is previewed
+    assert "accent_colour=%23112233" in previewed.text and "theme=dark" in previewed.text  # the frames show it
+    assert "accent_colour" not in client.portal.call(console.store.get_tenant, "acme").options  # nothing saved
+    case = client.get("/admin/look/preview", params={"theme": "dark", "accent_colour": "#112233", "name": "Preview Co"})
+    assert "/themes/dark/theme.css" in case.text and "/admin/look/brand.css?accent_colour=%23112233" in case.text
+    assert "Preview Co" in case.text
+    css = client.get("/admin/look/brand.css", params={"accent_colour": "#112233"})
+    assert css.status_code == 200 and css.text == ":root, :host { --tracker-accent: #112233; }\n"
+    assert client.get("/admin/look/brand.css", params={"accent_colour": "red;}x{"}).status_code == 404
+    ignored = client.get("/admin/look/preview", params={"theme": "nope", "accent_colour": "blue",
+                                                        "logo_url": "http://insecure.example/logo.png"})
+    assert "/themes/default/theme.css" in ignored.text and "/themes/nope" not in ignored.text
+    assert "brand.css" not in ignored.text and "insecure.example" not in ignored.text  # what saving would refuse
+    widget = client.get("/admin/look/widget", params={"theme": "dark", "language": "fr"},
+                        headers={"accept-language": "zu"})  # a language we have not: the company's default
+    assert 'data-theme="dark" data-lang="fr"' in widget.text

@@ -7,6 +7,7 @@ WCAG 2.1 A/AA rules on every console page, left to right and right to left, ligh
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -296,7 +297,7 @@ def test_the_look_page_previews_the_saved_look(browser: Browser, site: Site):
     page.get_by_role("link", name="Look and words").click()
     page.get_by_label("Accent colour").fill("#8a2be2")
     page.get_by_label("Theme").select_option("dark")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     newest = site.live.call(site.live.app.state.store.list_cases("acme"))[0].case.title
     case = page.frame_locator("iframe[title='The case page']")
@@ -306,10 +307,34 @@ def test_the_look_page_previews_the_saved_look(browser: Browser, site: Site):
     card = page.frame_locator("iframe[title='The widget']").locator("tracker-case")
     expect(card.locator("[part=title]")).to_contain_text(newest)  # widget.js ran
     expect(page.frame_locator("iframe[title='A notification mail']").locator("body")).to_contain_text(newest)
+
+    accent = "getComputedStyle(document.documentElement).getPropertyValue('--tracker-accent').trim()"
+    page.get_by_label("Accent colour").fill("#1f6f3f")  # typed, not saved: the frames follow
+    deadline = time.monotonic() + 10
+    while True:
+        frame = page.frame(url=re.compile(r"/admin/look/preview\?.*accent_colour=%231f6f3f"))
+        if frame is not None and frame.evaluate(accent) == "#1f6f3f":
+            break
+        assert time.monotonic() < deadline, "the case page's preview did not take the typed colour"
+        page.wait_for_timeout(100)
+    stored = site.live.call(site.live.app.state.store.get_tenant("acme"))
+    assert stored.options["accent_colour"] == "#8a2be2"  # nothing saved
     page.get_by_label("Theme").select_option("default")
     page.get_by_label("Accent colour").fill("")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     context.close()
+
+    without = browser.new_context(java_script_enabled=False)
+    page = without.new_page()
+    sign_in(page, site, "designer@example.com")
+    page.goto(site.live.url + "/admin/look")
+    page.get_by_label("Accent colour").fill("#7a1f1f")
+    page.get_by_role("button", name="Preview without saving").click()
+    expect(page.get_by_text("Not saved yet")).to_be_visible()
+    frame = page.frame(url=re.compile(r"/admin/look/preview\?"))
+    assert frame is not None and "accent_colour=%237a1f1f" in frame.url
+    assert "accent_colour" not in site.live.call(site.live.app.state.store.get_tenant("acme")).options
+    without.close()
 
 
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]

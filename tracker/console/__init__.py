@@ -12,7 +12,7 @@ from tracker.console.hooks import hooks_page
 from tracker.console.keys import keys_page
 from tracker.console.look import look_page
 from tracker.console.pages import audit_page
-from tracker.console.preview import case_preview, mail_preview, widget_preview
+from tracker.console.preview import brand_preview, case_preview, mail_preview, widget_preview
 from tracker.console.problems import problem_page, problems_page
 from tracker.console.responses import console_page
 from tracker.console.second_factor import account_page
@@ -41,6 +41,7 @@ def routes() -> list[Route]:
         Route("/admin/look/preview", console_page(case_preview), name="console_case_preview"),
         Route("/admin/look/widget", console_page(widget_preview), name="console_widget_preview"),
         Route("/admin/look/mail", console_page(mail_preview), name="console_mail_preview"),
+        Route("/admin/look/brand.css", console_page(brand_preview), name="console_brand_preview"),
         Route("/admin/keys", console_page(keys_page), methods=["GET", "POST"], name="console_keys"),
         Route("/admin/hooks", console_page(hooks_page), methods=["GET", "POST"], name="console_hooks"),
         Route("/admin/sources", console_page(sources_page), name="console_sources"),

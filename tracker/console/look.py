@@ -6,6 +6,8 @@ its own colour), as WCAG's 4.5:1 asks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -40,7 +42,8 @@ async def look_page(request: Request) -> Response:
     session, account = who
     tenant = await tenant_of(request, account)
     state = state_of(request)
-    problem, saved = "", False
+    problem, saved, unsaved = "", False, dict[str, str]()
+    shown = tenant  # what the form holds: the saved look, or the values being previewed
     if request.method == "POST":
         form_session, form = await checked_form(request)
         if form_session != session:
@@ -48,13 +51,19 @@ async def look_page(request: Request) -> Response:
         given = {name: form.get(name, "").strip() for name in FIELDS}
         name = form.get("name", "").strip()[:MAX_NAME_CHARS] or None
         theme = form.get("theme", "").strip() or None
-        try:
-            changed = sorted(n for n in FIELDS if given[n] != tenant.options.get(n, ""))
-            tenant = await admin.add_tenant(state.store, tenant.slug, name, theme, given, state.settings.themes_dir)
-            await record(state.store, state.clock, account, "look_changed", ", ".join(changed) or "-")
-            saved = True
-        except ConfigError as exc:
-            problem = exc.message
+        if form.get("action") == "preview":
+            unsaved = {**given, "name": name or "", "theme": theme or ""}
+            shown = replace(tenant, name=name or tenant.name, theme=theme or tenant.theme, options=given)
+        else:
+            try:
+                changed = sorted(n for n in FIELDS if given[n] != tenant.options.get(n, ""))
+                tenant = shown = await admin.add_tenant(state.store, tenant.slug, name, theme, given,
+                                                        state.settings.themes_dir)
+                await record(state.store, state.clock, account, "look_changed", ", ".join(changed) or "-")
+                saved = True
+            except ConfigError as exc:
+                problem = exc.message
+                shown = replace(tenant, name=name or tenant.name, theme=theme or tenant.theme, options=given)
     colour = tenant.options.get("accent_colour", "")
     contrast = round(contrast_on_white(colour), 1) if colour else None
     defaults = {name: TENANT_OPTIONS[name].default for name in FIELDS}
@@ -62,5 +71,5 @@ async def look_page(request: Request) -> Response:
                   themes=theme_names(state.settings.themes_dir), defaults=defaults,
                   page_languages=[(code, language_name(code)) for code in languages()], contrast=contrast,
                   low_contrast=contrast is not None and contrast < MIN_CONTRAST, status=400 if problem else 200,
-                  previews=await previews(request, tenant),
+                  previews=await previews(request, tenant, unsaved), shown=shown, unsaved=bool(unsaved),
                   headers={"Content-Security-Policy": page_policy(None, "'none'") + "; frame-src 'self'"})

@@ -1,10 +1,17 @@
-"""Previews of the saved look, framed by /admin/look: the newest case's page as its customer sees
-it, the widget's card of it, and the news mail its subscribers get, each rendered by the very
-code that renders the real one (web/pages.page_html, widget.js, the mail templates)."""
+"""Previews of the look, framed by /admin/look: the newest case's page as its customer sees it,
+the widget's card of it, and the news mail its subscribers get, each rendered by the very code
+that renders the real one (web/pages.page_html, widget.js, the mail templates).
+
+The look shown is the saved one, changed by what the query string gives (the form's unsaved
+values: PREVIEWED); a value that would not pass the checks of saving is left out."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -13,10 +20,13 @@ from tracker.console.pages import tenant_of
 from tracker.console.refusals import Refused
 from tracker.console.responses import HEADERS, console_language, render
 from tracker.console.sessions import signed_in
+from tracker.errors import ConfigError
 from tracker.policy import policy_of
 from tracker.public import case_view, update_view
 from tracker.signing import case_url
 from tracker.storage.base import StoredCase, Tenant
+from tracker.tenant_options import check_tenant_options
+from tracker.themes import theme_names
 from tracker.web.case_data import customer_case
 from tracker.web.pages import page_html, page_policy
 from tracker.web.state import state_of
@@ -24,8 +34,45 @@ from tracker.web.state import state_of
 PREVIEW_PATH = "/admin/look/preview"
 WIDGET_LINK_MINUTES = 60  # the widget's card needs a working link: a short one
 MAIL_UPDATES = 2
+PREVIEWED = ("logo_url", "accent_colour", "support_url", "language")  # options the frames show unsaved
+MAX_NAME_CHARS = 200
+BRAND_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The mail is HTML for mail readers: inline styles, no script, shown only inside the console.
 MAIL_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'"
+
+
+def previewed(request: Request, tenant: Tenant) -> Tenant:
+    """The tenant as it would look with the unsaved values of the query string."""
+    query = request.query_params
+    options = dict(tenant.options)
+    for name in PREVIEWED:
+        value = query.get(name)
+        if value is None:
+            continue
+        try:
+            check_tenant_options({name: value.strip()})
+        except ConfigError:
+            continue
+        options[name] = value.strip()
+    theme = query.get("theme", tenant.theme)
+    name = query.get("name", "").strip()[:MAX_NAME_CHARS] or tenant.name
+    return replace(tenant, name=name, theme=theme if theme in theme_names(state_of(request).settings.themes_dir)
+                   else tenant.theme, options={key: value for key, value in options.items() if value})
+
+
+def preview_query(values: Mapping[str, str]) -> str:
+    """The query string that previews these values (the look page's frames)."""
+    given = {name: values[name] for name in ("name", "theme", *PREVIEWED) if name in values}
+    return "?" + urlencode(given) if given else ""
+
+
+async def brand_preview(request: Request) -> Response:
+    """GET /admin/look/brand.css?accent_colour=#rrggbb: the stylesheet /brand/TENANT.css would be."""
+    colour = request.query_params.get("accent_colour", "")
+    if not BRAND_COLOUR.match(colour):
+        raise Refused(404, "not_found")
+    return Response(f":root, :host {{ --tracker-accent: {colour}; }}\n", media_type="text/css",
+                    headers={"Cache-Control": "no-store"})
 
 
 async def newest_case(request: Request, tenant: Tenant) -> StoredCase | None:
@@ -41,7 +88,7 @@ async def _preview_of(request: Request) -> tuple[Tenant, StoredCase]:
     stored = await newest_case(request, tenant)
     if stored is None:
         raise Refused(404, "not_found")
-    return tenant, stored
+    return previewed(request, tenant), stored
 
 
 def framed(html: str, policy: str) -> HTMLResponse:
@@ -54,8 +101,10 @@ async def case_preview(request: Request) -> Response:
     state = state_of(request)
     tenant, stored = await _preview_of(request)
     view = await customer_case(request, stored, tenant, with_estimate=False)
+    colour = tenant.options.get("accent_colour")
     html = page_html(state.templates, state.settings.base_url, tenant, console_language(request, tenant), view,
-                     PREVIEW_PATH, share=None)
+                     PREVIEW_PATH, share=None,
+                     brand_css=f"/admin/look/brand.css?{urlencode({'accent_colour': colour})}" if colour else None)
     return framed(html, page_policy(tenant, "'self'"))
 
 
@@ -65,7 +114,8 @@ async def widget_preview(request: Request) -> Response:
     tenant, stored = await _preview_of(request)
     link = case_url(state.settings.base_url, state.signer, stored,
                     state.clock.now() + timedelta(minutes=WIDGET_LINK_MINUTES))
-    response = render(request, "widget_preview.html", tenant=tenant, link=link, case_id=stored.case.case_id)
+    response = render(request, "widget_preview.html", tenant=tenant, link=link, case_id=stored.case.case_id,
+                      card_language=console_language(request, tenant))
     response.headers["Content-Security-Policy"] = page_policy(tenant, "'self'")
     return response
 
@@ -93,10 +143,11 @@ async def mail_subject(request: Request, tenant: Tenant, stored: StoredCase) -> 
     return " ".join(text.split())
 
 
-async def previews(request: Request, tenant: Tenant) -> dict[str, str] | None:
-    """What the look page frames, or None before the tenant's first case."""
+async def previews(request: Request, tenant: Tenant, unsaved: Mapping[str, str]) -> dict[str, str] | None:
+    """What the look page frames (with the unsaved values), or None before the tenant's first case."""
     stored = await newest_case(request, tenant)
     if stored is None:
         return None
-    return {"case": PREVIEW_PATH, "widget": "/admin/look/widget", "mail": "/admin/look/mail",
+    query = preview_query(unsaved)
+    return {"case": PREVIEW_PATH + query, "widget": "/admin/look/widget" + query, "mail": "/admin/look/mail" + query,
             "subject": await mail_subject(request, tenant, stored)}

@@ -32,3 +32,17 @@ async function refresh() {
   }
 }
 if (document.querySelector("[data-live]")) setInterval(refresh, LIVE_SECONDS * 1000);
+// The look page: its previews follow the form as it is filled in (without the script, "Preview without saving").
+const PREVIEWED = ["name", "theme", "logo_url", "accent_colour", "support_url", "language"];
+const looks = document.querySelector("form[data-preview]");
+let pending = 0;
+looks?.addEventListener("input", () => {
+  clearTimeout(pending);
+  pending = setTimeout(() => {
+    const query = new URLSearchParams();
+    for (const name of PREVIEWED) if (looks.elements[name]) query.set(name, looks.elements[name].value.trim());
+    for (const frame of document.querySelectorAll("iframe[data-preview-src]")) {
+      frame.src = `${frame.dataset.previewSrc}?${query}`;
+    }
+  }, 400);
+});
