@@ -161,6 +161,7 @@ def signed_in(client: TestClient) -> bool:
     return "Signed in as" in page.text
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_the_setup_link_sets_a_password_once_and_signs_in(console: Console):
     client = console.client
     link = console.setup_link()
@@ -262,6 +263,7 @@ def test_a_cookie_from_before_sign_in_is_not_the_signed_in_one(console: Console)
     assert forged.status_code == 403 and signed_in(victim)  # the signed-in session has a nonce of its own
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_sign_out_and_sign_out_everywhere(console: Console):
     laptop, phone = console.client, console.browser()
     console.account(client=laptop)
@@ -294,6 +296,7 @@ def test_sign_in_attempts_are_limited_per_address_and_per_client(console: Consol
     assert spread == [200] * CLIENT_ATTEMPTS + [429]  # many addresses from one client
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_the_audit_log_says_who_did_what_when(console: Console):
     console.account()
     client = console.client
@@ -429,6 +432,7 @@ def test_a_lead_mints_and_revokes_a_customer_link(console: Console):
     assert globex.link_version == 1
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_a_lead_links_a_case_to_a_problem_and_tells_its_customers(console: Console):
     console.account()
     client = console.client
@@ -585,6 +589,7 @@ def code_now(secret: str, clock: Clock) -> str:
     return totp.totp(totp.secret_bytes(secret), clock.timestamp())
 
 
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_a_second_factor_with_recovery_codes(console: Console):
     console.account()
     client = console.client
