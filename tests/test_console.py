@@ -246,6 +246,8 @@ def test_another_tenants_ids_find_nothing(console: Console):
     overview = client.get("/admin").text
     assert "Invoice export fails" in overview and "Globex secret" not in overview and "9001" not in overview
     assert "/hooks/acme/generic" in overview and "/hooks/globex" not in overview
+    client.portal.call(apikeys.add_key, console.store, "globex", "theirs")
+    assert "0 active keys" in client.get("/admin").text  # globex's key is not counted here
 
 
 def test_a_cookie_from_before_sign_in_is_not_the_signed_in_one(console: Console):

@@ -29,10 +29,14 @@ async def tenant_of(request: Request, account: ConsoleAccount) -> Tenant:
 async def overview(request: Request, session: Session, account: ConsoleAccount) -> Response:
     store = state_of(request).store
     tenant = await tenant_of(request, account)
-    cases = (await store.list_cases(tenant.slug))[:LISTED_CASES]
+    every_case = await store.list_cases(tenant.slug)
     sources = await store.list_sources(tenant.slug)
-    return render(request, "overview.html", session=session, tenant=tenant, account=account, cases=cases,
-                  sources=sources, base_url=state_of(request).settings.base_url)
+    problems = ({stored.case.problem for stored in every_case if stored.case.problem}
+                | {notes.ref for notes in await store.listed_problems(tenant.slug)})
+    keys = [key for key in await store.list_api_keys(tenant.slug) if key.revoked_at is None]
+    return render(request, "overview.html", session=session, tenant=tenant, account=account,
+                  cases=every_case[:LISTED_CASES], sources=sources, problem_count=len(problems), key_count=len(keys),
+                  base_url=state_of(request).settings.base_url)
 
 
 async def audit_page(request: Request) -> Response:
