@@ -716,3 +716,13 @@ def test_unsaved_values_are_previewed_and_not_saved(console: Console):
     widget = client.get("/admin/look/widget", params={"theme": "dark", "language": "fr"},
                         headers={"accept-language": "zu"})  # a language we have not: the company's default
     assert 'data-theme="dark" data-lang="fr"' in widget.text
+
+
+def test_a_test_delivery_that_cannot_reach_the_base_url_says_so(console: Console):
+    """The test client serves no port: TRACKER_BASE_URL leads nowhere, as a wrong one would."""
+    console.account()
+    client = console.client
+    sent = client.post("/admin/sources/generic", data={"csrf": token(client), "action": "test"})
+    assert sent.status_code == 502 and "could not be reached" in sent.text and "TRACKER_BASE_URL" in sent.text
+    assert "Send a test delivery" not in client.get("/admin/sources/zendesk").text  # generic only
+    assert "Sent a test delivery" in client.get("/admin/audit").text

@@ -241,7 +241,7 @@ def test_a_lead_makes_an_api_key_that_is_shown_once(browser: Browser, site: Site
     context = browser.new_context()
     page = context.new_page()
     choose_password(page, site.setup_link("automation@example.com"))
-    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="API keys").click()
     page.get_by_label("What the key is for").fill("zapier")
     page.get_by_role("button", name="Make a key").click()
     key = page.get_by_label("The new key.").input_value()
@@ -294,7 +294,7 @@ def test_the_look_page_previews_the_saved_look(browser: Browser, site: Site):
     context = browser.new_context()
     page = context.new_page()
     choose_password(page, site.setup_link("designer@example.com"))
-    page.get_by_role("link", name="Look and words").click()
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Look and words").click()
     page.get_by_label("Accent colour").fill("#8a2be2")
     page.get_by_label("Theme").select_option("dark")
     page.get_by_role("button", name="Save", exact=True).click()
@@ -335,6 +335,19 @@ def test_the_look_page_previews_the_saved_look(browser: Browser, site: Site):
     assert frame is not None and "accent_colour=%237a1f1f" in frame.url
     assert "accent_colour" not in site.live.call(site.live.app.state.store.get_tenant("acme")).options
     without.close()
+
+
+def test_a_test_delivery_goes_through_the_webhook_url(browser: Browser, site: Site):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    choose_password(page, site.setup_link("tester@example.com"))
+    page.goto(site.live.url + "/admin/sources/generic")
+    page.get_by_role("button", name="Send a test delivery").click()
+    expect(page.get_by_role("status").filter(has_text="The test delivery was stored")).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile(r"case console-test, revision \d+")).first).to_be_visible()
+    stored = site.live.call(site.live.app.state.store.get_case("acme", "generic", "console-test"))
+    assert stored is not None and stored.case.stage == "closed"
+    context.close()
 
 
 LOOKS = [("en", "light"), ("en", "dark"), (RTL, "light"), (RTL, "dark")]

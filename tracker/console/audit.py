@@ -10,7 +10,7 @@ from tracker.storage.base import AuditEntry, ConsoleAccount, Store
 ACTIONS = ("signed_in", "signed_out", "signed_out_everywhere", "password_set", "source_connected", "source_changed",
            "link_minted", "links_revoked", "problem_linked", "problem_unlinked", "problem_described", "key_added",
            "key_revoked", "webhook_changed", "delivery_resent", "look_changed",
-           "totp_enabled", "totp_disabled")
+           "totp_enabled", "totp_disabled", "test_sent")
 
 
 async def record(store: Store, clock: Clock, account: ConsoleAccount, action: str, detail: str = "") -> None:
