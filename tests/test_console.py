@@ -538,6 +538,9 @@ def test_the_company_webhook_is_set_and_its_deliveries_sent_again(console: Conso
                                 {"method": "POST", "url": "https://globex.example/hook", "body": {}})
     foreign = client.post("/admin/hooks", data={"csrf": token(client), "action": "redeliver", "id": str(theirs)})
     assert foreign.status_code == 404
+    for wrong in ("9" * 30, "-1", "x"):
+        assert client.post("/admin/hooks", data={"csrf": token(client), "action": "redeliver",
+                                                 "id": wrong}).status_code == 404
     removed = client.post("/admin/hooks", data={"csrf": token(client), "webhook_url": ""})
     assert removed.status_code == 200
     assert "webhook_url" not in client.portal.call(console.store.get_tenant, "acme").options
@@ -616,6 +619,7 @@ def test_a_second_factor_with_recovery_codes(console: Console):
     halfway = client.get("/admin")
     assert "The code from your authenticator app" in halfway.text and "Signed in as" not in halfway.text
     assert client.get("/admin/audit", follow_redirects=False).status_code == 303  # not signed in yet
+    assert 'action="/admin/sign-out"' in halfway.text  # a way back to the sign-in form
     replayed = client.post("/admin/sign-in/code", data={"csrf": token(client), "code": code_now(secret, console.clock)})
     assert "wrong or used already" in replayed.text  # the code that turned it on, seen over a shoulder
     console.clock.advance(timedelta(seconds=totp.STEP_SECONDS))
@@ -726,3 +730,15 @@ def test_a_test_delivery_that_cannot_reach_the_base_url_says_so(console: Console
     assert sent.status_code == 502 and "could not be reached" in sent.text and "TRACKER_BASE_URL" in sent.text
     assert "Send a test delivery" not in client.get("/admin/sources/zendesk").text  # generic only
     assert "Sent a test delivery" in client.get("/admin/audit").text
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_a_nul_in_a_form_or_an_address_is_refused_not_a_crash(console: Console):
+    console.account()
+    client = console.client
+    for path in ("/admin/cases/generic/47%0011", "/admin/problems/generic/1%002", "/admin/cases?q=a%00b"):
+        assert client.get(path).status_code == 404, path
+    other = console.browser()
+    refused = other.post("/admin/sign-in", data={"csrf": token(other), "email": "a\x00@example.com", "password": "x"})
+    assert refused.status_code == 400
+    assert client.post("/admin/keys", data={"csrf": token(client), "name": "a\x00b"}).status_code == 400

@@ -25,6 +25,8 @@ async def checked_form(request: Request) -> tuple[Session, dict[str, str]]:
     session = read_session(request)
     form = await read_form(request, MAX_FORM_BYTES, MAX_FORM_FIELDS)
     token = form.pop(FIELD, "")
+    if any("\x00" in value for value in form.values()):
+        raise Refused(400, "form_expired")  # no text column takes a NUL, and no field needs one
     if session is None or not state_of(request).signer.check_console_form(token, session.nonce, SESSION_SECONDS):
         raise Refused(403, "form_expired")
     return session, form

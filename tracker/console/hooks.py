@@ -36,7 +36,8 @@ async def hooks_page(request: Request) -> Response:
         if form_session != session:
             raise Refused(403, "form_expired")
         if form.get("action") == "redeliver":
-            delivery = await state.store.get_delivery(int(form["id"])) if form.get("id", "").isdigit() else None
+            given = form.get("id", "")
+            delivery = await state.store.get_delivery(int(given)) if given.isdigit() and len(given) <= 18 else None
             if delivery is None or delivery.tenant != tenant.slug or delivery.kind not in KINDS:
                 raise Refused(404, "not_found")
             await redeliver(state.store, delivery, state.clock.now())

@@ -62,6 +62,8 @@ def console_page(handler: Handler) -> Handler:
 
     async def answer(request: Request) -> Response:
         try:
+            if any("\x00" in str(value) for value in (*request.path_params.values(), *request.query_params.values())):
+                raise Refused(404, "not_found")  # no text column takes a NUL: nothing has one in its name
             return await handler(request)
         except Refused as refused:
             wait = refused.retry_after_seconds
