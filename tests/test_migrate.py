@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ from tests.postgres_server import PostgresServer
 from tracker.app import create_app
 from tracker.config import Settings
 from tracker.sealing import SEALED
-from tracker.storage.base import SourceConfig
+from tracker.storage.base import AuditEntry, SourceConfig
 
 
 def tracker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,6 +54,9 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
             stored = client.portal.call(store.get_case, "acme", "generic", "4711")
             client.portal.call(store.set_public, stored.key, "pub-4711", "My export")
             client.portal.call(store.add_api_key, "acme", "zapier", "hash-1")
+            setup_until = app.state.clock.now() + timedelta(days=3)
+            client.portal.call(store.add_console_account, "acme", "lead@example.com", "setup-1", setup_until)
+            client.portal.call(store.add_audit, AuditEntry("acme", "lead@example.com", "signed_in", "", setup_until))
             delivery = client.portal.call(store.add_delivery, "acme", "webhook", "case.quiet", stored.key,
                                           {"method": "POST", "url": "https://hooks.example/x"})
         revoked = urlsplit(ok(tracker(env, "link", "acme", "4711")).strip().splitlines()[-1]).path
@@ -61,7 +65,8 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
 
         moved = ok(tracker({**env, "TRACKER_DATABASE_URL": new}, "migrate", "--from", old))
         assert moved.strip() == (f"Copied 1 tenant(s), 2 source(s), 2 case(s), 5 event(s), 1 outbound deliveries, "
-                                 f"1 API key(s) and 0 subscriber(s) from {old}.")
+                                 f"1 API key(s) and 0 subscriber(s); 1 console account(s) with their audit log "
+                                 f"from {old}.")
 
         app = create_app(Settings(database_url=new, clock_offset_days=CLOCK_OFFSET_DAYS))
         with TestClient(app) as client:
@@ -93,6 +98,9 @@ def test_a_sqlite_installation_moves_to_postgresql_and_its_links_keep_working(
             assert copied is not None and copied.request["url"] == "https://hooks.example/x"
             assert copied.case_key == stored.key and copied.status == "pending"
             assert client.portal.call(store.add_delivery, "acme", "webhook", "case.quiet", None, {}) > delivery
+            account = client.portal.call(store.find_console_setup, "setup-1")  # the setup link still works
+            assert account is not None and account.email == "lead@example.com"
+            assert [e.action for e in client.portal.call(store.list_audit, "acme")] == ["signed_in"]
 
         again = tracker({**env, "TRACKER_DATABASE_URL": new}, "migrate", old)
         assert again.returncode == 1 and "already has cases" in again.stderr and again.stderr.count("\n") == 1

@@ -88,7 +88,7 @@ async def test_a_database_of_an_older_schema_is_migrated_in_place(tmp_path: Path
     assert (await store.get_source("acme", "linear")).options == {"public_comments": "yes"}  # type: ignore[union-attr]
     await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 13
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 15
 
 
 async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_path: Path):
@@ -105,7 +105,7 @@ async def test_an_event_log_of_schema_4_is_moved_to_the_rowid_table_intact(tmp_p
                          f"DROP INDEX cases_by_opening; {facts}"
                          "DROP INDEX cases_by_requester; ALTER TABLE cases DROP COLUMN problem; "
                          "ALTER TABLE cases DROP COLUMN requester; DROP TABLE received; DROP TABLE told_once; "
-                         "PRAGMA user_version = 4;")
+                         "DROP TABLE console_accounts; DROP TABLE console_audit; PRAGMA user_version = 4;")
     store = await open_store(f"sqlite:///{path}", suite_clock())
     [case] = await store.find_cases("acme", "1")
     assert [e.event.delivery_id for e in await store.events_after(case.key, 0)] == ["d1", "d2"]

@@ -15,8 +15,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tracker import console
 from tracker.clock import Clock
 from tracker.config import Settings
+from tracker.console.attempts import SignInAttempts
 from tracker.errors import BearerRequired, ServiceUnavailable, TooManyRequests, TrackerError, error_body
 from tracker.estimate import Estimator
 from tracker.i18n import choose_language
@@ -195,6 +197,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/api/v1/requesters/revoke", revoke_requester_links, methods=["POST"], name="api_requester_revoke"),
         Route("/api/v1/received", received, name="api_received"),
         Route("/api/v1/insights", insights_report, name="api_insights"),
+        *console.routes(),
         *theme_mounts(settings.themes_dir),
     ]
     app = Starlette(
@@ -219,6 +222,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.receipts_limit = RateLimiter(1, window_seconds=1.0)
     app.state.problem_counts = {}
     app.state.openings = {}
+    app.state.sign_in_attempts = SignInAttempts(clock)
     return app
 
 

@@ -1,5 +1,5 @@
 """The command line: serve, demo, tenant add, source add, link, revoke, cases-link, cases, migrate, deliveries,
-notifications, nudges, received, insights, forget, backup, restore, apikey, problem, settings.
+notifications, nudges, received, insights, forget, backup, restore, apikey, problem, admin, settings.
 
 Every command reads Settings from the environment once and exits non-zero with a one-line
 reason on bad input.
@@ -22,6 +22,7 @@ from typing import Any
 
 from tracker import admin, apikeys, backup, erasure, helpdesks, linking, logs
 from tracker.config import SETTINGS, Settings, variable
+from tracker.console import accounts
 from tracker.errors import BadRequest, ConfigError, TrackerError
 from tracker.helpdesks.base import problem_link
 from tracker.insights import DEFAULT_SINCE, flat_rows, report
@@ -207,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     problem_describe.add_argument("--summary", help="a sentence or two for customers")
     problem_describe.add_argument("--listed", choices=("yes", "no"), help="on the status page /s/TENANT")
     problem_describe.set_defaults(run=with_store(problem_describe_command))
+
+    console = commands.add_parser("admin", help="people who sign in to the console (/admin)").add_subparsers(
+        required=True, metavar="ACTION")
+    console_add = console.add_parser("add", help="let someone sign in to a tenant's console; prints a one-time "
+                                                 "link to choose a password (last line)")
+    console_add.add_argument("tenant")
+    console_add.add_argument("email", metavar="EMAIL")
+    console_add.set_defaults(run=with_store(console_add_command))
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(run=settings_command)
@@ -491,6 +500,14 @@ async def apikey_revoke_command(settings: Settings, store: Store, args: argparse
     await admin.require_tenant(store, args.tenant)
     await apikeys.revoke_key(store, args.tenant, args.name, settings.clock().now())
     print(f"API key {args.name!r} of tenant '{args.tenant}' is revoked: requests with it now answer 401.")
+
+
+async def console_add_command(settings: Settings, store: Store, args: argparse.Namespace) -> None:
+    account, token = await accounts.add_account(store, settings.clock(), args.tenant, args.email)
+    print(f"{account.email} may sign in to the console of '{account.tenant}' at {settings.base_url}/admin once "
+          f"they have chosen a password at this link, which works once and for {accounts.SETUP_DAYS} days "
+          f"(run this again for a new one, e.g. to reset a forgotten password):")
+    print(accounts.setup_url(settings.base_url, token))
 
 
 def settings_command(settings: Settings, args: argparse.Namespace) -> int:

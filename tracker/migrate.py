@@ -7,7 +7,8 @@ What is copied, in one transaction on the target (all or nothing):
 - cases with their keys, sequence, link version (revoked links stay revoked), public id and
   title (public pages and badges keep their address) and state;
 - the whole event log, so a stream resumes by Last-Event-ID as if nothing had moved;
-- outbound deliveries (pending ones are sent from the new database) and API keys.
+- outbound deliveries (pending ones are sent from the new database) and API keys;
+- the console's accounts (passwords and unused setup links keep working) and its audit log.
 The target must have no cases, deliveries or API keys yet; tenants or sources already there
 are updated. A SQLite table this module does not know stops the copy before it starts.
 
@@ -49,6 +50,10 @@ COPIED = (
     ("api_keys", ("id", "tenant", "name", "key_hash", "created_at", "revoked_at"), ("created_at", "revoked_at")),
     ("subscribers", ("id", "tenant", "case_key", "audience", "address", "language", "confirmed_at", "told_seq",
                      "told_at", "created_at", "channel", "push_keys"), ("confirmed_at", "told_at", "created_at")),
+    ("console_accounts", ("id", "tenant", "email", "password_hash", "session_version", "setup_hash",
+                          "setup_expires_at", "created_at", "totp_secret", "totp_step", "recovery_hashes"),
+     ("setup_expires_at", "created_at")),
+    ("console_audit", ("id", "tenant", "actor", "action", "detail", "at"), ("at",)),
 )
 # `received` and `told_once` are not copied: the log of refused deliveries is the old
 # installation's own, and a reminder told there may be told once more.
@@ -66,11 +71,13 @@ class Copied:
     deliveries: int
     api_keys: int
     subscribers: int
+    console_accounts: int = 0
 
     def __str__(self) -> str:
+        console = f"; {self.console_accounts} console account(s) with their audit log" if self.console_accounts else ""
         return (f"{self.tenants} tenant(s), {self.sources} source(s), {self.cases} case(s), {self.events} event(s), "
                 f"{self.deliveries} outbound deliveries, {self.api_keys} API key(s) "
-                f"and {self.subscribers} subscriber(s)")
+                f"and {self.subscribers} subscriber(s){console}")
 
 
 def migrate(source_url: str, target_url: str, clock: Clock) -> Copied:
@@ -138,11 +145,12 @@ async def _copy(source: sqlite3.Connection, target: Any, now: datetime) -> Copie
     await target.executemany(
         "INSERT INTO problems (tenant, source, case_id, public_title, summary, listed, updated_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)", problems)
-    for table in ("cases", "deliveries", "api_keys", "subscribers"):  # new rows get ids after the copied ones
+    for table in ("cases", "deliveries", "api_keys", "subscribers", "console_accounts", "console_audit"):
+        # new rows get ids after the copied ones
         await target.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest(max(id), 1), "
                              f"max(id) IS NOT NULL) FROM {table}")
     return Copied(len(meta), len(tenants), len(sources), counts["cases"], counts["events"], counts["deliveries"],
-                  counts["api_keys"], counts["subscribers"])
+                  counts["api_keys"], counts["subscribers"], counts["console_accounts"])
 
 
 async def _copy_rows(source: sqlite3.Connection, target: Any, table: str, columns: tuple[str, ...],

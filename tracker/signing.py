@@ -28,6 +28,8 @@ CASE_LINK = "tracker.case-link"
 CUSTOMER_ACTION = "tracker.customer-action"
 SUBSCRIBER = "tracker.subscriber"
 REQUESTER = "tracker.requester-cases"  # a customer's list of cases: opens no single case, and no case link opens it
+CONSOLE_SESSION = "tracker.console-session"  # the console's cookie: who is signed in (tracker/console/)
+CONSOLE_FORM = "tracker.console-form"  # a console form's CSRF token, bound to its session
 ACTION_MAX_AGE_SECONDS = 7 * 86400  # a case page left open for a week still works
 MAX_VERIFIED_LINKS = 10_000
 
@@ -130,6 +132,30 @@ class Signer:
         if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool):
             raise NotFound("No such subscription. It may have ended already.")
         return subscriber_id
+
+    def sign_console_session(self, nonce: str, account_id: int, session_version: int, pending: bool = False) -> str:
+        return str(self._serializer(CONSOLE_SESSION).dumps([nonce, account_id, session_version, int(pending)]))
+
+    def read_console_session(self, token: str, max_age_seconds: int) -> tuple[str, int, int, bool] | None:
+        """(nonce, account id, session version, second factor pending) of a console cookie; None
+        when tampered or too old."""
+        try:
+            nonce, account_id, version, pending = self._serializer(CONSOLE_SESSION).loads(token,
+                                                                                         max_age=max_age_seconds)
+            return str(nonce), int(account_id), int(version), bool(pending)
+        except (BadSignature, ValueError, TypeError):
+            return None
+
+    def sign_console_form(self, nonce: str) -> str:
+        return str(self._serializer(CONSOLE_FORM).dumps(nonce))
+
+    def check_console_form(self, token: str, nonce: str, max_age_seconds: int) -> bool:
+        """Whether `token` was signed for the session with this nonce, within `max_age_seconds`."""
+        try:
+            signed = self._serializer(CONSOLE_FORM).loads(token, max_age=max_age_seconds)
+        except BadSignature:
+            return False
+        return isinstance(signed, str) and hmac.compare_digest(signed.encode(), nonce.encode())
 
     def check_action(self, token: str, case_key: int, link_version: int, action: str) -> None:
         """Forbidden unless `token` was signed for this action on this case and link version."""

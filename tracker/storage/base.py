@@ -166,6 +166,36 @@ class ForgetResult:
     deliveries: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleAccount:
+    """A person who signs in to the company's console (/admin), in one tenant. Sessions carry
+    `session_version`: bumping it signs the account out everywhere. The setup link is kept as
+    its SHA-256 only, until it is used or replaced."""
+
+    id: int
+    tenant: str
+    email: str  # lower case; one account per address, whatever the tenant
+    password_hash: str | None  # argon2id; None until the setup link is used
+    session_version: int
+    setup_hash: str | None
+    setup_expires_at: datetime | None
+    created_at: datetime
+    totp_secret: str | None = None  # the second factor's secret, sealed; None while there is none
+    totp_step: int = 0  # the last step whose code was used (a code works once)
+    recovery_hashes: str = ""  # SHA-256 of each unused recovery code, space-separated
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change made in the console: who, what, when (and to which thing, in `detail`)."""
+
+    tenant: str
+    actor: str  # the account's address
+    action: str  # "signed_in", "password_set", "signed_out_everywhere", ...
+    detail: str
+    at: datetime
+
+
 RECEIPTS_KEPT = 500  # per tenant: the latest refusals, duplicates and ignored deliveries
 
 
@@ -304,4 +334,34 @@ class Store(Protocol):
     async def list_api_keys(self, tenant: str) -> list[ApiKey]: ...
     async def revoke_api_key(self, tenant: str, name: str, now: datetime) -> bool:
         """False when the tenant has no unrevoked key of that name."""
+        ...
+
+    async def add_console_account(self, tenant: str, email: str, setup_hash: str,
+                                  setup_expires_at: datetime) -> ConsoleAccount:
+        """A new account of the tenant with this setup link, or the existing one (same tenant and
+        address) with its setup link replaced; its password stays until the new link is used."""
+        ...
+    async def get_console_account(self, account_id: int) -> ConsoleAccount | None: ...
+    async def find_console_account(self, email: str) -> ConsoleAccount | None: ...
+    async def find_console_setup(self, setup_hash: str) -> ConsoleAccount | None: ...
+    async def set_console_password(self, account_id: int, setup_hash: str, password_hash: str) -> bool:
+        """Set the password by the setup link with this hash, which then stops working; every
+        session of the account ends. False when that link is used or replaced already."""
+        ...
+    async def bump_console_sessions(self, account_id: int) -> int:
+        """Every session of the account ends; returns the new session version."""
+        ...
+    async def set_console_totp(self, account_id: int, secret: str | None, step: int, recovery_hashes: str) -> None:
+        """Turn the second factor on (a sealed secret, the step just used, the recovery codes'
+        hashes) or off (None and "")."""
+        ...
+    async def use_console_totp_step(self, account_id: int, step: int) -> bool:
+        """Record a step's code as used; False when it or a later one was used already."""
+        ...
+    async def use_console_recovery(self, account_id: int, before: str, after: str) -> bool:
+        """Replace the recovery hashes `before` by `after` (one code used); False when they changed meanwhile."""
+        ...
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+    async def list_audit(self, tenant: str, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""
         ...

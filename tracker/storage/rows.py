@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from tracker.cases import load_case
-from tracker.storage.base import ApiKey, Delivery, ProblemNotes, StoredCase, Subscriber
+from tracker.storage.base import ApiKey, AuditEntry, ConsoleAccount, Delivery, ProblemNotes, StoredCase, Subscriber
 
 CASE_COLUMNS = "id, tenant, source, state, seq, link_version, public_id, public_title"
 DELIVERY_COLUMNS = ("id, tenant, kind, event_type, case_key, request, status, attempts, next_attempt_at, last_error, "
@@ -18,6 +18,9 @@ API_KEY_COLUMNS = "id, tenant, name, key_hash, created_at, revoked_at"
 SUBSCRIBER_COLUMNS = ("id, tenant, case_key, audience, address, language, confirmed_at, told_seq, told_at, "
                       "created_at, channel, push_keys")
 PROBLEM_COLUMNS = "tenant, source, case_id, public_title, summary, listed, updated_at"
+CONSOLE_ACCOUNT_COLUMNS = ("id, tenant, email, password_hash, session_version, setup_hash, setup_expires_at, "
+                           "created_at, totp_secret, totp_step, recovery_hashes")
+AUDIT_COLUMNS = "tenant, actor, action, detail, at"
 ReadTime = Callable[[Any], datetime]
 
 
@@ -47,3 +50,15 @@ def subscriber(row: Iterable[Any], read_time: ReadTime) -> Subscriber:
 def problem_notes(row: Iterable[Any], read_time: ReadTime) -> ProblemNotes:
     tenant, source, case_id, public_title, summary, listed, updated_at = row
     return ProblemNotes(tenant, source, case_id, public_title, summary, bool(listed), read_time(updated_at))
+
+
+def console_account(row: Iterable[Any], read_time: ReadTime) -> ConsoleAccount:
+    key, tenant, email, password_hash, session_version, setup_hash, setup_expires, created, totp, step, recovery = row
+    return ConsoleAccount(key, tenant, email, password_hash, session_version, setup_hash,
+                          None if setup_expires is None else read_time(setup_expires), read_time(created), totp, step,
+                          recovery)
+
+
+def audit_entry(row: Iterable[Any], read_time: ReadTime) -> AuditEntry:
+    tenant, actor, action, detail, at = row
+    return AuditEntry(tenant, actor, action, detail, read_time(at))

@@ -39,7 +39,9 @@ from tracker.storage.base import (
     RECEIPTS_KEPT,
     ApiKey,
     Appended,
+    AuditEntry,
     CaseHead,
+    ConsoleAccount,
     Delivery,
     ForgetResult,
     ProblemNotes,
@@ -63,11 +65,15 @@ from tracker.storage.ingest import (
 )
 from tracker.storage.rows import (
     API_KEY_COLUMNS,
+    AUDIT_COLUMNS,
     CASE_COLUMNS,
+    CONSOLE_ACCOUNT_COLUMNS,
     DELIVERY_COLUMNS,
     PROBLEM_COLUMNS,
     SUBSCRIBER_COLUMNS,
     api_key,
+    audit_entry,
+    console_account,
     delivery,
     problem_notes,
     stored_case,
@@ -202,6 +208,25 @@ MIGRATIONS = (
         tenant, opened_at, source, priority, resolved_at, heard_at, first_update_hours, silence_hours,
         silent_work_hours, received_hours, in_progress_hours, resolved_hours, resolution_hours, slip_hours,
         verdict, rating, problem, requester, case_id);
+    """,
+    # The company's console: who may sign in (one account per address), and what they changed.
+    """
+    CREATE TABLE IF NOT EXISTS console_accounts (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(slug), email TEXT NOT NULL UNIQUE,
+        password_hash TEXT, session_version INTEGER NOT NULL DEFAULT 1, setup_hash TEXT UNIQUE,
+        setup_expires_at TEXT, created_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS console_audit (
+        id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        detail TEXT NOT NULL, at TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS console_audit_by_tenant ON console_audit (tenant, id);
+    """,
+    # The console's optional second factor (TOTP) and its recovery codes.
+    """
+    ALTER TABLE console_accounts ADD COLUMN totp_secret TEXT;
+    ALTER TABLE console_accounts ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE console_accounts ADD COLUMN recovery_hashes TEXT NOT NULL DEFAULT '';
     """,
 )
 FACTS_MIGRATION = 13  # the schema version that added the case facts
@@ -716,6 +741,74 @@ class SQLiteStore:
             "UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND name = ? AND revoked_at IS NULL",
             (now.isoformat(), tenant, name))
         return changed > 0
+
+    # --- the console's accounts and audit log ---
+
+    async def add_console_account(self, tenant: str, email: str, setup_hash: str,
+                                  setup_expires_at: datetime) -> ConsoleAccount:
+        def add() -> Any:
+            return self._writer.execute(
+                "INSERT INTO console_accounts (tenant, email, setup_hash, setup_expires_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET setup_hash = excluded.setup_hash, "
+                "setup_expires_at = excluded.setup_expires_at WHERE tenant = excluded.tenant "
+                f"RETURNING {CONSOLE_ACCOUNT_COLUMNS}",
+                (tenant, email, setup_hash, setup_expires_at.isoformat(), self._now())).fetchone()
+
+        row = await self._on_writer(add)
+        if row is None:
+            raise LookupError(f"{email} has a console account in another tenant")
+        return console_account(row, datetime.fromisoformat)
+
+    async def get_console_account(self, account_id: int) -> ConsoleAccount | None:
+        row = await self._one(f"SELECT {CONSOLE_ACCOUNT_COLUMNS} FROM console_accounts WHERE id = ?", (account_id,))
+        return None if row is None else console_account(row, datetime.fromisoformat)
+
+    async def find_console_account(self, email: str) -> ConsoleAccount | None:
+        row = await self._one(f"SELECT {CONSOLE_ACCOUNT_COLUMNS} FROM console_accounts WHERE email = ?", (email,))
+        return None if row is None else console_account(row, datetime.fromisoformat)
+
+    async def find_console_setup(self, setup_hash: str) -> ConsoleAccount | None:
+        row = await self._one(f"SELECT {CONSOLE_ACCOUNT_COLUMNS} FROM console_accounts WHERE setup_hash = ?",
+                              (setup_hash,))
+        return None if row is None else console_account(row, datetime.fromisoformat)
+
+    async def set_console_password(self, account_id: int, setup_hash: str, password_hash: str) -> bool:
+        changed = await self._write(
+            "UPDATE console_accounts SET password_hash = ?, setup_hash = NULL, setup_expires_at = NULL, "
+            "session_version = session_version + 1 WHERE id = ? AND setup_hash = ?",
+            (password_hash, account_id, setup_hash))
+        return changed > 0
+
+    async def bump_console_sessions(self, account_id: int) -> int:
+        def bump() -> Any:
+            return self._writer.execute("UPDATE console_accounts SET session_version = session_version + 1 "
+                                        "WHERE id = ? RETURNING session_version", (account_id,)).fetchone()
+
+        row = await self._on_writer(bump)
+        if row is None:
+            raise LookupError(f"no console account {account_id}")
+        return int(row[0])
+
+    async def set_console_totp(self, account_id: int, secret: str | None, step: int, recovery_hashes: str) -> None:
+        await self._write("UPDATE console_accounts SET totp_secret = ?, totp_step = ?, recovery_hashes = ? "
+                          "WHERE id = ?", (secret, step, recovery_hashes, account_id))
+
+    async def use_console_totp_step(self, account_id: int, step: int) -> bool:
+        return bool(await self._write("UPDATE console_accounts SET totp_step = ? WHERE id = ? AND totp_step < ?",
+                                      (step, account_id, step)))
+
+    async def use_console_recovery(self, account_id: int, before: str, after: str) -> bool:
+        return bool(await self._write("UPDATE console_accounts SET recovery_hashes = ? WHERE id = ? "
+                                      "AND recovery_hashes = ?", (after, account_id, before)))
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._write("INSERT INTO console_audit (tenant, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+                          (entry.tenant, entry.actor, entry.action, entry.detail, entry.at.isoformat()))
+
+    async def list_audit(self, tenant: str, limit: int = 100) -> list[AuditEntry]:
+        rows = await self._all(f"SELECT {AUDIT_COLUMNS} FROM console_audit WHERE tenant = ? ORDER BY id DESC LIMIT ?",
+                               (tenant, limit))
+        return [audit_entry(r, datetime.fromisoformat) for r in rows]
 
     # --- reads ---
 

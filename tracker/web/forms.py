@@ -17,15 +17,16 @@ MAX_FORM_BYTES = 4096
 MAX_FORM_FIELDS = 10
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, max_bytes: int = MAX_FORM_BYTES,
+                    max_fields: int = MAX_FORM_FIELDS) -> dict[str, str]:
     """The form's fields (the first value of each); 400 when too large or unreadable."""
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise BadRequest(f"The form is larger than {MAX_FORM_BYTES} bytes.")
+        if len(body) > max_bytes:
+            raise BadRequest(f"The form is larger than {max_bytes} bytes.")
     try:
-        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=max_fields)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("The form could not be read.") from None
     return {name: values[0] for name, values in fields.items()}

@@ -130,13 +130,16 @@ def render(request: Request, tenant: Tenant | None, language: str, view: dict[st
 
 
 def page_html(templates: Templates, base_url: str, tenant: Tenant | None, language: str, view: dict[str, Any],
-              page_path: str, share: dict[str, Any] | None, mail: bool = False, push_key: str | None = None) -> str:
+              page_path: str, share: dict[str, Any] | None, mail: bool = False, push_key: str | None = None,
+              brand_css: str | None = None) -> str:
     """The case page (or the public page, without `share`) for one reader's language; `mail`:
-    it offers "Keep me updated" by e-mail; `push_key`: on this device too (the VAPID public key)."""
+    it offers "Keep me updated" by e-mail; `push_key`: on this device too (the VAPID public key);
+    `brand_css`: another stylesheet for the accent colour (the console's preview of an unsaved one)."""
     page_url = base_url + page_path
     return templates.render(
         tenant.theme if tenant else "default", "case.html", language,
-        case=view, tenant_name=tenant.name if tenant else "", brand=brand(tenant), page_url=page_url,
+        case=view, tenant_name=tenant.name if tenant else "",
+        brand={**brand(tenant), **({"css": brand_css} if brand_css is not None else {})}, page_url=page_url,
         page_path=page_path, public=share is None, indexable=share is None and indexable(tenant),
         follow={"feed": page_path + "/feed.atom", "calendar": page_path + "/case.ics",
                 "subscribe": page_path + "/subscriptions" if mail else None,

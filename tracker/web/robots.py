@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NOINDEX = b"noindex, nofollow"
-PRIVATE_PREFIXES = ("/c/", "/oembed", "/api/", "/hooks/", "/live", "/n/", "/r/")
+PRIVATE_PREFIXES = ("/c/", "/oembed", "/api/", "/hooks/", "/live", "/n/", "/r/", "/admin")
 
 
 class NoIndex:

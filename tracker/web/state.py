@@ -1,5 +1,5 @@
 """What the app holds while it runs, typed: `state_of(request).store` rather than an untyped
-`request.app.state.store`. create_app() sets the first nine; the lifespan the others."""
+`request.app.state.store`. create_app() sets the first ten; the lifespan the others."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.requests import Request
 if TYPE_CHECKING:  # annotations only: these modules import state_of
     from tracker.clock import Clock
     from tracker.config import Settings
+    from tracker.console.attempts import SignInAttempts
     from tracker.estimate import Estimator
     from tracker.metrics import Metrics
     from tracker.nudges import Nudger
@@ -40,6 +41,7 @@ class AppState(State):
     receipts_limit: RateLimiter  # receipts of webhooks that stored nothing (webhooks.py)
     problem_counts: dict[tuple[str, str], tuple[float, int]]  # the status page's counts (status_page.py)
     openings: dict[tuple[object, ...], asyncio.Future[dict[str, Any]]]  # streams' opening case data (case_data.py)
+    sign_in_attempts: SignInAttempts  # the console's (console/attempts.py)
     store: Store
     hub: Hub
     signer: Signer
