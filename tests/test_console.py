@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from tests.conftest import BACKENDS, SECRET, generic_payload, link_for, post
 from tests.receiver import Receiver, receiver
 from tests.test_problems import deliver_now
-from tracker import apikeys
+from tracker import apikeys, insights
 from tracker.admin import add_source, add_tenant
 from tracker.app import create_app
 from tracker.clock import Clock
@@ -743,3 +743,30 @@ def test_a_nul_in_a_form_or_an_address_is_refused_not_a_crash(console: Console):
     refused = other.post("/admin/sign-in", data={"csrf": token(other), "email": "a\x00@example.com", "password": "x"})
     assert refused.status_code == 400
     assert client.post("/admin/keys", data={"csrf": token(client), "name": "a\x00b"}).status_code == 400
+
+
+# Insights -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_insights_show_the_reports_figures_as_charts_and_a_table_of_this_tenant_only(console: Console):
+    client = console.client
+    assert client.get("/admin/insights", follow_redirects=False).status_code == 303  # signed out
+    console.account()
+    for n in range(3):  # four acme cases in all: 4711 and three more, one resolved; globex's is not counted
+        assert post(client, generic_payload(f"50{n}", stage="resolved" if n == 0 else "in_progress",
+                                            priority="high")).status_code == 202
+    page = client.get("/admin/insights")
+    assert page.status_code == 200
+    expected = client.portal.call(insights.report, console.store,
+                                  client.portal.call(console.store.get_tenant, "acme"), None, None,
+                                  console.clock.now())
+    [everything, *_] = expected["groups"]
+    assert (everything["opened"], everything["resolved"]) == (4, 1)
+    charts = re.findall(r'<figure class="chart">.*?</figure>', page.text, re.S)
+    assert len(charts) == 5 and all('<svg role="img" aria-labelledby=' in chart for chart in charts)
+    opened = re.findall(r"<text[^>]*>(\d+)</text>", charts[0])
+    assert opened[0] == "4" and "9001" not in page.text and "globex" not in page.text
+    assert "<td>4</td><td>1</td>" in page.text  # the table's opened and resolved
+    bad = client.get("/admin/insights?since=forever")
+    assert bad.status_code == 400 and "since:" in bad.text
+    assert "No case was opened in this period." in client.get("/admin/insights?source=zammad").text

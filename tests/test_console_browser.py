@@ -377,7 +377,8 @@ def test_console_pages_have_no_wcag_violations(browser: Browser, site: Site, lan
                  "helpdesk": "/admin/sources/generic", "unconnected helpdesk": "/admin/sources/zammad",
                  "cases": "/admin/cases?q=4711", "no cases": "/admin/cases?q=nothing", "problems": "/admin/problems",
                  "problem": "/admin/problems/generic/12", "keys": "/admin/keys", "hooks": "/admin/hooks",
-                 "look": "/admin/look", "account": "/admin/account"}
+                 "look": "/admin/look", "account": "/admin/account", "insights": "/admin/insights",
+                 "insights, none": "/admin/insights?since=7d&source=zammad"}
     for name, path in signed_in.items():
         page.goto(site.live.url + path + ("&" if "?" in path else "?") + suffix[1:])
         violations = audit(page)

@@ -1,6 +1,6 @@
 """The company's console at /admin: a small server-rendered web app for a tenant's people
 (accounts.py, sessions.py, csrf.py, attempts.py, audit.py, totp.py; the pages in sign_in.py,
-second_factor.py, pages.py, sources.py, cases.py, problems.py, look.py, preview.py, keys.py and
+second_factor.py, pages.py, sources.py, cases.py, problems.py, insights.py, look.py, preview.py, keys.py and
 hooks.py; templates in the default theme's `console/` set). Every page works without JavaScript."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from tracker.console.cases import case_page, cases_page
 from tracker.console.hooks import hooks_page
+from tracker.console.insights import insights_page
 from tracker.console.keys import keys_page
 from tracker.console.look import look_page
 from tracker.console.pages import audit_page
@@ -31,6 +32,7 @@ def routes() -> list[Route]:
               name="console_sign_out_everywhere"),
         Route("/admin/setup/{token}", console_page(setup_page), methods=["GET", "POST"], name="console_setup"),
         Route("/admin/audit", console_page(audit_page), name="console_audit"),
+        Route("/admin/insights", console_page(insights_page), name="console_insights"),
         Route("/admin/cases", console_page(cases_page), name="console_cases"),
         Route("/admin/cases/{source}/{case_id:path}", console_page(case_page), methods=["GET", "POST"],
               name="console_case"),
