@@ -10,7 +10,7 @@ its place in the list's `list` frame) and the event the single-case stream would
     event: change  data: {"s":2,"k":5,"e":{"seq":3,"case":{...}}}
     event: added   data: {"s":2,"e":{}}
     event: gone    data: {"s":1,"e":{"status":410,"error":"This case link has expired."}}
-    event: problem data: {"s":0,"e":{"problem":{...},"resolves":false}}
+    event: problem data: {"s":0,"e":{"problem":{...},"resolves":false,"asks":true}}
 
 A `problem` frame says that the problem a case is linked to moved, ahead of the case's own
 change that carries it (see `ProblemChannel`).
