@@ -4,6 +4,7 @@ the browser runs no chart library (and no script at all)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +21,7 @@ PERIODS = ("7d", "30d", "90d", "365d")  # the form's choices; the API takes any 
 BAR_WIDTH = 300  # the longest bar, in the SVG's units
 
 
-def bars(groups: list[dict[str, Any]], value: Any) -> list[dict[str, Any]]:
+def bars(groups: list[dict[str, Any]], value: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
     """One bar a group (source, and priority where known): its label, value and length."""
     found = [(group, value(group)) for group in groups]
     largest = max((v for _, v in found if v is not None), default=0) or 1
@@ -39,20 +40,19 @@ async def insights_page(request: Request) -> Response:
     since = request.query_params.get("since") or DEFAULT_SINCE
     source = request.query_params.get("source") or None
     state = state_of(request)
+    found, error, charts = None, None, []
     try:
         found = await report(state.store, tenant, since, source, state.clock.now())
-    except BadRequest as error:  # a hand-edited address: the form again, with what was wrong
-        return render(request, "insights.html", session=session, tenant=tenant, account=account, status=400,
-                      error=error.message, report=None, charts=[], since=since, periods=PERIODS, source=source,
-                      sources=await state.store.list_sources(tenant.slug))
-    groups = found["groups"]
-    charts = [
-        ("opened", bars(groups, lambda g: g["opened"])),
-        ("resolved", bars(groups, lambda g: g["resolved"])),
-        ("first_update", bars(groups, lambda g: g["hours"]["first_update"]["median"])),
-        ("resolution", bars(groups, lambda g: g["hours"]["resolution"]["median"])),
-        ("gone_quiet", bars(groups, lambda g: g["gone_quiet"])),
-    ] if groups else []
-    return render(request, "insights.html", session=session, tenant=tenant, account=account, error=None,
-                  report=found, charts=charts, since=since, periods=PERIODS, source=source,
-                  sources=await state.store.list_sources(tenant.slug))
+    except BadRequest as refused:  # a hand-edited address: the form again, with what was wrong
+        error = refused.message
+    if found and (groups := found["groups"]):
+        charts = [
+            ("opened", bars(groups, lambda g: g["opened"])),
+            ("resolved", bars(groups, lambda g: g["resolved"])),
+            ("first_update", bars(groups, lambda g: g["hours"]["first_update"]["median"])),
+            ("resolution", bars(groups, lambda g: g["hours"]["resolution"]["median"])),
+            ("gone_quiet", bars(groups, lambda g: g["gone_quiet"])),
+        ]
+    return render(request, "insights.html", session=session, tenant=tenant, account=account,
+                  status=400 if error else 200, error=error, report=found, charts=charts, since=since,
+                  periods=PERIODS, source=source, sources=await state.store.list_sources(tenant.slug))
